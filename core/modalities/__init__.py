@@ -1,0 +1,1 @@
+"""Built-in modalities. Each sub-package registers itself through the ``ganforge`` hooks."""

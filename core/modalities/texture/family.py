@@ -1,0 +1,111 @@
+"""The texture model family: circular-padded generator + patch discriminator, NS loss + R1."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ...pack import InputSpec, OutputSpec
+from ...training.family import Family
+from .model import PatchDiscriminator, TextureGenerator
+
+DEFAULTS: dict[str, Any] = {
+    "local_dim": 32,
+    "global_dim": 32,
+    "base": 128,
+    "stages": 4,
+    "min_width": 16,
+    "d_base": 32,
+    "d_depth": 4,
+}
+
+
+class TextureExport(nn.Module):
+    """Pure export wrapper: (z_local, z_global) -> image in [-1, 1], NCHW."""
+
+    def __init__(self, G: TextureGenerator) -> None:
+        super().__init__()
+        self.G = G
+
+    def forward(self, z_local: torch.Tensor, z_global: torch.Tensor) -> torch.Tensor:
+        return self.G(z_local, z_global)
+
+
+class TextureFamily(Family):
+    loss = "ns_r1"
+
+    def __init__(self, options: dict[str, Any], data_info: dict[str, Any]) -> None:
+        super().__init__({**DEFAULTS, **options}, data_info)
+        self.channels = int(data_info.get("channels", 3))
+        self.crop = int(data_info.get("crop", 128))
+        self.stride = 2 ** int(self.options["stages"])
+        if self.crop % self.stride:
+            raise ValueError(f"crop {self.crop} is not a multiple of the generator stride {self.stride}")
+
+    def build_generator(self) -> TextureGenerator:
+        o = self.options
+        return TextureGenerator(o["local_dim"], o["global_dim"], o["base"], o["stages"], self.channels,
+                                o["min_width"])
+
+    def build_discriminator(self) -> PatchDiscriminator:
+        return PatchDiscriminator(self.channels, self.options["d_base"], self.options["d_depth"])
+
+    def sample_inputs(self, batch: int, gen: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
+        h = w = self.crop // self.stride
+        z_local = torch.randn(batch, self.options["local_dim"], h, w, generator=gen)
+        z_global = torch.randn(batch, self.options["global_dim"], generator=gen)
+        return {"z_local": z_local.to(device), "z_global": z_global.to(device)}
+
+    # ---- export ---------------------------------------------------------------------------
+    def export_module(self, G: nn.Module) -> nn.Module:
+        return TextureExport(G).eval()
+
+    def pack_inputs(self) -> list[InputSpec]:
+        return [
+            InputSpec("z_local", ["batch", self.options["local_dim"], "h", "w"], "float32", "normal",
+                      "spatial noise, one cell per stride×stride output pixels"),
+            InputSpec("z_global", ["batch", self.options["global_dim"]], "float32", "normal",
+                      "global latent: which member of the texture family"),
+        ]
+
+    def pack_outputs(self) -> list[OutputSpec]:
+        return [OutputSpec("image", "NCHW", [-1.0, 1.0], "tileable texture")]
+
+    def decoder_settings(self) -> dict[str, Any]:
+        return {"stride": self.stride, "channels": self.channels, "train_crop": self.crop,
+                "default_size": [512, 512], "tileable": True}
+
+    def example_inputs(self, batch: int, dims: dict[str, int], seed: int = 0) -> tuple[torch.Tensor, ...]:
+        gen = torch.Generator().manual_seed(seed)
+        h, w = dims.get("h", self.crop // self.stride), dims.get("w", self.crop // self.stride)
+        return (torch.randn(batch, self.options["local_dim"], h, w, generator=gen),
+                torch.randn(batch, self.options["global_dim"], generator=gen))
+
+    def export_dims(self) -> dict[str, int]:
+        return {"h": 4, "w": 4}
+
+    def parity_dims(self) -> list[dict[str, int]]:
+        # Sizes never seen in training and non-square, so wrap padding is checked on both axes.
+        return [{"h": 3, "w": 5}, {"h": 9, "w": 6}]
+
+    def dynamic_axes(self) -> dict[str, dict[int, str]]:
+        return {"z_local": {0: "batch", 2: "h", 3: "w"}, "z_global": {0: "batch"},
+                "image": {0: "batch", 2: "H", 3: "W"}}
+
+    def write_samples(self, G: nn.Module, path: Path, seed: int) -> None:
+        """A 4×2 grid of samples, each shown 2×2 tiled so seams would be visible."""
+        import numpy as np
+        from PIL import Image
+
+        gen = torch.Generator().manual_seed(seed)
+        device = next(G.parameters()).device
+        with torch.no_grad():
+            x = G(**self.sample_inputs(8, gen, device)).float().cpu()
+        x = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()  # (8, C, s, s)
+        tiles = [np.tile(img, (1, 2, 2)) for img in x]
+        rows = [np.concatenate(tiles[i:i + 4], axis=2) for i in (0, 4)]
+        grid = np.concatenate(rows, axis=1).transpose(1, 2, 0)
+        Image.fromarray(grid[..., 0] if grid.shape[2] == 1 else grid).save(path)

@@ -1,0 +1,75 @@
+"""Texture networks: a fully convolutional generator with circular padding (seamless by
+construction, any output size the stride allows) and a patch discriminator.
+
+The generator takes a spatial local noise ``z_local`` (B, C_l, h, w) and a global latent
+``z_global`` (B, C_g) broadcast over space: local noise gives variation, the global latent picks
+a member of the texture family (PSGAN's local/global split; its periodic channels are left out
+because only integer frequencies per latent cell would keep arbitrary sizes tileable).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class PixelNorm(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.rsqrt(x.pow(2).mean(dim=1, keepdim=True) + 1e-8)
+
+
+def circular_conv(cin: int, cout: int, k: int = 3) -> nn.Conv2d:
+    # padding_mode="circular" is used in training and export alike: the output wraps around.
+    return nn.Conv2d(cin, cout, k, padding=k // 2, padding_mode="circular")
+
+
+class UpBlock(nn.Module):
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.conv1 = circular_conv(cin, cout)
+        self.conv2 = circular_conv(cout, cout)
+        self.norm = PixelNorm()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(x, scale_factor=2.0, mode="nearest")
+        x = self.norm(F.leaky_relu(self.conv1(x), 0.2))
+        return self.norm(F.leaky_relu(self.conv2(x), 0.2))
+
+
+class TextureGenerator(nn.Module):
+    def __init__(self, local_dim: int = 32, global_dim: int = 32, base: int = 128,
+                 stages: int = 4, channels: int = 3, min_width: int = 16) -> None:
+        super().__init__()
+        self.local_dim, self.global_dim, self.stages = local_dim, global_dim, stages
+        self.stride = 2 ** stages
+        self.inp = circular_conv(local_dim + global_dim, base)
+        widths = [max(base // 2 ** i, min_width) for i in range(stages + 1)]
+        self.blocks = nn.ModuleList(UpBlock(widths[i], widths[i + 1]) for i in range(stages))
+        self.to_rgb = circular_conv(widths[-1], channels)
+        self.norm = PixelNorm()
+
+    def forward(self, z_local: torch.Tensor, z_global: torch.Tensor) -> torch.Tensor:
+        g = z_global[:, :, None, None].expand(-1, -1, z_local.shape[2], z_local.shape[3])
+        x = self.norm(F.leaky_relu(self.inp(torch.cat([z_local, g], dim=1)), 0.2))
+        for block in self.blocks:
+            x = block(x)
+        return torch.tanh(self.to_rgb(x))
+
+
+class PatchDiscriminator(nn.Module):
+    """Strided convs to a map of logits (one per receptive-field patch)."""
+
+    def __init__(self, channels: int = 3, base: int = 32, depth: int = 4, max_width: int = 256) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        cin = channels
+        for i in range(depth):
+            cout = min(base * 2 ** i, max_width)
+            layers += [nn.Conv2d(cin, cout, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
+            cin = cout
+        layers.append(nn.Conv2d(cin, 1, 3, padding=1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)

@@ -1,0 +1,1 @@
+"""The training engine (torch side): one loop shared by every modality."""

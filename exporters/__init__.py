@@ -1,0 +1,1 @@
+"""Exporters turn a trained run into a generator pack (built-in: ONNX)."""

@@ -1,0 +1,1 @@
+"""Host adapters (Blender, MIDI bridge, editor) — each registers through the ``ganforge`` hooks."""
