@@ -1,0 +1,36 @@
+"""The built-in texture modality: seamless, tileable textures learned from photos.
+
+This module is the plugin: it registers through the same hooks a third-party package uses.
+It must stay torch-free at import; the heavy parts are named as ``"module:attr"`` strings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ...components import Modality, ModelFamily
+from ...hookspecs import hookimpl
+
+NAME = "texture"
+
+
+@hookimpl
+def ganforge_register_modalities(register: Callable[[Modality], None]) -> None:
+    register(Modality(
+        NAME,
+        "Seamless tileable textures from photos",
+        codec="ganforge.core.modalities.texture.codec",
+        data="ganforge.core.modalities.texture.data:TextureDataset",
+        default_family=NAME,
+    ))
+
+
+@hookimpl
+def ganforge_register_families(register: Callable[[ModelFamily], None]) -> None:
+    register(ModelFamily(
+        NAME,
+        NAME,
+        "ganforge.core.modalities.texture.family:TextureFamily",
+        "circular-padded fully convolutional generator (local + global noise), patch "
+        "discriminator, non-saturating loss + R1",
+    ))
