@@ -13,7 +13,7 @@ import importlib
 import importlib.metadata as md
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -208,6 +208,11 @@ def _get() -> _State:
     return _state
 
 
+def get_state() -> object:
+    """The current load (its identity changes on :func:`reset`), for caches built on it."""
+    return _get()
+
+
 def get_manager() -> pluggy.PluginManager:
     """The loaded plugin manager (plugins are loaded on first use, then cached)."""
     return _get().manager
@@ -229,21 +234,43 @@ def reset() -> None:
     _state = None
 
 
-def register_commands(cli: Any) -> None:
-    """Let each plugin add CLI commands, one plugin at a time (a failure is one warning)."""
+def register_commands(cli: Any, reserved: Iterable[str] = ()) -> None:
+    """Let each plugin add CLI commands, one plugin at a time (a failure is one warning).
+
+    A command may not replace a ``reserved`` (built-in) one nor another plugin's: first wins.
+    """
     state = _get()
+    reserved = set(reserved)
     for record in state.records:
         plugin = state.manager.get_plugin(record.name)
         if plugin is None:
             continue
+        before = dict(cli.commands)
         try:
             _call_impls(state.manager, plugin, "ganforge_register_commands", cli=cli)
         except Exception as e:
+            cli.commands.clear()
+            cli.commands.update(before)
             message = f"plugin '{record.name}' failed to add its commands: {_one_line(e)}"
             if _strict():
                 raise GanforgeError(f"{message} ({STRICT_ENV} is set)") from None
             record.error = record.error or _one_line(e)
             _warn(message, state.registry)
+            continue
+        for name, command in list(cli.commands.items()):
+            if before.get(name) is command:
+                continue
+            owner = "ganforge" if name in reserved else state.registry.owners.get(f"command:{name}")
+            if owner is not None:
+                _warn(f"plugin '{record.name}' adds command '{name}', already provided by '{owner}'; "
+                      f"keeping '{owner}'s", state.registry)
+                if name in before:
+                    cli.commands[name] = before[name]
+                else:
+                    del cli.commands[name]
+                continue
+            state.registry.owners[f"command:{name}"] = record.name
+            record.registered.append(f"command:{name}")
 
 
 def modality(name: str) -> Modality:

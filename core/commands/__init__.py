@@ -1,0 +1,1 @@
+"""The built-in CLI commands, one module each; ``ganforge.core.cli`` imports them on demand."""

@@ -1,0 +1,44 @@
+"""``ganforge export``: a trained run directory -> a self-contained generator pack."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..errors import GanforgeError, RunError
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("-o", "--out", type=click.Path(path_type=Path, dir_okay=False), required=True,
+              metavar="PACK.onnx", help="The pack file to write (written atomically).")
+@click.option("--int8", is_flag=True, help="Quantize weights to int8 (smaller pack; checked against float).")
+@click.option("--license", "license_", default="unspecified", show_default=True, metavar="TEXT",
+              help="The license you declare for the generated outputs, stored in the pack.")
+@click.option("--exporter", default="onnx", show_default=True, metavar="NAME",
+              help="Which registered exporter to use (`ganforge plugins` lists them).")
+def export(run_dir: Path, out: Path, int8: bool, license_: str, exporter: str) -> None:
+    """Export the trained run RUN_DIR to a generator pack.
+
+    Uses the run's latest checkpoint (the EMA generator when the run kept one), checks the
+    exported graph against the PyTorch model, and embeds the pack metadata (inputs, draw order,
+    decoder settings, training facts, license) in the file.
+
+    \b
+    Example:
+      ganforge export runs/bricks -o bricks.onnx --license CC-BY-4.0
+    """
+    from .. import plugins
+    from ..components import resolve
+
+    if not run_dir.is_dir():
+        raise RunError(f"{run_dir}: no such run directory")
+    registry = plugins.get_registry()
+    if exporter not in registry.exporters:
+        known = ", ".join(sorted(registry.exporters)) or "none"
+        raise GanforgeError(f"unknown exporter {exporter!r} (registered: {known})")
+    export_fn = resolve(registry.exporters[exporter].export)
+    report = export_fn(run_dir, out, int8=int8, license=license_)
+    summary = getattr(report, "summary", None)
+    click.echo(summary() if callable(summary) else f"wrote {out}")

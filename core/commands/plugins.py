@@ -1,0 +1,69 @@
+"""``ganforge plugins``: every plugin, where it came from, what it registered, what failed."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+
+def plugins_report() -> dict[str, Any]:
+    """The plugin records, the registry (name -> owning plugin, per kind) and the warnings."""
+    from .. import plugins as pm
+
+    registry = pm.get_registry()
+    kinds: dict[str, dict[str, str]] = {}
+    for key, owner in sorted(registry.owners.items()):
+        kind, _, name = key.partition(":")
+        kinds.setdefault(kind, {})[name] = owner
+    return {
+        "plugins": [r.to_json() for r in pm.get_records()],
+        "registered": kinds,
+        "warnings": list(registry.warnings),
+    }
+
+
+def _source(record: dict[str, Any]) -> str:
+    if record["source"] == "builtin":
+        return "builtin"
+    dist = record["dist"] or "?"
+    return f"entry point ({dist} {record['version'] or ''})".replace(" )", ")")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object.")
+def plugins(as_json: bool) -> None:
+    """List every plugin: where it came from, its hooks, what it registered, failures.
+
+    Plugins are modules exposed through the entry-point group `ganforge`; the built-in texture
+    modality and ONNX exporter load first, through the same hooks. A plugin that fails to
+    load is skipped with one warning line. Environment:
+
+    \b
+      GANFORGE_DISABLE_PLUGINS=a,b   do not load these plugins (entry-point names)
+      GANFORGE_STRICT_PLUGINS=1      a failing plugin is an error, not a warning
+    """
+    from .. import plugins as pm
+
+    pm.get_records()  # load first, so a plugin's loading warnings precede the report
+    root = click.get_current_context().find_root()
+    root.command.list_commands(root)  # plugin commands are registrations too
+    report = plugins_report()
+    if as_json:
+        click.echo(json.dumps(report, indent=2, sort_keys=True))
+        return
+
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="ganforge plugins", title_justify="left")
+    for col in ("plugin", "source", "hooks", "registered", "status"):
+        table.add_column(col, overflow="fold")
+    for record in report["plugins"]:
+        status = ("[yellow]disabled[/]" if record["disabled"] else
+                  f"[red]failed: {record['error']}[/]" if record["error"] else "[green]ok[/]")
+        hooks = "\n".join(h.removeprefix("ganforge_") for h in record["hooks"])
+        table.add_row(record["name"], f"{_source(record)}\n{record['module']}", hooks,
+                      "\n".join(record["registered"]), status)
+    Console().print(table)

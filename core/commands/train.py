@@ -1,0 +1,190 @@
+"""``ganforge train <modality>``: one subcommand per registered modality.
+
+The options are validated into a torch-free :class:`TrainConfig` first; torch is imported only
+when training really starts.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from click.core import ParameterSource
+
+from ..errors import DataError, RunError
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def _options() -> list[click.Option]:
+    """The training options every modality shares (fresh instances per subcommand)."""
+    return [
+        click.Option(["--data"], metavar="PATH",
+                     help="Training data: a folder of files for this modality, or 'builtin:skimage' "
+                          "(textures: scikit-image's bundled CC0 brick/grass/gravel photos). Required "
+                          "unless --resume."),
+        click.Option(["--out"], type=click.Path(path_type=Path, file_okay=False), metavar="RUN_DIR",
+                     help="Run directory (checkpoints, samples, config.json). Default: "
+                          "runs/<modality>-<timestamp>; required with --resume."),
+        click.Option(["--steps"], type=click.IntRange(min=1), default=20_000, show_default=True,
+                     help="Total training steps of the run; with --resume, train on up to this total."),
+        click.Option(["--resume"], is_flag=True,
+                     help="Continue the run in --out from its latest checkpoint, with its saved settings."),
+        click.Option(["--seed"], type=int, default=0, show_default=True,
+                     help="Seed of the run: data order, noise and initial weights."),
+        click.Option(["--device"], type=click.Choice(DEVICES), default="auto", show_default=True,
+                     help="Where to train: 'auto' picks CUDA when available."),
+        click.Option(["--family"], metavar="NAME",
+                     help="Model family (networks + losses) to train; default: the modality's. "
+                          "`ganforge plugins` lists them."),
+        click.Option(["--batch"], type=click.IntRange(min=1), default=16, show_default=True,
+                     help="Batch size."),
+        click.Option(["--crop"], type=click.IntRange(min=8), default=128, show_default=True,
+                     help="Training crop size in pixels (textures: a multiple of the generator stride)."),
+        click.Option(["--lr"], type=click.FloatRange(min=0, min_open=True), default=None,
+                     help="Learning rate of both networks (default 0.002)."),
+        click.Option(["--checkpoint-every"], type=click.IntRange(min=1), default=1000, show_default=True,
+                     metavar="STEPS", help="Save a checkpoint every this many steps."),
+        click.Option(["--checkpoint-minutes"], type=click.FloatRange(min=0, min_open=True), default=10.0,
+                     show_default=True, metavar="M", help="Also save one at least every M minutes."),
+        click.Option(["--sample-every"], type=click.IntRange(min=1), default=500, show_default=True,
+                     metavar="STEPS", help="Write a preview image of samples every this many steps."),
+        click.Option(["--progress/--no-progress"], default=True, help="Show a progress bar."),
+    ]
+
+
+#: CLI option -> TrainConfig field (only those that differ in name or shape).
+_FIELDS = {"lr": ("lr_g", "lr_d")}
+#: Options that are not TrainConfig fields.
+_NOT_CONFIG = {"resume", "progress"}
+
+
+def _explicit(ctx: click.Context) -> set[str]:
+    return {name for name in ctx.params
+            if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None)}
+
+
+def _family_key(modality_name: str, family: str | None) -> tuple[str, Any]:
+    from .. import plugins
+
+    registry = plugins.get_registry()
+    modality = plugins.modality(modality_name)
+    name = family or modality.default_family or modality_name
+    key = registry.family_key(modality_name, name)
+    if key not in registry.families:
+        known = sorted(f.name for f in registry.families.values() if f.modality == modality_name)
+        raise RunError(f"unknown model family {name!r} for modality {modality_name!r} "
+                       f"(registered: {', '.join(known) or 'none'})")
+    return name, registry.families[key]
+
+
+def build_config(modality_name: str, params: dict[str, Any], explicit: set[str]) -> Any:
+    """The run's :class:`TrainConfig` from CLI params (merged with the saved one on --resume)."""
+    from ..training.config import RUNTIME_FIELDS, TrainConfig
+
+    def fields_of(name: str) -> tuple[str, ...]:
+        return _FIELDS.get(name, (name,))
+
+    values: dict[str, Any] = {}
+    for name, value in params.items():
+        if name in _NOT_CONFIG or value is None:
+            continue
+        for field_name in fields_of(name):
+            values[field_name] = str(value) if isinstance(value, Path) else value
+
+    if params["resume"]:
+        if params["out"] is None:
+            raise RunError("--resume needs --out RUN_DIR (the run to continue)")
+        saved_path = params["out"] / "config.json"
+        if not saved_path.is_file():
+            raise RunError(f"{params['out']}: not a run directory (no config.json); nothing to resume")
+        cfg = TrainConfig.load(saved_path)
+        if cfg.modality != modality_name:
+            raise RunError(f"{params['out']}: is a {cfg.modality!r} run, not {modality_name!r}")
+        for name in explicit - _NOT_CONFIG:
+            for field_name in fields_of(name):
+                new = values.get(field_name)
+                if field_name in RUNTIME_FIELDS:
+                    setattr(cfg, field_name, new)
+                elif new != getattr(cfg, field_name):
+                    raise RunError(f"--{name.replace('_', '-')} cannot change when resuming "
+                                   f"{params['out']} (saved: {getattr(cfg, field_name)!r})")
+        cfg.out = str(params["out"])
+    else:
+        if not values.get("data"):
+            raise DataError("--data is required: a folder of training files, or 'builtin:skimage' "
+                            "for the bundled CC0 texture photos")
+        data = values["data"]
+        if not data.startswith("builtin:") and not Path(data).exists():
+            raise DataError(f"{data}: no such file or folder")
+        if params["out"] is None:
+            values["out"] = f"runs/{modality_name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        family_name, _ = _family_key(modality_name, params["family"])
+        cfg = TrainConfig(**{**values, "modality": modality_name, "family": family_name})
+    cfg.validate()
+    return cfg
+
+
+def run_training(cfg: Any, *, resume: bool, progress: bool) -> Any:
+    """Start (or resume) training: the one place the CLI imports torch for training."""
+    from ..components import resolve
+
+    _, family = _family_key(cfg.modality, cfg.family)
+    from ..training.run import train as train_run
+
+    return train_run(cfg, resume=resume, progress=progress, family_factory=resolve(family.factory))
+
+
+def _make_command(modality_name: str, description: str) -> click.Command:
+    def callback(**params: Any) -> None:
+        ctx = click.get_current_context()
+        cfg = build_config(modality_name, params, _explicit(ctx))
+        result = run_training(cfg, resume=params["resume"], progress=params["progress"])
+        if result.interrupted:
+            click.echo(f"interrupted at step {result.step}; resume with: ganforge train {modality_name} "
+                       f"--out {result.run_dir} --resume", err=True)
+            return
+        click.echo(f"trained {result.step} steps; run: {result.run_dir}")
+        click.echo(f"export with: ganforge export {result.run_dir} -o {Path(result.run_dir).name}.onnx")
+
+    return click.Command(
+        modality_name, callback=callback, params=_options(),
+        short_help=description,
+        help=f"""Train a {modality_name} model: {description}.
+
+        Checkpoints are written atomically to the run directory every --checkpoint-every steps
+        and every --checkpoint-minutes. Ctrl-C (SIGINT) or SIGTERM saves a checkpoint and exits
+        cleanly; continue with --resume. --steps is the run's total, so resuming a finished run
+        with a larger --steps trains it further.
+        """,
+    )
+
+
+class TrainGroup(click.Group):
+    """One subcommand per registered modality, so a plugin's modality gets `ganforge train NAME`."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from .. import plugins
+
+        return sorted(plugins.get_registry().modalities)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        from .. import plugins
+
+        modality = plugins.get_registry().modalities.get(name)
+        if modality is None or modality.data is None:  # a modality without a trainer (runtime only)
+            return None
+        return _make_command(name, modality.description)
+
+
+@click.group(cls=TrainGroup)
+def train() -> None:
+    """Train a GAN on your data; one subcommand per registered modality.
+
+    \b
+    Example:
+      ganforge train texture --data photos/ --steps 4000 --out runs/bricks
+      ganforge train texture --out runs/bricks --steps 8000 --resume
+    """
