@@ -125,24 +125,37 @@ class PackMeta:
         return asdict(self)
 
 
-def read_props(path: str | Path) -> dict[str, str]:
-    """Read ``metadata_props`` of an ONNX file through onnxruntime (no torch, no onnx)."""
+def open_session(path: str | Path, options: Any = None, providers: list[str] | None = None) -> Any:
+    """Open an onnxruntime session on a pack file; PackError naming the file if it is not one.
+
+    The runtime passes its real session options and providers, so one session serves both
+    metadata reading and generation (a pack is parsed once).
+    """
     path = Path(path)
     if not path.is_file():
         raise PackError(f"{path}: no such pack file")
     import onnxruntime as ort  # local: keeps `ganforge --help` fast
 
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 4
+    if options is None:
+        options = ort.SessionOptions()
+        options.log_severity_level = 4
+        # Graph optimisation off: the cheapest way to validate the protobuf and read metadata.
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     try:
-        # A CPU session with graph optimisation off is the cheapest way to validate the
-        # protobuf and read the metadata; the runtime builds its real session later.
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-        sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(str(path), options, providers=providers or ["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises several types for truncated/garbage files
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise PackError(f"{path}: not a readable ONNX pack ({first[:160]})") from None
-    return dict(sess.get_modelmeta().custom_metadata_map)
+
+
+def session_props(session: Any) -> dict[str, str]:
+    """The ``metadata_props`` of an open onnxruntime session."""
+    return dict(session.get_modelmeta().custom_metadata_map)
+
+
+def read_props(path: str | Path) -> dict[str, str]:
+    """Read ``metadata_props`` of an ONNX file through onnxruntime (no torch, no onnx)."""
+    return session_props(open_session(path))
 
 
 def file_sha256(path: str | Path) -> str:

@@ -1,0 +1,203 @@
+"""Texture codec: the runtime side of the texture modality (numpy + Pillow, torch-free).
+
+It turns what the user asks for (``--size 1024x512``) into the pack's symbolic dims, tells the
+runtime how big the output will be before anything is allocated, maps the generator's NCHW
+output to float RGB images and writes PNGs atomically.
+
+The pack's ``ganforge.decoder`` for textures holds ``stride`` (output pixels per noise cell),
+``channels`` (1, 3 or 4), ``default_size`` ([W, H]) and ``tileable``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from ...errors import GanforgeError, PackError
+from ...pack import PackMeta
+
+#: Largest texture side the codec accepts (the runtime's memory guard bounds the bytes).
+MAX_SIDE = 16384
+_SIZE_RE = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")
+
+
+# ---- pack settings ---------------------------------------------------------------------------
+def settings(meta: PackMeta, source: str = "pack") -> tuple[int, int, tuple[int, int]]:
+    """``(stride, channels, default (W, H))`` from the decoder metadata, validated."""
+    d = meta.decoder
+    stride, channels, default = d.get("stride"), d.get("channels", 3), d.get("default_size", [512, 512])
+    if not isinstance(stride, int) or isinstance(stride, bool) or not 1 <= stride <= 1024:
+        raise PackError(f"{source}: texture decoder 'stride' must be an integer in 1..1024, got {stride!r}")
+    if channels not in (1, 3, 4):
+        raise PackError(f"{source}: texture decoder 'channels' must be 1, 3 or 4, got {channels!r}")
+    if (not isinstance(default, list) or len(default) != 2
+            or not all(isinstance(v, int) and 0 < v <= MAX_SIDE and v % stride == 0 for v in default)):
+        raise PackError(f"{source}: texture decoder 'default_size' {default!r} is not a valid [W, H] "
+                        f"for stride {stride}")
+    return stride, channels, (default[0], default[1])
+
+
+def validate(meta: PackMeta, source: str = "pack") -> None:
+    """Refuse a pack whose texture settings are absurd (called by the runtime on open)."""
+    settings(meta, source)
+
+
+def parse_size(size: Any) -> tuple[int, int]:
+    """``"WxH"``, ``"N"``, ``N`` or ``(W, H)`` -> ``(W, H)`` (not yet checked against the stride)."""
+    if isinstance(size, str):
+        m = _SIZE_RE.match(size)
+        if m:
+            return int(m.group(1)), int(m.group(2))
+        if size.strip().isdigit():
+            return int(size), int(size)
+        raise GanforgeError(f"size {size!r} is not WIDTHxHEIGHT (e.g. 512x512)")
+    if isinstance(size, int) and not isinstance(size, bool):
+        return size, size
+    if isinstance(size, Sequence) and len(size) == 2 and all(isinstance(v, int) for v in size):
+        return int(size[0]), int(size[1])
+    raise GanforgeError(f"size {size!r} is not WIDTHxHEIGHT (e.g. 512x512)")
+
+
+def _nearest(v: int, stride: int) -> list[int]:
+    low = (v // stride) * stride
+    return [n for n in (low, low + stride) if 0 < n <= MAX_SIDE] or [stride]
+
+
+def resolve_dims(meta: PackMeta, options: dict[str, Any]) -> dict[str, int]:
+    """The pack's symbolic input dims (``h``, ``w``: noise cells) for ``options["size"]``."""
+    stride, _, default = settings(meta)
+    size = options.get("size")
+    width, height = default if size is None else parse_size(size)
+    if width <= 0 or height <= 0:
+        raise GanforgeError(f"size {width}x{height} must be positive")
+    if width > MAX_SIDE or height > MAX_SIDE:
+        raise GanforgeError(f"size {width}x{height} exceeds the largest supported side {MAX_SIDE}")
+    if width % stride or height % stride:
+        options_ = [f"{w}x{h}" for w in _nearest(width, stride) for h in _nearest(height, stride)]
+        if width == height:  # keep square sizes square in the suggestion
+            options_ = [f"{n}x{n}" for n in _nearest(width, stride)]
+        raise GanforgeError(f"size {width}x{height} is not a multiple of the pack's stride {stride}; "
+                            f"nearest valid: {' or '.join(options_)}")
+    return {"h": height // stride, "w": width // stride}
+
+
+def output_shape(meta: PackMeta, dims: dict[str, int], count: int) -> tuple[int, int, int, int]:
+    """Shape of :func:`decode`'s result: ``(count, H, W, 3)``."""
+    stride, _, _ = settings(meta)
+    return count, dims["h"] * stride, dims["w"] * stride, 3
+
+
+def output_bytes(meta: PackMeta, dims: dict[str, int], count: int) -> int:
+    """Bytes of the decoded result (float32 RGB), for the runtime's memory guard."""
+    n, h, w, c = output_shape(meta, dims, count)
+    return n * h * w * c * 4
+
+
+# ---- decoding --------------------------------------------------------------------------------
+def to_unit(outputs: list[np.ndarray], meta: PackMeta) -> np.ndarray:
+    """The raw channels, channels-last, mapped from the output's range to [0, 1]: (N, H, W, C)."""
+    x = outputs[0]
+    spec = meta.outputs[0]
+    lo, hi = (float(v) for v in spec.range)
+    if x.ndim != 4:
+        raise PackError(f"texture output {spec.name!r} has rank {x.ndim}, expected 4 ({spec.layout})")
+    if spec.layout == "NCHW":
+        x = x.transpose(0, 2, 3, 1)
+    elif spec.layout != "NHWC":
+        raise PackError(f"texture output {spec.name!r} has unsupported layout {spec.layout!r}")
+    x = (x.astype(np.float32, copy=False) - np.float32(lo)) * np.float32(1.0 / (hi - lo))  # a new array
+    return np.clip(x, 0.0, 1.0, out=x)
+
+
+def decode(outputs: list[np.ndarray], meta: PackMeta, options: dict[str, Any]) -> np.ndarray:
+    """Float32 RGB images in [0, 1], (N, H, W, 3): grey is repeated, alpha is dropped."""
+    x = to_unit(outputs, meta)
+    if x.shape[3] == 1:
+        return np.repeat(x, 3, axis=3)
+    if x.shape[3] >= 3:
+        return np.ascontiguousarray(x[..., :3])
+    raise PackError(f"texture output has {x.shape[3]} channels; expected 1, 3 or 4")
+
+
+# ---- writing ---------------------------------------------------------------------------------
+def _to_pil(image: np.ndarray) -> Any:
+    from PIL import Image
+
+    u8 = (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    if u8.shape[2] == 3 and np.array_equal(u8[..., 0], u8[..., 1]) and np.array_equal(u8[..., 0], u8[..., 2]):
+        return Image.fromarray(u8[..., 0], "L")  # a greyscale pack: one channel on disk
+    return Image.fromarray(u8, "RGB")
+
+
+def _save_atomic(image: Any, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; an image is an ordinary shareable file
+    try:
+        image.save(tmp, format="PNG")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write(decoded: np.ndarray, out: Path, options: dict[str, Any]) -> list[Path]:
+    """Write 8-bit PNGs; returns the paths written.
+
+    One image goes to ``out``; several go to ``out`` with an index suffix (``name_000.png``), or
+    into ``out`` when it is an existing directory (``texture_000.png``). ``tile_preview=True``
+    also writes ``<name>_tiled2x2.png`` next to each image, so seams would show.
+    """
+    out = Path(out)
+    n = decoded.shape[0]
+    if out.is_dir():
+        targets = [out / f"texture_{i:03d}.png" for i in range(n)]
+    else:
+        if not out.parent.is_dir():
+            raise GanforgeError(f"{out}: folder {out.parent} does not exist")
+        stem, suffix = (out.stem, out.suffix) if out.suffix else (out.name, ".png")
+        if suffix.lower() != ".png":
+            raise GanforgeError(f"{out}: textures are written as PNG; use a .png name")
+        targets = [out.with_name(stem + suffix)] if n == 1 else [
+            out.with_name(f"{stem}_{i:03d}{suffix}") for i in range(n)]
+    written: list[Path] = []
+    for image, target in zip(decoded, targets, strict=True):
+        _save_atomic(_to_pil(image), target)
+        written.append(target)
+        if options.get("tile_preview"):
+            preview = target.with_name(f"{target.stem}_tiled2x2.png")
+            _save_atomic(_to_pil(np.tile(image, (2, 2, 1))), preview)
+            written.append(preview)
+    return written
+
+
+# ---- CLI options -----------------------------------------------------------------------------
+#: Options the ``generate`` command adds for textures: a list of ``click.Option`` objects, passed
+#: to the codec functions as ``options["size"]`` (str or None) and ``options["tile_preview"]``.
+GENERATE_OPTIONS: list[click.Option] = [
+    click.Option(["--size"], default=None, metavar="WxH",
+                 help="Texture size in pixels, a multiple of the pack's stride (default: the pack's)."),
+    click.Option(["--tile-preview/--no-tile-preview"], default=False,
+                 help="Also write NAME_tiled2x2.png, the texture tiled 2x2, to check seams."),
+]
+
+
+def add_generate_options(command: click.Command) -> click.Command:
+    """Append :data:`GENERATE_OPTIONS` to a click command (usable as a decorator)."""
+    command.params.extend(GENERATE_OPTIONS)
+    return command
+
+
+__all__: list[str] = [
+    "GENERATE_OPTIONS", "MAX_SIDE", "add_generate_options", "decode", "output_bytes", "output_shape",
+    "parse_size", "resolve_dims", "settings", "to_unit", "validate", "write",
+]

@@ -1,0 +1,286 @@
+"""The torch-free runtime: open a generator pack, draw seeded inputs, run, decode.
+
+Imports numpy, onnxruntime and ganforge's torch-free modules only, so hosts (Blender's Python,
+the MIDI bridge, the editor server) start fast. The input draw follows the contract documented
+in :mod:`ganforge.core.pack`, so a host in another language can reproduce a seed.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import GanforgeError, PackError
+from .pack import PackMeta, file_sha256, open_session, session_props
+
+#: Bound on the decoded output of one ``generate`` call (MiB); env overrides.
+MAX_OUTPUT_ENV = "GANFORGE_MAX_OUTPUT_MB"
+DEFAULT_MAX_OUTPUT_MB = 4096
+#: Bound on the estimated working memory of one item (MiB); default: 3/4 of physical memory.
+MAX_WORK_ENV = "GANFORGE_MAX_WORK_MB"
+#: Items are batched together only while one batch's working memory stays under this.
+BATCH_WORK_BYTES = 256 << 20
+
+_ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int64)": "int64",
+               "tensor(int32)": "int32", "tensor(bool)": "bool"}
+
+
+def default_threads() -> int:
+    """Intra-op threads: the CPUs this process may use (cgroup/affinity aware where possible)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _env_mb(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise GanforgeError(f"{name}={raw!r} is not a whole number of MiB") from None
+    if value <= 0:
+        raise GanforgeError(f"{name}={raw!r} must be positive")
+    return value
+
+
+def _physical_mb() -> int:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") >> 20
+    except (AttributeError, ValueError, OSError):
+        return 16384
+
+
+def _providers(device: str) -> list[str]:
+    import onnxruntime as ort
+
+    if device not in ("auto", "cpu", "cuda"):
+        raise GanforgeError(f"device {device!r} is not one of auto, cpu, cuda")
+    has_cuda = "CUDAExecutionProvider" in ort.get_available_providers()
+    if device == "cuda" and not has_cuda:
+        raise GanforgeError("device 'cuda' requested but this onnxruntime has no CUDA support "
+                            "(install ganforge[gpu], i.e. onnxruntime-gpu)")
+    if device != "cpu" and has_cuda:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+class PackRuntime:
+    """One opened pack: metadata, a single onnxruntime session, seeded generation."""
+
+    def __init__(self, path: Path, session: Any, meta: PackMeta) -> None:
+        self.path = path
+        self.session = session
+        self.meta = meta
+        self.input_names = [s.name for s in meta.inputs]
+        self.output_names = [s.name for s in meta.outputs]
+
+    # ---- opening -------------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | Path, *, device: str = "auto", threads: int | None = None) -> PackRuntime:
+        import onnxruntime as ort
+
+        path = Path(path)
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        # No busy-waiting between calls: hosts (Blender, a MIDI bridge) share the CPU with us.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
+        opts.intra_op_num_threads = threads if threads and threads > 0 else default_threads()
+        opts.inter_op_num_threads = 1
+        session = open_session(path, opts, _providers(device))
+        meta = PackMeta.from_props(session_props(session), source=str(path))
+        cls._check_graph(path, session, meta)
+        runtime = cls(path, session, meta)
+        validate = getattr(runtime.codec, "validate", None)
+        if validate is not None:  # the modality's own checks of its decoder settings
+            validate(meta, str(path))
+        return runtime
+
+    @staticmethod
+    def _check_graph(path: Path, session: Any, meta: PackMeta) -> None:
+        """The metadata must describe the graph it sits in: names, ranks, fixed dims, dtypes."""
+        graph_in = {i.name: i for i in session.get_inputs()}
+        graph_out = [o.name for o in session.get_outputs()]
+        declared = [s.name for s in meta.inputs]
+        if sorted(graph_in) != sorted(declared):
+            raise PackError(f"{path}: metadata inputs {declared} do not match the graph's "
+                            f"inputs {sorted(graph_in)}")
+        missing = [o.name for o in meta.outputs if o.name not in graph_out]
+        if missing:
+            raise PackError(f"{path}: metadata outputs {missing} are not outputs of the graph "
+                            f"({graph_out})")
+        for spec in meta.inputs:
+            node = graph_in[spec.name]
+            if len(node.shape) != len(spec.shape) or any(
+                isinstance(d, int) and isinstance(g, int) and d != g for d, g in zip(spec.shape, node.shape, strict=True)
+            ):
+                raise PackError(f"{path}: input {spec.name!r} is declared {spec.shape} but the graph "
+                                f"has shape {node.shape}")
+            if _ORT_DTYPES.get(node.type) != spec.dtype:
+                raise PackError(f"{path}: input {spec.name!r} is declared {spec.dtype} but the graph "
+                                f"takes {node.type}")
+
+    @cached_property
+    def codec(self) -> Any:
+        """The modality's torch-free codec module, found through the plugin registry."""
+        from . import plugins
+
+        try:
+            return plugins.codec_for(self.meta.modality)
+        except GanforgeError as e:
+            raise PackError(f"{self.path}: {e}") from None
+
+    @cached_property
+    def sha256(self) -> str:
+        return file_sha256(self.path)
+
+    @property
+    def providers(self) -> list[str]:
+        return list(self.session.get_providers())
+
+    # ---- inputs ----------------------------------------------------------------------------
+    def draw_inputs(self, seed: int, count: int, dims: dict[str, int],
+                    scalars: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
+        """Inputs for ``count`` items, drawn as documented in :mod:`ganforge.core.pack`.
+
+        Item ``i`` uses ``Generator(PCG64(seed + i))`` and draws the inputs in metadata order,
+        so item ``i`` of a batch equals seed ``seed + i`` alone. An input without a ``batch``
+        axis is shared by the batch and drawn from item 0's stream.
+        """
+        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+            raise GanforgeError(f"seed {seed!r} must be a non-negative integer")
+        if not isinstance(count, (int, np.integer)) or count < 1:
+            raise GanforgeError(f"count {count!r} must be a positive integer")
+        scalars = scalars or {}
+        unknown = sorted(set(scalars) - set(self.input_names))
+        if unknown:
+            raise GanforgeError(f"{self.path}: the pack has no input(s) {unknown}; it takes {self.input_names}")
+        per_item: dict[str, list[np.ndarray]] = {s.name: [] for s in self.meta.inputs}
+        for i in range(int(count)):
+            rng = np.random.Generator(np.random.PCG64(int(seed) + i))
+            for spec in self.meta.inputs:
+                batched = "batch" in spec.shape
+                if not batched and i > 0:
+                    continue
+                shape = tuple(self._dim(d, dims) for d in spec.shape if d != "batch")
+                per_item[spec.name].append(self._draw(spec, shape, rng, scalars))
+        feeds: dict[str, np.ndarray] = {}
+        for spec in self.meta.inputs:
+            items = per_item[spec.name]
+            feeds[spec.name] = (np.stack(items, axis=spec.shape.index("batch"))
+                                if "batch" in spec.shape else items[0])
+        return feeds
+
+    def _dim(self, d: int | str, dims: dict[str, int]) -> int:
+        if isinstance(d, int):
+            return d
+        if d not in dims:
+            raise GanforgeError(f"{self.path}: no value for the pack's dimension {d!r} (got {sorted(dims)})")
+        value = dims[d]
+        if not isinstance(value, (int, np.integer)) or value < 1:
+            raise GanforgeError(f"dimension {d}={value!r} must be a positive integer")
+        return int(value)
+
+    @staticmethod
+    def _draw(spec: Any, shape: tuple[int, ...], rng: np.random.Generator, scalars: dict[str, Any]) -> np.ndarray:
+        dtype = np.dtype(spec.dtype)
+        if spec.draw in ("normal", "uniform", "gumbel") and dtype.kind != "f":
+            raise PackError(f"input {spec.name!r}: draw {spec.draw!r} needs a float dtype, not {spec.dtype}")
+        if spec.draw == "normal":
+            return rng.standard_normal(shape, dtype=np.float32).astype(dtype, copy=False)
+        if spec.draw == "uniform":
+            return rng.random(shape, dtype=np.float32).astype(dtype, copy=False)
+        if spec.draw == "gumbel":
+            u = np.clip(rng.random(shape, dtype=np.float32), 1e-6, 1 - 1e-6)
+            return (-np.log(-np.log(u))).astype(dtype, copy=False)
+        value = scalars.get(spec.name, spec.default)
+        if value is None:
+            if spec.draw == "scalar":
+                raise GanforgeError(f"input {spec.name!r} needs a value (it has no default)")
+            return np.zeros(shape, dtype=dtype)  # an absent condition
+        arr = np.asarray(value, dtype=dtype)
+        try:
+            return np.broadcast_to(arr, shape).copy()
+        except ValueError:
+            raise GanforgeError(f"input {spec.name!r}: value of shape {arr.shape} does not fit {shape}") from None
+
+    # ---- running ---------------------------------------------------------------------------
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """Run the graph on ready inputs; returns the outputs in metadata order."""
+        missing = [n for n in self.input_names if n not in feeds]
+        if missing:
+            raise GanforgeError(f"{self.path}: missing input(s) {missing}")
+        return self.session.run(self.output_names, {n: feeds[n] for n in self.input_names})
+
+    def _work_bytes_per_item(self, out_bytes_per_item: int) -> int:
+        # The exporter measures the widest activation relative to the output; a layer holds its
+        # input, its padded copy and its output at once, hence the factor 3.
+        ratio = float(self.meta.train.get("peak_activation_ratio", 1.0))
+        return int(3 * max(ratio, 1.0) * out_bytes_per_item)
+
+    def plan(self, count: int, dims: dict[str, int]) -> int:
+        """Check the memory guard for ``count`` items at ``dims``; returns the batch size to use.
+
+        Raises GanforgeError before anything is allocated when the output or the per-item
+        working memory would exceed the bounds (env ``GANFORGE_MAX_OUTPUT_MB``/``_WORK_MB``).
+        """
+        total = int(self.codec.output_bytes(self.meta, dims, count))
+        per_item = int(self.codec.output_bytes(self.meta, dims, 1))
+        limit = _env_mb(MAX_OUTPUT_ENV, DEFAULT_MAX_OUTPUT_MB)
+        if total > limit << 20:
+            raise GanforgeError(f"{self.path}: {count} item(s) at these settings need {total / 2**20:,.0f} MiB "
+                                f"of output, over the {limit:,} MiB bound (set {MAX_OUTPUT_ENV} to raise it)")
+        work = self._work_bytes_per_item(per_item)
+        work_limit = _env_mb(MAX_WORK_ENV, _physical_mb() * 3 // 4)
+        if work > work_limit << 20:
+            raise GanforgeError(f"{self.path}: one item at these settings needs about {work / 2**20:,.0f} MiB "
+                                f"of working memory, over the {work_limit:,} MiB bound "
+                                f"(set {MAX_WORK_ENV} to raise it)")
+        return max(1, min(count, BATCH_WORK_BYTES // max(work, 1)))
+
+    def generate_raw(self, seed: int = 0, count: int = 1, scalars: dict[str, Any] | None = None,
+                     **options: Any) -> list[np.ndarray]:
+        """The graph's outputs (undecoded, all channels) for ``count`` items from ``seed``."""
+        dims = self.codec.resolve_dims(self.meta, options)
+        batch = self.plan(count, dims)
+        chunks = [self.run(self.draw_inputs(seed + start, min(batch, count - start), dims, scalars))
+                  for start in range(0, count, batch)]
+        return [np.concatenate([c[k] for c in chunks]) if len(chunks) > 1 else chunks[0][k]
+                for k in range(len(self.output_names))]
+
+    def generate(self, seed: int = 0, count: int = 1, scalars: dict[str, Any] | None = None,
+                 **options: Any) -> Any:
+        """Generate and decode: what the modality's codec returns (textures: (N, H, W, 3) in [0, 1]).
+
+        Large items run one at a time (see :meth:`plan`) and are decoded as they come, so the
+        peak memory is one item's working set plus the decoded result.
+        """
+        dims = self.codec.resolve_dims(self.meta, options)
+        batch = self.plan(count, dims)
+        result = None
+        for start in range(0, count, batch):
+            n = min(batch, count - start)
+            part = self.codec.decode(self.run(self.draw_inputs(seed + start, n, dims, scalars)), self.meta, options)
+            if n == count:
+                return part
+            if result is None:  # filled in place: no second copy of a large result
+                result = np.empty((count, *part.shape[1:]), dtype=part.dtype)
+            result[start:start + n] = part
+        return result
+
+    def write(self, decoded: Any, out: str | Path, **options: Any) -> list[Path]:
+        """Write decoded results with the modality's codec (textures: PNGs)."""
+        return self.codec.write(decoded, Path(out), options)
+
+
+def load(path: str | Path, *, device: str = "auto", threads: int | None = None) -> PackRuntime:
+    """Open a pack for generation. ``device``: ``auto`` (CUDA when onnxruntime-gpu sees a GPU),
+    ``cpu`` or ``cuda``; ``threads``: intra-op threads (default: the CPUs available)."""
+    return PackRuntime.open(path, device=device, threads=threads)

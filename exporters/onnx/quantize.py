@@ -1,0 +1,115 @@
+"""Static int8 quantisation of a checked float32 conv-generator pack (onnxruntime.quantization).
+
+Calibration inputs are drawn exactly as the runtime draws them (same contract, seeds set apart
+from the evaluation seeds), weights are quantised per output channel, the format is QOperator
+(``QLinearConv`` and friends, the fastest path of onnxruntime's CPU kernels). The result is
+measured against the float32 pack on fresh seeds: its PSNR is stored in the pack and a pack
+under :data:`MIN_PSNR_DB` is refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ganforge.core.errors import PackError
+from ganforge.core.pack import PackMeta
+
+MIN_PSNR_DB = 30.0
+TARGET_PSNR_DB = 40.0
+CALIBRATION_SEED = 1_000_000  # calibration and evaluation seeds never overlap user seeds 0..n
+EVALUATION_SEED = 2_000_000
+
+
+@dataclass
+class QuantResult:
+    path: Path
+    meta: PackMeta
+    psnr_db: float
+    notes: list[str] = field(default_factory=list)
+
+
+def psnr_db(reference: np.ndarray, test: np.ndarray, peak: float) -> float:
+    """Peak signal-to-noise ratio in dB (``inf`` when identical)."""
+    mse = float(np.mean((reference.astype(np.float64) - test.astype(np.float64)) ** 2))
+    return math.inf if mse == 0 else 10.0 * math.log10(peak * peak / mse)
+
+
+class _Reader:
+    """onnxruntime's CalibrationDataReader protocol over runtime-drawn inputs."""
+
+    def __init__(self, runtime: Any, dims: dict[str, int], samples: int) -> None:
+        self._items = iter(range(samples))
+        self._runtime, self._dims = runtime, dims
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        i = next(self._items, None)
+        return None if i is None else self._runtime.draw_inputs(CALIBRATION_SEED + i, 1, self._dims)
+
+
+def measure_psnr(float_path: str | Path, int8_path: str | Path, *, options: dict[str, Any] | None = None,
+                 seeds: int = 4) -> float:
+    """PSNR (dB) of the int8 pack's raw output against the float32 pack's, on fresh seeds.
+
+    The peak is the width of the declared output range (2 for ``[-1, 1]``), i.e. the PSNR of
+    the decoded images. Public so a benchmark can measure any pair of packs.
+    """
+    from ganforge.core.runtime import load
+
+    ref, test = load(float_path, device="cpu"), load(int8_path, device="cpu")
+    dims = ref.codec.resolve_dims(ref.meta, dict(options or {}))
+    lo, hi = ref.meta.outputs[0].range
+    a, b = [], []
+    for i in range(seeds):
+        feeds = ref.draw_inputs(EVALUATION_SEED + i, 1, dims)
+        a.append(ref.run(feeds)[0])
+        b.append(test.run(feeds)[0])
+    return psnr_db(np.concatenate(a), np.concatenate(b), float(hi) - float(lo))
+
+
+def quantize_pack(float_path: str | Path, out_path: str | Path, *, source: str | Path | None = None,
+                  options: dict[str, Any] | None = None, samples: int = 16, per_channel: bool = True,
+                  min_psnr_db: float = MIN_PSNR_DB) -> QuantResult:
+    """Quantise the float32 pack ``float_path`` into ``out_path`` (int8 weights and activations).
+
+    ``options`` are codec options for the calibration and evaluation shape (default: the
+    pack's default size). Raises PackError naming ``source`` when the PSNR is under
+    ``min_psnr_db``; ``out_path`` is then left as the caller's temporary file to remove.
+    """
+    import onnx
+    from ganforge.core.runtime import load
+    from onnxruntime.quantization import QuantFormat, QuantType, quant_pre_process, quantize_static
+
+    source = source or out_path
+    runtime = load(float_path, device="cpu")
+    dims = runtime.codec.resolve_dims(runtime.meta, dict(options or {}))
+    with tempfile.TemporaryDirectory(prefix=".ganforge-int8-", dir=Path(out_path).parent) as work:
+        pre = Path(work) / "pre.onnx"
+        # Folds constants and fuses ops so the quantiser sees plain Conv/Pad/Resize chains.
+        quant_pre_process(str(float_path), str(pre), skip_symbolic_shape=True)
+        quantize_static(
+            str(pre), str(out_path), _Reader(runtime, dims, samples),
+            quant_format=QuantFormat.QOperator, per_channel=per_channel,
+            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+            extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
+        )
+    psnr = measure_psnr(float_path, out_path, options=options)
+    if psnr < min_psnr_db:
+        raise PackError(f"{source}: int8 quantisation loses too much quality (PSNR {psnr:.1f} dB < "
+                        f"{min_psnr_db:g} dB against float32); export without --int8")
+    notes = [] if psnr >= TARGET_PSNR_DB else [
+        f"int8 PSNR {psnr:.1f} dB is under the {TARGET_PSNR_DB:g} dB target; check the textures"]
+    meta = dataclasses.replace(runtime.meta, precision="int8", train={
+        **runtime.meta.train, "int8_psnr_db": round(psnr, 2), "int8_calibration_samples": samples,
+        "int8_per_channel": per_channel})
+    model = onnx.load(str(out_path))
+    from .export import _set_metadata
+
+    _set_metadata(model, meta)
+    onnx.save_model(model, str(out_path), save_as_external_data=False)
+    return QuantResult(Path(out_path), meta, psnr, notes)
