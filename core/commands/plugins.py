@@ -26,7 +26,7 @@ def plugins_report() -> dict[str, Any]:
 
 def _source(record: dict[str, Any]) -> str:
     if record["source"] == "builtin":
-        return "builtin"
+        return f"builtin (ganforge {record['version']})" if record["version"] else "builtin"
     dist = record["dist"] or "?"
     return f"entry point ({dist} {record['version'] or ''})".replace(" )", ")")
 
@@ -55,15 +55,18 @@ def plugins(as_json: bool) -> None:
         return
 
     from rich.console import Console
-    from rich.table import Table
+    from rich.markup import escape
 
-    table = Table(title="ganforge plugins", title_justify="left")
-    for col in ("plugin", "source", "hooks", "registered", "status"):
-        table.add_column(col, overflow="fold")
+    console = Console(highlight=False)
     for record in report["plugins"]:
         status = ("[yellow]disabled[/]" if record["disabled"] else
-                  f"[red]failed: {record['error']}[/]" if record["error"] else "[green]ok[/]")
-        hooks = "\n".join(h.removeprefix("ganforge_") for h in record["hooks"])
-        table.add_row(record["name"], f"{_source(record)}\n{record['module']}", hooks,
-                      "\n".join(record["registered"]), status)
-    Console().print(table)
+                  f"[red]failed: {escape(record['error'])}[/]" if record["error"] else "[green]ok[/]")
+        console.print(f"[bold]{escape(record['name'])}[/]  {escape(_source(record))}  {status}")
+        console.print(f"  module      {escape(record['module'])}")
+        if record["hooks"]:
+            hooks = ", ".join(h.removeprefix("ganforge_") for h in record["hooks"])
+            console.print(f"  hooks       {escape(hooks)}")
+        if record["registered"]:
+            console.print(f"  registered  {escape(', '.join(record['registered']))}")
+    for warning in report["warnings"]:
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
