@@ -77,3 +77,11 @@ class Family(ABC):
 
     def write_samples(self, G: nn.Module, path: Path, seed: int) -> None:
         """Write a preview image of the generator's output (a grid, a tiled preview...)."""
+        return None  # optional: a family without a preview writes nothing
+
+    # ---- training-time quality ------------------------------------------------------------
+    def evaluate(self, G: nn.Module, real: torch.Tensor, seed: int) -> dict[str, float]:
+        """Cheap quality measures of ``G`` against a batch of real training data, computed at
+        sample time. The first key is the one the engine keeps the best checkpoint by (lower is
+        better). Must draw only from ``seed``, never from the training generators."""
+        return {}

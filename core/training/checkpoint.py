@@ -1,0 +1,187 @@
+"""Checkpoints: one safetensors file each, written atomically, never pickle.
+
+A checkpoint holds every tensor of the run (G, D, G_ema, optimiser moments, RNG states as uint8
+tensors) and one JSON document in the safetensors metadata (step, config, data facts, optimiser
+hyper-parameters, python ``random`` state, best metric). Loading therefore executes no code from
+the file.
+
+Crash safety: the file is written under a temporary name in the same folder, fsynced, renamed
+over its final name (atomic on POSIX), and the folder is fsynced. A SIGKILL at any moment leaves
+either the old set of checkpoints or the old set plus a complete new one; stray temporary files
+are ignored by readers and removed by the next save.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+from torch import nn
+
+from ..errors import RunError
+
+FORMAT = 1
+SUBDIR = "checkpoints"
+BEST = "best.safetensors"
+_STEP_RE = re.compile(r"^step_(\d+)\.safetensors$")
+
+
+def checkpoint_dir(run_dir: str | Path) -> Path:
+    return Path(run_dir) / SUBDIR
+
+
+def step_path(run_dir: str | Path, step: int) -> Path:
+    return checkpoint_dir(run_dir) / f"step_{step:09d}.safetensors"
+
+
+def list_checkpoints(run_dir: str | Path) -> list[Path]:
+    """Step checkpoints, oldest first (temporary and ``best`` files excluded)."""
+    d = checkpoint_dir(run_dir)
+    if not d.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in d.iterdir() if (m := _STEP_RE.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def has_checkpoints(run_dir: str | Path) -> bool:
+    return bool(list_checkpoints(run_dir)) or (checkpoint_dir(run_dir) / BEST).is_file()
+
+
+# ---- writing -------------------------------------------------------------------------------
+def _fsync_dir(d: Path) -> None:
+    try:
+        fd = os.open(d, os.O_RDONLY)
+    except OSError:  # some platforms cannot open directories; rename is still atomic there
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def save(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    """Atomically write ``tensors`` + JSON ``meta`` to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(".tmp-*"):  # left by a killed writer
+        stale.unlink(missing_ok=True)
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".safetensors")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata={"ganforge": json.dumps({"format": FORMAT, **meta})})
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def rotate(run_dir: str | Path, keep_last: int) -> None:
+    """Delete all but the newest ``keep_last`` step checkpoints (``best`` is a separate file)."""
+    for old in list_checkpoints(run_dir)[:-keep_last]:
+        old.unlink(missing_ok=True)
+
+
+# ---- reading -------------------------------------------------------------------------------
+def load(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Read a checkpoint; RunError naming the file when it is missing, truncated or foreign."""
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            raw = (f.metadata() or {}).get("ganforge")
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except FileNotFoundError:
+        raise RunError(f"{path}: no such checkpoint") from None
+    except Exception as e:  # safetensors raises several types for truncated/garbage files
+        raise RunError(f"{path}: unreadable checkpoint ({str(e).splitlines()[0][:120] if str(e) else type(e).__name__})") from None
+    try:
+        meta = json.loads(raw) if raw else None
+    except json.JSONDecodeError:
+        meta = None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise RunError(f"{path}: not a ganforge checkpoint (format {FORMAT} metadata missing)")
+    return tensors, meta
+
+
+def load_latest(run_dir: str | Path, warn=print) -> tuple[Path, dict[str, torch.Tensor], dict[str, Any]]:
+    """The newest readable step checkpoint. An unreadable newer one (e.g. damaged by a disk
+    fault) is reported through ``warn`` and the next older one used."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunError(f"{run_dir}: no such run directory")
+    candidates = list_checkpoints(run_dir)
+    if not candidates:
+        raise RunError(f"{run_dir}: no checkpoint in this run directory (expected {SUBDIR}/step_*.safetensors)")
+    first_error: RunError | None = None
+    for path in reversed(candidates):
+        try:
+            tensors, meta = load(path)
+        except RunError as e:
+            first_error = first_error or e
+            warn(f"warning: skipping {e}")
+            continue
+        return path, tensors, meta
+    assert first_error is not None
+    raise first_error
+
+
+# ---- module / optimiser state <-> flat tensors + JSON -------------------------------------------
+def module_tensors(prefix: str, module: nn.Module) -> dict[str, torch.Tensor]:
+    return {f"{prefix}.{k}": v for k, v in module.state_dict().items()}
+
+
+def load_module(prefix: str, module: nn.Module, tensors: dict[str, torch.Tensor], source: Path) -> None:
+    sd = {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+    try:
+        module.load_state_dict(sd, strict=True)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[0][:160]
+        raise RunError(f"{source}: checkpoint does not match the network ({prefix}: {first})") from None
+
+
+def optimizer_state(prefix: str, opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Split ``opt.state_dict()`` into tensors and a JSON-able rest."""
+    sd = opt.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for idx, state in sd["state"].items():
+        for key, value in state.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{prefix}.{idx}.{key}"] = value
+            else:
+                scalars.setdefault(str(idx), {})[key] = value
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def load_optimizer(prefix: str, opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
+                   info: dict[str, Any], source: Path) -> None:
+    state: dict[int, dict[str, Any]] = {}
+    for name, value in tensors.items():
+        if name.startswith(prefix + "."):
+            idx, key = name[len(prefix) + 1:].split(".", 1)
+            state.setdefault(int(idx), {})[key] = value
+    for idx, scalars in info.get("scalars", {}).items():
+        state.setdefault(int(idx), {}).update(scalars)
+    groups = info["param_groups"]
+    # JSON turns tuples (Adam's betas) into lists; give them back their type
+    for saved, current in zip(groups, opt.param_groups, strict=False):
+        for k, v in current.items():
+            if isinstance(v, tuple) and isinstance(saved.get(k), list):
+                saved[k] = tuple(saved[k])
+    try:
+        opt.load_state_dict({"state": state, "param_groups": groups})
+    except (ValueError, KeyError, RuntimeError) as e:
+        raise RunError(f"{source}: optimiser state does not match the network ({e})") from None

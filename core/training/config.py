@@ -1,0 +1,131 @@
+"""TrainConfig: everything needed to re-create a run, saved as ``config.json`` in the run dir.
+
+Torch-free on purpose: the CLI builds and validates a config before deciding to import torch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from ..errors import RunError
+
+LOSSES = ("ns_r1", "hinge", "wgan_gp")
+AUGMENTS = ("translate", "color", "cutout")
+DEVICES = ("auto", "cpu", "cuda")
+
+#: Fields a resumed run takes from the command line rather than from the saved config: how long
+#: to run and how to execute/report, never what is learned.
+RUNTIME_FIELDS = ("steps", "out", "device", "amp", "channels_last", "sample_every", "log_every",
+                  "checkpoint_every", "checkpoint_minutes", "keep_last")
+
+
+@dataclass
+class TrainConfig:
+    modality: str = "texture"
+    family: str = "texture"
+    data: str = "builtin:skimage"
+    out: str = "runs/texture"
+    steps: int = 20_000
+    seed: int = 0
+    device: str = "auto"
+    batch: int = 16
+    crop: int = 128
+    lr_g: float = 2e-3
+    lr_d: float = 2e-3
+    betas: list[float] = field(default_factory=lambda: [0.0, 0.99])
+    #: None = the family's default ("ns_r1" for textures)
+    loss: str | None = None
+    r1_gamma: float = 1.0
+    #: lazy R1: penalise every N discriminator steps, scaled by N (StyleGAN2); 1 = every step
+    r1_every: int = 16
+    gp_weight: float = 10.0
+    #: EMA of G with this half-life in images (StyleGAN2's ema_kimg); 0 disables the average
+    ema_half_life_images: float = 10_000.0
+    #: early on the half-life is capped at this fraction of images seen, so short runs average too
+    ema_rampup: float = 0.05
+    #: DiffAugment ops applied to real and fake for both D and G steps. "translate" rolls with
+    #: wrap-around; it is off by default for textures because a rolled *real* crop gains a seam
+    #: that a periodic fake never has, which the discriminator can learn to spot.
+    augment: list[str] = field(default_factory=lambda: ["color", "cutout"])
+    amp: bool = True
+    channels_last: bool = True
+    sample_every: int = 500
+    log_every: int = 50
+    checkpoint_every: int = 1000
+    checkpoint_minutes: float = 10.0
+    keep_last: int = 3
+    model: dict[str, Any] = field(default_factory=dict)
+    data_options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.betas = [float(b) for b in self.betas]
+        self.augment = list(self.augment)
+
+    def validate(self) -> None:
+        """Raise RunError (one line) on an option outside its range."""
+        def bad(msg: str) -> RunError:
+            return RunError(f"invalid training option: {msg}")
+
+        if self.loss is not None and self.loss not in LOSSES:
+            raise bad(f"loss {self.loss!r} (choose from {', '.join(LOSSES)})")
+        unknown = [a for a in self.augment if a not in AUGMENTS]
+        if unknown:
+            raise bad(f"augment {unknown[0]!r} (choose from {', '.join(AUGMENTS)})")
+        if self.device not in DEVICES:
+            raise bad(f"device {self.device!r} (choose from {', '.join(DEVICES)})")
+        for name in ("steps", "batch", "crop", "r1_every", "sample_every", "log_every", "checkpoint_every",
+                     "keep_last"):
+            if int(getattr(self, name)) < 1:
+                raise bad(f"{name} must be at least 1 (got {getattr(self, name)})")
+        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
+            raise bad(f"betas must be two numbers in [0, 1) (got {self.betas})")
+        if self.lr_g <= 0 or self.lr_d <= 0:
+            raise bad("learning rates must be positive")
+
+    # ---- (de)serialisation -------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        extra = sorted(set(d) - known)
+        if extra:
+            raise RunError(f"unknown training option(s) in config: {', '.join(extra)}")
+        return cls(**d)
+
+    def save(self, path: str | Path) -> None:
+        """Write JSON atomically (temp file in the same folder, then rename)."""
+        path = Path(path)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".config.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump(self.to_dict(), f, indent=2, sort_keys=True)
+                f.write("\n")
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path: str | Path) -> TrainConfig:
+        path = Path(path)
+        try:
+            d = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise RunError(f"{path}: no such config file") from None
+        except (OSError, json.JSONDecodeError) as e:
+            raise RunError(f"{path}: unreadable training config ({e})") from None
+        if not isinstance(d, dict):
+            raise RunError(f"{path}: training config must be a JSON object")
+        try:
+            return cls.from_dict(d)
+        except RunError as e:
+            raise RunError(f"{path}: {e}") from None
+        except TypeError as e:
+            raise RunError(f"{path}: malformed training config ({e})") from None

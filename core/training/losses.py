@@ -1,0 +1,53 @@
+"""GAN losses on discriminator logits (any shape: a patch D returns a map, averaged here).
+
+- ``ns_r1``   non-saturating logistic loss + R1 penalty on reals (StyleGAN2)
+- ``hinge``   hinge loss (SAGAN/BigGAN); R1 is applied too when ``r1_gamma > 0``
+- ``wgan_gp`` Wasserstein loss + gradient penalty on interpolates + a small drift term (ProGAN)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+LOSSES = ("ns_r1", "hinge", "wgan_gp")
+
+
+def d_loss(kind: str, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    if kind == "ns_r1":
+        return F.softplus(fake_logits).mean() + F.softplus(-real_logits).mean()
+    if kind == "hinge":
+        return F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
+    if kind == "wgan_gp":
+        # drift keeps the critic's output near zero so it cannot wander off (ProGAN's eps_drift)
+        return fake_logits.mean() - real_logits.mean() + 1e-3 * real_logits.float().square().mean()
+    raise ValueError(f"unknown loss {kind!r}")
+
+
+def g_loss(kind: str, fake_logits: torch.Tensor) -> torch.Tensor:
+    if kind == "ns_r1":
+        return F.softplus(-fake_logits).mean()
+    if kind in ("hinge", "wgan_gp"):
+        return -fake_logits.mean()
+    raise ValueError(f"unknown loss {kind!r}")
+
+
+def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """Mean over the batch of ||dD(x)/dx||² at real ``x`` (which must require grad).
+
+    The graph is kept so the penalty back-propagates into D's weights (double backward).
+    """
+    (grad,) = torch.autograd.grad(real_logits.float().sum(), real, create_graph=True)
+    return grad.float().square().sum(dim=tuple(range(1, grad.dim()))).mean()
+
+
+def gradient_penalty(D: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
+                     gen: torch.Generator) -> torch.Tensor:
+    """WGAN-GP: (||dD/dx|| - 1)² at random interpolates; the mixing weights come from ``gen``."""
+    alpha = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), generator=gen).to(real.device, real.dtype)
+    x = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
+    (grad,) = torch.autograd.grad(D(x).float().sum(), x, create_graph=True)
+    norm = grad.float().flatten(1).norm(dim=1)
+    return (norm - 1.0).square().mean()

@@ -1,0 +1,210 @@
+"""Entry points: ``train(cfg)`` runs (or resumes) a run directory; ``load_for_export(run_dir)``
+hands the exporter the EMA generator and the facts a pack records.
+
+A run directory holds::
+
+    config.json                       the TrainConfig (re-creates the run)
+    log.jsonl                         one JSON object per log step (+ "event" lines)
+    samples/step_000500.png           EMA samples, fixed seed
+    checkpoints/step_000001000.safetensors   last K, atomic
+    checkpoints/best.safetensors      best by the family's metric
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ... import core
+from ..components import resolve
+from ..errors import RunError
+from . import checkpoint as ckpt
+from . import distributed
+from .config import RUNTIME_FIELDS, TrainConfig
+from .family import Family
+from .loop import fit
+from .trainer import RNG_STREAMS, Trainer, stream_seed
+
+FamilyFactory = Callable[[dict[str, Any], dict[str, Any]], Family]
+DatasetFactory = Callable[[str, int, dict[str, Any]], Any]
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    step: int
+    interrupted: bool
+
+
+@dataclass
+class ExportBundle:
+    family: Family
+    generator: nn.Module  # EMA weights, eval mode, float32, CPU
+    config: TrainConfig
+    facts: dict[str, Any]
+
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr)
+
+
+def default_family_factory(modality: str, family: str) -> FamilyFactory:
+    if modality == "texture" and family == "texture":
+        from ..modalities.texture.family import TextureFamily
+
+        return TextureFamily
+    raise RunError(f"no built-in model family {family!r} for modality {modality!r} "
+                   "(is the plugin that provides it installed?)")
+
+
+def default_dataset_factory(modality: str) -> DatasetFactory:
+    if modality == "texture":
+        from ..modalities.texture.data import build_dataset
+
+        return build_dataset
+    raise RunError(f"no built-in dataset reader for modality {modality!r} (is its plugin installed?)")
+
+
+def _merge_for_resume(cfg: TrainConfig, saved: TrainConfig) -> tuple[TrainConfig, list[str]]:
+    """The saved config wins, except the runtime fields taken from ``cfg``."""
+    ignored = [f.name for f in fields(TrainConfig)
+               if f.name not in RUNTIME_FIELDS and getattr(cfg, f.name) != getattr(saved, f.name)]
+    return replace(saved, **{name: getattr(cfg, name) for name in RUNTIME_FIELDS}), ignored
+
+
+def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True,
+          family_factory: FamilyFactory | None = None,
+          dataset_factory: DatasetFactory | None = None) -> TrainResult:
+    """Train a fresh run in ``cfg.out`` or, with ``resume``, continue it up to ``cfg.steps``."""
+    cfg.validate()
+    run_dir = Path(cfg.out)
+    device = distributed.select_device(cfg.device, distributed.Dist())
+    dist = distributed.init(device)
+    say = _stderr if dist.is_main else (lambda msg: None)
+    try:
+        loaded = None
+        if resume:
+            if not run_dir.is_dir():
+                raise RunError(f"{run_dir}: cannot resume, no such run directory")
+            loaded = ckpt.load_latest(run_dir, warn=say)
+            path, tensors, meta = loaded
+            cfg, ignored = _merge_for_resume(cfg, TrainConfig.from_dict(meta["config"]))
+            say(f"resuming {run_dir} from {path.name} (step {meta['step']}) to step {cfg.steps}: the run's "
+                f"saved config wins except for {', '.join(RUNTIME_FIELDS)}"
+                + (f"; ignoring this command's {', '.join(ignored)}" if ignored else ""))
+        elif ckpt.has_checkpoints(run_dir):
+            raise RunError(f"{run_dir}: this run directory already has checkpoints; pass --resume to "
+                           "continue it, or choose another --out")
+
+        dataset = (dataset_factory or default_dataset_factory(cfg.modality))(cfg.data, cfg.crop, cfg.data_options)
+        info = dataset.data_info
+        if loaded is not None and meta["data_info"].get("channels") != info.get("channels"):
+            raise RunError(f"{cfg.data}: has {info.get('channels')} channel(s) but the run in {run_dir} "
+                           f"was trained on {meta['data_info'].get('channels')}")
+        family = (family_factory or default_family_factory(cfg.modality, cfg.family))(cfg.model, info)
+        trainer = Trainer(family, dataset, cfg, device, dist)
+        best = None
+        if loaded is not None:
+            trainer.load_state(tensors, meta, path)
+            _restore_rngs(trainer, tensors, cfg.seed, say)
+            best = meta.get("best")
+
+        if dist.is_main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            cfg.save(run_dir / "config.json")
+            if loaded is None:
+                (run_dir / "log.jsonl").write_text("")  # a fresh run starts a fresh log
+            if info.get("skipped"):
+                say(f"note: {len(info['skipped'])} unreadable file(s) skipped (listed in checkpoints and log.jsonl)")
+        distributed.barrier(dist)
+        static_meta = {
+            "config": cfg.to_dict(), "data_info": info,
+            "family_ref": f"{type(family).__module__}:{type(family).__qualname__}",
+            "family_options": family.options, "loss": trainer.loss_kind,
+            "ganforge_version": core.__version__, "torch_version": torch.__version__, "device": str(device),
+        }
+        if dist.is_main:
+            import json
+
+            with open(run_dir / "log.jsonl", "a") as f:
+                f.write(json.dumps({"event": "resume" if loaded else "start", "step": trainer.step_count,
+                                    "device": str(device), "world_size": dist.world_size,
+                                    "data": info, "config": cfg.to_dict()}) + "\n")
+        if trainer.step_count >= cfg.steps:
+            say(f"{run_dir}: already at step {trainer.step_count} (asked for {cfg.steps}); nothing to do")
+            return TrainResult(run_dir, trainer.step_count, False)
+        step, interrupted = fit(trainer, cfg, run_dir, static_meta, best, progress, say)
+        return TrainResult(run_dir, step, interrupted)
+    finally:
+        distributed.shutdown(dist)
+
+
+def _restore_rngs(trainer: Trainer, tensors: dict[str, torch.Tensor], seed: int, say: Callable) -> None:
+    rank = trainer.dist.rank
+    keys = {name: f"rng.{name}.rank{rank}" for name in RNG_STREAMS}
+    if all(k in tensors for k in keys.values()):
+        trainer.set_rng_state({name: tensors[k] for name, k in keys.items()})
+        return
+    # More ranks than the run was saved with: the new ranks get fresh streams for this step.
+    say(f"warning: no saved random state for rank {rank}; seeding it afresh (resume is not bit-exact)")
+    for name, g in trainer.gens.items():
+        g.manual_seed(stream_seed(seed + trainer.step_count, rank, name))
+
+
+# ---- export side -----------------------------------------------------------------------------------
+def _family_from_meta(meta: dict[str, Any], source: Path) -> FamilyFactory:
+    ref = meta.get("family_ref", "")
+    try:
+        cls = resolve(ref)
+    except (ImportError, AttributeError, ValueError):
+        cls = None
+    # Only ever instantiate a Family subclass, whatever a (possibly foreign) file names.
+    if isinstance(cls, type) and issubclass(cls, Family):
+        return cls
+    config = meta.get("config", {})
+    try:
+        return default_family_factory(config.get("modality", ""), config.get("family", ""))
+    except RunError:
+        raise RunError(f"{source}: its model family {ref!r} is not available (is its plugin installed?)") from None
+
+
+def load_for_export(run_dir: str | Path, *, checkpoint: str = "last",
+                    family_factory: FamilyFactory | None = None) -> ExportBundle:
+    """The EMA generator of the newest (``checkpoint="last"``) or best (``"best"``) checkpoint."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunError(f"{run_dir}: no such run directory")
+    if checkpoint == "best":
+        path = ckpt.checkpoint_dir(run_dir) / ckpt.BEST
+        if not path.is_file():
+            raise RunError(f"{run_dir}: no best checkpoint (it is written when samples are evaluated)")
+        tensors, meta = ckpt.load(path)
+    elif checkpoint == "last":
+        path, tensors, meta = ckpt.load_latest(run_dir, warn=_stderr)
+    else:
+        raise RunError(f"unknown checkpoint choice {checkpoint!r} (use 'last' or 'best')")
+    try:
+        config = TrainConfig.from_dict(meta["config"])
+        factory = family_factory or _family_from_meta(meta, path)
+        family = factory(meta["family_options"], meta["data_info"])
+    except (KeyError, TypeError) as e:
+        raise RunError(f"{path}: checkpoint metadata is incomplete ({e})") from None
+    G = family.build_generator()
+    ckpt.load_module("G_ema", G, tensors, path)
+    G = G.float().to("cpu", memory_format=torch.contiguous_format).eval().requires_grad_(False)
+    info = meta["data_info"]
+    facts = {
+        "data": info.get("name"), "data_files": len(info.get("files", [])), "steps": meta["step"],
+        "images_seen": meta.get("images_seen"), "seed": config.seed, "loss": meta.get("loss"),
+        "best": meta.get("best"), "metrics": meta.get("metrics") or {},
+        "ganforge_version": meta.get("ganforge_version"), "torch_version": meta.get("torch_version"),
+        "date": meta.get("saved_at"), "device": meta.get("device"), "world_size": meta.get("world_size", 1),
+        "checkpoint": path.name,
+    }
+    return ExportBundle(family, G, config, facts)

@@ -1,0 +1,49 @@
+"""Sliced Wasserstein distance between local patch statistics of two image batches.
+
+A cheap training-time quality measure (ProGAN's SWD, simplified): at each level of a Gaussian
+pyramid, random 7×7 patches are normalised per channel, projected on random unit directions, and
+the sorted projections of the two sets compared. Lower is better; 0 for identical distributions.
+Deterministic for a given ``seed``; it never touches the training RNGs.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def _patches(x: torch.Tensor, n: int, size: int, gen: torch.Generator) -> torch.Tensor:
+    b, c, h, w = x.shape
+    idx = torch.randint(0, b, (n,), generator=gen)
+    ys = torch.randint(0, h - size + 1, (n,), generator=gen)
+    xs = torch.randint(0, w - size + 1, (n,), generator=gen)
+    out = torch.stack([x[i, :, y:y + size, x0:x0 + size] for i, y, x0 in zip(idx, ys, xs, strict=True)])
+    return out.flatten(1)  # (n, c*size*size)
+
+
+@torch.no_grad()
+def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, seed: int = 0, levels: int = 3,
+                       patches: int = 2048, directions: int = 256, patch: int = 7) -> float:
+    """Mean SWD over pyramid levels between image batches ``a`` and ``b`` (B, C, H, W)."""
+    gen = torch.Generator().manual_seed(seed)
+    a, b = a.detach().float().cpu(), b.detach().float().cpu()
+    c = a.shape[1]
+    total, used = 0.0, 0
+    for _ in range(levels):
+        if min(a.shape[2:]) < patch or min(b.shape[2:]) < patch:
+            break
+        pa, pb = _patches(a, patches, patch, gen), _patches(b, patches, patch, gen)
+        # normalise both with the real set's statistics, so a colour shift counts
+        stats = pb.view(patches, c, -1)
+        mean = stats.mean(dim=(0, 2), keepdim=True)
+        std = stats.std(dim=(0, 2), keepdim=True) + 1e-8
+        pa = ((pa.view(patches, c, -1) - mean) / std).flatten(1)
+        pb = ((pb.view(patches, c, -1) - mean) / std).flatten(1)
+        dirs = torch.randn(pa.shape[1], directions, generator=gen)
+        dirs /= dirs.norm(dim=0, keepdim=True)
+        proj_a, _ = torch.sort(pa @ dirs, dim=0)
+        proj_b, _ = torch.sort(pb @ dirs, dim=0)
+        total += (proj_a - proj_b).abs().mean().item()
+        used += 1
+        a, b = F.avg_pool2d(a, 2), F.avg_pool2d(b, 2)
+    return total / max(used, 1)

@@ -1,0 +1,183 @@
+"""The per-step machinery: networks, optimisers, EMA, augmentation, AMP and the engine's RNGs.
+
+``Trainer.step()`` is one discriminator update followed by one generator update — the function a
+benchmark times against a plain loop with the same networks. Everything it draws comes from three
+CPU ``torch.Generator``s owned here (data, noise, augmentation), seeded per rank, and saved in
+checkpoints, so a resumed run is bit-identical on CPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import checkpoint as ckpt
+from . import losses
+from .augment import DiffAugment
+from .config import TrainConfig
+from .distributed import Dist, average_gradients, broadcast_module
+from .ema import ema_beta, make_ema, update_ema
+from .family import Family
+
+RNG_STREAMS = ("data", "noise", "augment")
+
+
+def stream_seed(seed: int, rank: int, stream: str) -> int:
+    """Independent 63-bit seeds per (run seed, rank, stream) via numpy's SeedSequence."""
+    ss = np.random.SeedSequence([seed, rank, RNG_STREAMS.index(stream)])
+    return int(ss.generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
+class Trainer:
+    def __init__(self, family: Family, dataset: Any, cfg: TrainConfig, device: torch.device,
+                 dist: Dist | None = None) -> None:
+        self.family, self.dataset, self.cfg, self.device = family, dataset, cfg, device
+        self.dist = dist or Dist()
+        self.loss_kind = cfg.loss or family.loss
+        if self.loss_kind not in losses.LOSSES:
+            raise ValueError(f"unknown loss {self.loss_kind!r}")
+        self.batch = cfg.batch
+
+        # Same initial weights on every rank (and broadcast anyway), without touching the
+        # caller's global RNG.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            G, D = family.build_generator(), family.build_discriminator()
+        self.memory_format = torch.contiguous_format
+        if device.type == "cuda" and cfg.channels_last:
+            self.memory_format = torch.channels_last  # faster convs with tensor cores
+        self.G = G.to(device, memory_format=self.memory_format)
+        self.D = D.to(device, memory_format=self.memory_format)
+        broadcast_module(self.G, self.dist)
+        broadcast_module(self.D, self.dist)
+        self.G_ema = make_ema(self.G)
+
+        betas = (cfg.betas[0], cfg.betas[1])
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=betas)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=betas)
+
+        # AMP only on CUDA: bf16 where supported (no loss scaling), else fp16 with GradScalers.
+        self.amp_dtype: torch.dtype | None = None
+        if device.type == "cuda" and cfg.amp:
+            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        use_scaler = self.amp_dtype == torch.float16
+        self.scaler_g = torch.amp.GradScaler("cuda", enabled=use_scaler)
+        self.scaler_d = torch.amp.GradScaler("cuda", enabled=use_scaler)
+
+        self.gens = {s: torch.Generator().manual_seed(stream_seed(cfg.seed, self.dist.rank, s))
+                     for s in RNG_STREAMS}
+        self.augment = DiffAugment(cfg.augment, self.gens["augment"])
+        self.step_count = 0
+        self.images_seen = 0  # over all ranks
+
+    # ---- one training step ---------------------------------------------------------------------
+    def autocast(self, enabled: bool = True) -> contextlib.AbstractContextManager:
+        if self.amp_dtype is None or not enabled:
+            return contextlib.nullcontext()
+        return torch.autocast("cuda", dtype=self.amp_dtype)
+
+    def real_batch(self) -> torch.Tensor:
+        real = self.dataset.sample(self.batch, self.gens["data"])
+        return real.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
+
+    def fake_batch(self) -> torch.Tensor:
+        inputs = self.family.sample_inputs(self.batch, self.gens["noise"], self.device)
+        return self.family.generate(self.G, inputs)
+
+    def step(self) -> dict[str, torch.Tensor]:
+        """One D step then one G step, then the EMA update. Returns detached loss tensors
+        (call ``.item()`` only when logging: it synchronises the GPU)."""
+        cfg, G, D, aug, kind = self.cfg, self.G, self.D, self.augment, self.loss_kind
+        out: dict[str, torch.Tensor] = {}
+
+        # -- discriminator: real up, fake down (+ R1 every r1_every steps, scaled by r1_every) --
+        real = self.real_batch()
+        with torch.no_grad(), self.autocast():
+            fake = self.fake_batch()
+        do_r1 = kind != "wgan_gp" and cfg.r1_gamma > 0 and self.step_count % cfg.r1_every == 0
+        real.requires_grad_(do_r1)
+        # fp16 input gradients can underflow, so the R1 forward runs in fp32 there
+        with self.autocast(enabled=not (do_r1 and self.amp_dtype == torch.float16)):
+            real_aug = aug(real)
+            real_logits = D(real_aug)
+        with self.autocast():
+            fake_aug = aug(fake)
+            fake_logits = D(fake_aug)
+        loss_d = losses.d_loss(kind, real_logits.float(), fake_logits.float())
+        out["loss_d"] = loss_d.detach()
+        if do_r1:
+            # R1 shares the main pass's forward (one backward for both), computed on the plain
+            # module on each rank; see distributed.py for why there is no DDP wrapper.
+            r1 = losses.r1_penalty(real_logits, real)
+            loss_d = loss_d + r1 * (cfg.r1_gamma / 2 * cfg.r1_every)
+            out["r1"] = r1.detach()
+        if kind == "wgan_gp":
+            with self.autocast(enabled=self.amp_dtype != torch.float16):
+                gp = losses.gradient_penalty(D, real_aug, fake_aug, self.gens["noise"])
+            loss_d = loss_d + cfg.gp_weight * gp
+            out["gp"] = gp.detach()
+        self.opt_d.zero_grad(set_to_none=True)
+        self.scaler_d.scale(loss_d).backward()
+        average_gradients(list(D.parameters()), self.dist)
+        self.scaler_d.step(self.opt_d)
+        self.scaler_d.update()
+
+        # -- generator: fool the (frozen) discriminator through the same augmentation --
+        D.requires_grad_(False)
+        try:
+            with self.autocast():
+                fake_logits = D(aug(self.fake_batch()))
+            loss_g = losses.g_loss(kind, fake_logits.float())
+            self.opt_g.zero_grad(set_to_none=True)
+            self.scaler_g.scale(loss_g).backward()
+        finally:
+            D.requires_grad_(True)
+        average_gradients(list(G.parameters()), self.dist)
+        self.scaler_g.step(self.opt_g)
+        self.scaler_g.update()
+        out["loss_g"] = loss_g.detach()
+
+        # -- EMA of G: the network that is sampled and exported --
+        step_images = self.batch * self.dist.world_size
+        self.images_seen += step_images
+        beta = ema_beta(step_images, self.images_seen, cfg.ema_half_life_images, cfg.ema_rampup)
+        update_ema(self.G_ema, G, beta)
+        self.step_count += 1
+        return out
+
+    # ---- state ---------------------------------------------------------------------------------
+    def rng_state(self) -> dict[str, torch.Tensor]:
+        """This rank's generator states (uint8 tensors)."""
+        return {name: g.get_state() for name, g in self.gens.items()}
+
+    def set_rng_state(self, states: dict[str, torch.Tensor]) -> None:
+        for name, g in self.gens.items():
+            g.set_state(states[name])
+
+    def state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """Networks and optimisers as flat tensors + JSON (RNG states are added by the caller,
+        which gathers them from every rank)."""
+        tensors = {**ckpt.module_tensors("G", self.G), **ckpt.module_tensors("D", self.D),
+                   **ckpt.module_tensors("G_ema", self.G_ema)}
+        opt_g_t, opt_g_info = ckpt.optimizer_state("opt_g", self.opt_g)
+        opt_d_t, opt_d_info = ckpt.optimizer_state("opt_d", self.opt_d)
+        tensors.update(opt_g_t)
+        tensors.update(opt_d_t)
+        meta = {"step": self.step_count, "images_seen": self.images_seen,
+                "opt_g": opt_g_info, "opt_d": opt_d_info,
+                "scaler_g": self.scaler_g.state_dict(), "scaler_d": self.scaler_d.state_dict()}
+        return tensors, meta
+
+    def load_state(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any], source: Path) -> None:
+        for name in ("G", "D", "G_ema"):
+            ckpt.load_module(name, getattr(self, name), tensors, source)
+        ckpt.load_optimizer("opt_g", self.opt_g, tensors, meta["opt_g"], source)
+        ckpt.load_optimizer("opt_d", self.opt_d, tensors, meta["opt_d"], source)
+        if meta.get("scaler_g") and self.scaler_g.is_enabled():
+            self.scaler_g.load_state_dict(meta["scaler_g"])
+            self.scaler_d.load_state_dict(meta["scaler_d"])
+        self.step_count, self.images_seen = int(meta["step"]), int(meta["images_seen"])
