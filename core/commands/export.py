@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -40,5 +41,22 @@ def export(run_dir: Path, out: Path, int8: bool, license_: str, exporter: str) -
         raise GanforgeError(f"unknown exporter {exporter!r} (registered: {known})")
     export_fn = resolve(registry.exporters[exporter].export)
     report = export_fn(run_dir, out, int8=int8, license=license_)
-    summary = getattr(report, "summary", None)
-    click.echo(summary() if callable(summary) else f"wrote {out}")
+    click.echo(describe(report, out))
+
+
+def describe(report: Any, out: Path) -> str:
+    """One line about the written pack (exporters may return any report with ``to_json``)."""
+    facts = report.to_json() if hasattr(report, "to_json") else {}
+    parts = []
+    if "bytes" in facts:
+        parts.append(f"{facts['bytes'] / 1e6:.1f} MB")
+    if "precision" in facts:
+        parts.append(facts["precision"])
+    if facts.get("parity_max_abs_err") is not None:
+        parts.append(f"parity max |err| {facts['parity_max_abs_err']:.1e}")
+    if facts.get("int8_psnr_db") is not None:
+        parts.append(f"int8 PSNR {facts['int8_psnr_db']:.1f} dB")
+    if "seconds" in facts:
+        parts.append(f"{facts['seconds']:.1f} s")
+    line = f"wrote {facts.get('path', out)}" + (f" ({', '.join(parts)})" if parts else "")
+    return "\n".join([line, *(f"note: {n}" for n in facts.get("notes", []))])

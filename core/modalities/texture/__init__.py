@@ -20,7 +20,7 @@ def ganforge_register_modalities(register: Callable[[Modality], None]) -> None:
         NAME,
         "Seamless tileable textures from photos",
         codec="ganforge.core.modalities.texture.codec",
-        data="ganforge.core.modalities.texture.data:TextureDataset",
+        data="ganforge.core.modalities.texture.data:build_dataset",
         default_family=NAME,
     ))
 
