@@ -4,7 +4,8 @@
 photos) and returns a :class:`TextureDataset` whose ``sample(batch, gen)`` draws random crops in
 [-1, 1] using only the given CPU ``torch.Generator`` — so a resumed run draws the same crops.
 
-Channels: 1 when every image is greyscale, else 3 (greyscale promoted to RGB, alpha dropped).
+Channels: 1 when every image is greyscale (by mode, or RGB with equal channels), else 3
+(greyscale promoted to RGB, alpha dropped).
 ``path="builtin:skimage"`` uses scikit-image's bundled CC0 photos brick, grass and gravel.
 """
 
@@ -22,6 +23,7 @@ from ...errors import DataError
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 BUILTIN = "builtin:skimage"
+GREY_TOLERANCE = 2  # max channel spread (of 255) for an RGB image to count as grey
 OPTIONS: dict[str, Any] = {"hflip": True, "vflip": False, "rot90": False}
 
 
@@ -87,7 +89,13 @@ def _read_image(path: Path) -> np.ndarray:
             return np.clip(a * scale + 0.5, 0, 255).astype(np.uint8)
         if mode in ("1", "L", "LA"):
             return np.asarray(img.convert("L"))
-        return np.asarray(img.convert("RGB"))  # RGBA, P, CMYK, YCbCr...
+        rgb = np.asarray(img.convert("RGB"))  # RGBA, P, CMYK, YCbCr...
+    # Grey content stored as RGB (WebP has no grey mode; many JPEGs) counts as greyscale; lossy
+    # codecs leave channels a level or two apart, far below anything visible.
+    spread = rgb.max(axis=2).astype(np.int16) - rgb.min(axis=2)
+    if spread.max() <= GREY_TOLERANCE:
+        return np.round(rgb.mean(axis=2)).astype(np.uint8)
+    return rgb
 
 
 def _list_files(root: Path) -> list[Path]:
@@ -151,7 +159,7 @@ def build_dataset(path: str | Path, crop: int, options: dict[str, Any] | None = 
     for a in arrays:
         if a.ndim == 2:
             a = a[:, :, None] if channels == 1 else np.repeat(a[:, :, None], 3, axis=2)
-        images.append(torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1))))
+        images.append(torch.from_numpy(a.transpose(2, 0, 1).copy()))  # own, writable memory
     info = {"name": name, "source": str(path), "channels": channels, "crop": int(crop),
             "count": len(images), "files": files, "skipped": skipped}
     return TextureDataset(images, crop, info, options)

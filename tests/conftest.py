@@ -1,0 +1,55 @@
+"""Shared fixtures. Kept torch-free at import: some tests check that torch is never loaded."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+#: A generator/discriminator small enough that a 10-step CPU run takes about a second.
+TINY_MODEL: dict[str, Any] = {"base": 16, "stages": 2, "local_dim": 4, "global_dim": 4, "min_width": 8,
+                              "d_base": 8, "d_depth": 2}
+
+
+def write_image(path: Path, size: tuple[int, int], mode: str = "RGB", seed: int = 0) -> Path:
+    """A smooth random image (width, height) in ``mode``, saved by extension."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    w, h = size
+    base = rng.random((h // 4 + 2, w // 4 + 2, 4))
+    img = Image.fromarray((base * 255).astype(np.uint8), "RGBA").resize((w, h), Image.BILINEAR)
+    img = img.convert(mode)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path)
+    return path
+
+
+@pytest.fixture
+def texture_dir(tmp_path: Path) -> Path:
+    """Two small RGB images and one greyscale: a 3-channel dataset."""
+    d = tmp_path / "textures"
+    write_image(d / "a.png", (48, 40), "RGB", 1)
+    write_image(d / "b.jpg", (40, 56), "RGB", 2)
+    write_image(d / "c.png", (64, 64), "L", 3)
+    return d
+
+
+@pytest.fixture
+def tiny_config(tmp_path: Path) -> Callable[..., Any]:
+    """``tiny_config(**overrides) -> TrainConfig`` for a fast run in ``tmp_path/run``."""
+    from ganforge.core.training.config import TrainConfig
+
+    def make(**overrides: Any) -> TrainConfig:
+        options: dict[str, Any] = dict(
+            out=str(tmp_path / "run"), data="builtin:skimage", steps=6, crop=32, batch=4, seed=0,
+            device="cpu", model=dict(TINY_MODEL), sample_every=1000, log_every=2, checkpoint_every=1000,
+            augment=["translate", "color", "cutout"], r1_every=2,
+        )
+        options.update(overrides)
+        return TrainConfig(**options)
+
+    return make

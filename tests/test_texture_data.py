@@ -1,0 +1,97 @@
+"""Texture data: what is read, how it is cropped, and one-line errors naming the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import write_image
+
+from ganforge.core.errors import DataError
+from ganforge.core.modalities.texture.data import BUILTIN, build_dataset
+
+
+def test_folder_mixed_channels_promotes_grey_to_rgb(texture_dir: Path) -> None:
+    ds = build_dataset(texture_dir, 32)
+    info = ds.data_info
+    assert info["channels"] == 3 and info["count"] == 3 and info["crop"] == 32
+    assert info["name"] == "textures" and info["skipped"] == []
+    assert [Path(f).name for f in info["files"]] == ["a.png", "b.jpg", "c.png"]
+    grey = ds.images[2]
+    assert grey.shape == (3, 64, 64) and torch.equal(grey[0], grey[1]) and torch.equal(grey[1], grey[2])
+
+
+def test_all_grey_is_one_channel_and_rgba_drops_alpha(tmp_path: Path) -> None:
+    write_image(tmp_path / "g" / "a.png", (40, 40), "L")
+    write_image(tmp_path / "g" / "b.webp", (36, 50), "LA")
+    assert build_dataset(tmp_path / "g", 32).data_info["channels"] == 1
+    ds = build_dataset(write_image(tmp_path / "rgba.png", (40, 40), "RGBA"), 32)
+    assert ds.data_info["channels"] == 3 and ds.images[0].shape == (3, 40, 40)
+    assert ds.data_info["name"] == "rgba"
+
+
+def test_sample_shape_range_and_determinism(texture_dir: Path) -> None:
+    ds = build_dataset(texture_dir, 32, {"vflip": True, "rot90": True})
+    a = ds.sample(8, torch.Generator().manual_seed(3))
+    b = ds.sample(8, torch.Generator().manual_seed(3))
+    c = ds.sample(8, torch.Generator().manual_seed(4))
+    assert a.shape == (8, 3, 32, 32) and a.dtype == torch.float32
+    assert a.min() >= -1 and a.max() <= 1 and a.std() > 0.05
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_crops_are_pieces_of_the_image(tmp_path: Path) -> None:
+    ds = build_dataset(write_image(tmp_path / "one.png", (32, 32), "RGB"), 32, {"hflip": False})
+    whole = ds.images[0].float() / 127.5 - 1
+    assert torch.equal(ds.sample(2, torch.Generator().manual_seed(0))[0], whole)
+
+
+def test_builtin_skimage_textures() -> None:
+    ds = build_dataset(BUILTIN, 64)
+    assert ds.data_info["channels"] == 1 and ds.data_info["count"] == 3
+    assert ds.data_info["files"] == ["skimage.data.brick", "skimage.data.grass", "skimage.data.gravel"]
+
+
+def test_corrupt_file_among_good_ones_is_skipped_and_reported(texture_dir: Path,
+                                                              capsys: pytest.CaptureFixture) -> None:
+    good = (texture_dir / "b.jpg").read_bytes()
+    (texture_dir / "broken.jpg").write_bytes(good[: len(good) // 2])  # truncated JPEG
+    (texture_dir / "notes.png").write_text("not an image")
+    ds = build_dataset(texture_dir, 32)
+    assert ds.data_info["count"] == 3
+    skipped = {Path(s["file"]).name for s in ds.data_info["skipped"]}
+    assert skipped == {"broken.jpg", "notes.png"}
+    err = capsys.readouterr().err
+    assert "broken.jpg" in err and "notes.png" in err
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "non_images", "all_corrupt", "too_small", "bad_file"])
+def test_bad_input_is_one_line_data_error_naming_the_path(tmp_path: Path, case: str) -> None:
+    d = tmp_path / "data"
+    d.mkdir()
+    target, named = d, str(d)
+    if case == "missing":
+        target = named = str(tmp_path / "nope")
+    elif case == "non_images":
+        (d / "readme.txt").write_text("hello")
+    elif case == "all_corrupt":
+        (d / "x.png").write_bytes(b"\x89PNG garbage")
+        (d / "y.jpg").write_bytes(b"")
+    elif case == "too_small":
+        write_image(d / "big.png", (64, 64))
+        named = str(write_image(d / "small.png", (40, 20)))
+    elif case == "bad_file":
+        target = named = str(d / "file.png")
+        Path(target).write_bytes(b"nope")
+    with pytest.raises(DataError) as e:
+        build_dataset(target, 32, warn=lambda msg: None)
+    msg = str(e.value)
+    assert named in msg and "\n" not in msg
+    if case == "too_small":
+        assert "40×20" in msg and "32×32" in msg
+
+
+def test_unknown_option_is_rejected(texture_dir: Path) -> None:
+    with pytest.raises(DataError, match="hflipp"):
+        build_dataset(texture_dir, 32, {"hflipp": True})
