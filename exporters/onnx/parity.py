@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from ganforge.core.errors import PackError
 
 #: Largest tolerated absolute difference, float32 graph vs eager PyTorch.
