@@ -209,13 +209,14 @@ def _check_loads(tmp: Path, out_path: Path) -> None:
 
 
 def export_pack(run_dir: str | Path, out_path: str | Path, *, int8: bool = False,
-                license: str = "unspecified") -> ExportReport:
-    """Export the EMA generator of a training run to a pack (the ``onnx`` exporter's entry)."""
+                license: str = "unspecified", checkpoint: str = "last") -> ExportReport:
+    """Export the EMA generator of a training run to a pack (the ``onnx`` exporter's entry).
+
+    ``checkpoint``: ``"last"`` (newest) or ``"best"`` (by the family's metric).
+    """
     from ganforge.core.training.run import load_for_export
 
-    bundle = load_for_export(Path(run_dir))
-    config = bundle.config
-    modality = getattr(config, "modality", None)
-    family_name = getattr(config, "family", None)
+    bundle = load_for_export(Path(run_dir), checkpoint=checkpoint)
     return export_generator(bundle.family, bundle.generator, out_path, facts=dict(bundle.facts),
-                            license=license, int8=int8, modality=modality, family_name=family_name)
+                            license=license, int8=int8, modality=bundle.config.modality,
+                            family_name=bundle.config.family)
