@@ -66,6 +66,8 @@ def parse_size(size: Any) -> tuple[int, int]:
 
 
 def _nearest(v: int, stride: int) -> list[int]:
+    if v % stride == 0:
+        return [v]  # this side is fine: suggest changing only the other
     low = (v // stride) * stride
     return [n for n in (low, low + stride) if 0 < n <= MAX_SIDE] or [stride]
 
