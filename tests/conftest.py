@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+
+# Tiny test networks run fastest on one thread, and OpenMP spin-waits collapse when several test
+# processes share a small machine (a 6x slowdown measured on 2 cores). Subprocesses inherit it.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 #: A generator/discriminator small enough that a 10-step CPU run takes about a second.
 TINY_MODEL: dict[str, Any] = {"base": 16, "stages": 2, "local_dim": 4, "global_dim": 4, "min_width": 8,
