@@ -183,3 +183,10 @@ def test_generation_never_imports_torch(pack: Path, tmp_path: Path) -> None:
     assert "(2, 16, 16, 3)" in done.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "t_000.png", "t_000_tiled2x2.png", "t_001.png", "t_001_tiled2x2.png"]
+
+
+def test_untrained_pack_is_seamless(rt: runtime.PackRuntime) -> None:
+    x = rt.generate(seed=0, count=8, size="64x64")
+    wrap = np.abs(x[:, :, 0] - x[:, :, -1]).mean() + np.abs(x[:, 0] - x[:, -1]).mean()
+    inner = np.abs(np.diff(x, axis=2)).mean() + np.abs(np.diff(x, axis=1)).mean()
+    assert wrap <= 1.2 * inner, (wrap, inner)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import logging
 import os
 import tempfile
 import time
@@ -112,13 +113,20 @@ def _to_onnx(module: Any, example: tuple[Any, ...], family: Any, in_names: list[
              out_names: list[str]) -> Any:
     import torch
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the exporter's chatter is not the user's business
-        program = torch.onnx.export(
-            module, example, None, dynamo=True, external_data=False, opset_version=OPSET,
-            input_names=in_names, output_names=out_names,
-            dynamic_shapes=_dynamic_shapes(family, in_names), verbose=False, report=False,
-        )
+    # The exporter's chatter (missing torchvision ops, deprecations) is not the user's business.
+    quiet = logging.getLogger("torch.onnx")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(
+                module, example, None, dynamo=True, external_data=False, opset_version=OPSET,
+                input_names=in_names, output_names=out_names,
+                dynamic_shapes=_dynamic_shapes(family, in_names), verbose=False, report=False,
+            )
+    finally:
+        quiet.setLevel(level)
     return program.model_proto
 
 
