@@ -7,8 +7,9 @@ so listing plugins or loading a pack never imports torch.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 
 def resolve(ref: str) -> Any:

@@ -13,7 +13,7 @@ ONNX exporter register through these same hooks.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import click
 import pluggy

@@ -31,9 +31,10 @@ def _shape(shape: list[int | str]) -> str:
 
 def _print_human(data: dict[str, Any]) -> None:
     from rich.console import Console
+    from rich.markup import escape as e
     from rich.table import Table
 
-    console = Console()
+    console = Console(highlight=False)
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold")
     facts.add_column()
@@ -45,21 +46,22 @@ def _print_human(data: dict[str, Any]) -> None:
         ("ganforge", data["version"] or "-"), ("size", f"{data['size_bytes'] / 1e6:.2f} MB"),
         ("sha256", data["sha256"]),
     ]:
-        facts.add_row(key, str(value))
+        facts.add_row(key, e(str(value)))
     console.print(facts)
 
     inputs = Table(title="inputs (drawn in this order from PCG64(seed))", title_justify="left")
     for col in ("name", "shape", "dtype", "draw", "meaning"):
         inputs.add_column(col)
     for spec in data["inputs"]:
-        inputs.add_row(spec["name"], _shape(spec["shape"]), spec["dtype"], spec["draw"], spec["meaning"])
+        inputs.add_row(*(e(str(v)) for v in (spec["name"], _shape(spec["shape"]), spec["dtype"], spec["draw"],
+                                             spec["meaning"])))
     console.print(inputs)
 
     outputs = Table(title="outputs", title_justify="left")
     for col in ("name", "layout", "range", "meaning"):
         outputs.add_column(col)
     for spec in data["outputs"]:
-        outputs.add_row(spec["name"], spec["layout"], str(spec["range"]), spec["meaning"])
+        outputs.add_row(*(e(str(v)) for v in (spec["name"], spec["layout"], spec["range"], spec["meaning"])))
     console.print(outputs)
 
     for section in ("decoder", "train"):
@@ -68,7 +70,7 @@ def _print_human(data: dict[str, Any]) -> None:
             table.add_column(style="bold")
             table.add_column()
             for key, value in sorted(data[section].items()):
-                table.add_row(key, json.dumps(value) if not isinstance(value, str) else value)
+                table.add_row(e(key), e(json.dumps(value) if not isinstance(value, str) else value))
             console.print(f"[bold underline]{section}[/]")
             console.print(table)
 

@@ -129,12 +129,15 @@ def build_config(modality_name: str, params: dict[str, Any], explicit: set[str])
 
 def run_training(cfg: Any, *, resume: bool, progress: bool) -> Any:
     """Start (or resume) training: the one place the CLI imports torch for training."""
+    from .. import plugins
     from ..components import resolve
 
+    modality = plugins.modality(cfg.modality)
     _, family = _family_key(cfg.modality, cfg.family)
     from ..training.run import train as train_run
 
-    return train_run(cfg, resume=resume, progress=progress, family_factory=resolve(family.factory))
+    return train_run(cfg, resume=resume, progress=progress, family_factory=resolve(family.factory),
+                     dataset_factory=resolve(modality.data) if modality.data else None)
 
 
 def _make_command(modality_name: str, description: str) -> click.Command:

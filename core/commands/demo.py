@@ -1,0 +1,39 @@
+"""``ganforge demo``: what ``make demo`` runs (see :mod:`ganforge.core.demo`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..demo import DEFAULT_OUT, DEFAULT_STEPS
+
+
+@click.command()
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=DEFAULT_OUT,
+              show_default=True, help="Folder for the run, the pack and the images.")
+@click.option("--steps", type=click.IntRange(min=1), default=DEFAULT_STEPS, show_default=True,
+              help="Training steps (the default fits in a few minutes on two CPU cores).")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed for training and for the generated texture.")
+@click.option("--progress/--no-progress", default=True, help="Show the training progress bar.")
+def demo(out: Path, steps: int, seed: int, progress: bool) -> None:
+    """Train, export and generate in one go, on bundled CC0 photos.
+
+    Trains a small texture model on scikit-image's brick, grass and gravel photos, exports it
+    to OUT/texture.onnx, generates a 2048x2048 texture and a 2x2 tiled preview, and prints
+    where they are. Running it again resumes the run in OUT/run; a larger --steps trains further.
+    """
+    from ..demo import run_demo
+
+    result = run_demo(out, steps, seed=seed, progress=progress, say=lambda m: click.echo(m, err=True))
+    if result.interrupted:
+        click.echo(f"interrupted at step {result.step}; run `ganforge demo --out {out} --steps {steps}` "
+                   "again to continue", err=True)
+        return
+    click.echo(f"run:      {result.run_dir}")
+    click.echo(f"pack:     {result.pack}")
+    click.echo(f"texture:  {result.texture}")
+    click.echo(f"preview:  {result.preview}  (2x2 tiled: seams would show at the crossings)")
+    click.echo(f"done in {result.seconds:.0f} s; try: ganforge generate {result.pack} --seed 1 "
+               f"--size 1024x1024 -o {out}/more.png")
