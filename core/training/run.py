@@ -12,6 +12,8 @@ A run directory holds::
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
@@ -120,6 +122,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True,
             cfg.save(run_dir / "config.json")
             if loaded is None:
                 (run_dir / "log.jsonl").write_text("")  # a fresh run starts a fresh log
+            else:
+                _trim_log(run_dir / "log.jsonl", trainer.step_count)
             if info.get("skipped"):
                 say(f"note: {len(info['skipped'])} unreadable file(s) skipped (listed in checkpoints and log.jsonl)")
         distributed.barrier(dist)
@@ -130,8 +134,6 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True,
             "ganforge_version": core.__version__, "torch_version": torch.__version__, "device": str(device),
         }
         if dist.is_main:
-            import json
-
             with open(run_dir / "log.jsonl", "a") as f:
                 f.write(json.dumps({"event": "resume" if loaded else "start", "step": trainer.step_count,
                                     "device": str(device), "world_size": dist.world_size,
@@ -143,6 +145,24 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True,
         return TrainResult(run_dir, step, interrupted)
     finally:
         distributed.shutdown(dist)
+
+
+def _trim_log(path: Path, step: int) -> None:
+    """Drop what the log says happened after the checkpoint we resume from (those steps will be
+    redone) and any line a kill cut short, so the log tells one consistent story."""
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and record.get("step", 0) <= step:
+            kept.append(line + "\n")
+    tmp = path.with_name(".log.jsonl.tmp")
+    tmp.write_text("".join(kept))
+    os.replace(tmp, path)
 
 
 def _restore_rngs(trainer: Trainer, tensors: dict[str, torch.Tensor], seed: int, say: Callable) -> None:
