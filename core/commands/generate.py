@@ -68,7 +68,7 @@ def build() -> click.Command:
             elif ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None):
                 option = next(o for o in options if o.name == name)
                 raise GanforgeError(f"{option.opts[0]} does not apply to {modality} packs ({pack})")
-        decoded = rt.generate(seed, count, **passed)
+        decoded = rt.generate(seed, count, **passed)  # before touching OUT: a bad option leaves nothing
         for path in rt.write(decoded, _out_path(out), **passed):
             click.echo(str(path))
 

@@ -76,7 +76,7 @@ def _print_human(data: dict[str, Any]) -> None:
 
 
 @click.command()
-@click.argument("pack", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("pack", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object (metadata, size, sha256).")
 def info(pack: Path, as_json: bool) -> None:
     """Show what is inside the generator pack PACK (.onnx).
