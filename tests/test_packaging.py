@@ -1,0 +1,100 @@
+"""Packaging: a real wheel and a real editable install, each in a fresh venv (no network).
+
+The fresh venvs get ganforge with ``--no-deps``; its dependencies come from the test's own
+environment through a path entry (a ``.pth`` line, which does not run that environment's own
+``.pth`` hooks, so its editable install of ganforge stays invisible).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def run(*args: str | Path, cwd: Path | None = None, timeout: int = 300) -> str:
+    proc = subprocess.run([str(a) for a in args], capture_output=True, text=True, cwd=cwd, timeout=timeout)
+    assert proc.returncode == 0, f"{args}\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+def fresh_venv(path: Path) -> Path:
+    """A venv without pip whose imports fall back to this environment's site-packages."""
+    run(sys.executable, "-m", "venv", "--without-pip", path)
+    python = path / "bin" / "python"
+    site = Path(run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])").strip())
+    (site / "zz_test_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    return python
+
+
+def pip_install(python: Path, *args: str | Path) -> None:
+    run(sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--no-build-isolation",
+        "--no-index", "-q", *args, timeout=600)
+
+
+CHECK = """
+import json, sys
+import ganforge, ganforge.core.runtime, ganforge.core.cli
+from ganforge.core import plugins
+registry = plugins.get_registry()
+print(json.dumps({
+    "core": ganforge.core.__file__,
+    "namespace": getattr(ganforge, "__file__", None) is None,
+    "torch": "torch" in sys.modules,
+    "modalities": sorted(registry.modalities),
+    "exporters": sorted(registry.exporters),
+    "warnings": registry.warnings,
+}))
+"""
+
+
+def check_install(python: Path, venv: Path) -> dict:
+    facts = json.loads(run(python, "-c", CHECK, cwd=venv))
+    assert facts["namespace"], "ganforge must stay a namespace package"
+    assert not facts["torch"], "importing the runtime, the CLI and the plugins must not import torch"
+    assert facts["modalities"] == ["texture"] and facts["exporters"] == ["onnx"], facts
+    assert facts["warnings"] == []
+    assert run(venv / "bin" / "ganforge", "--version", cwd=venv).startswith("ganforge, version ")
+    return facts
+
+
+def test_wheel_contents_and_install(tmp_path):
+    dist = tmp_path / "dist"
+    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q",
+        "-w", dist, ROOT, timeout=600)
+    (wheel,) = dist.glob("ganforge-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "ganforge/__init__.py" not in names
+    for required in ("ganforge/core/__init__.py", "ganforge/core/cli.py", "ganforge/core/runtime.py",
+                     "ganforge/core/modalities/texture/__init__.py", "ganforge/core/commands/generate.py",
+                     "ganforge/exporters/__init__.py", "ganforge/exporters/onnx/__init__.py",
+                     "ganforge/plugins/__init__.py"):
+        assert required in names, required
+    assert not [n for n in names if n.startswith(("tests/", "ganforge/tests/")) or "__pycache__" in n]
+    info = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
+    entry_points = zipfile.ZipFile(wheel).read(info).decode()
+    assert "ganforge = ganforge.core.cli:main" in entry_points
+    assert "texture = ganforge.core.modalities.texture" in entry_points
+    assert "onnx = ganforge.exporters.onnx" in entry_points
+
+    venv = tmp_path / "venv"
+    python = fresh_venv(venv)
+    pip_install(python, wheel)
+    facts = check_install(python, venv)
+    assert facts["core"].startswith(str(venv)), facts["core"]
+
+
+def test_editable_install(tmp_path):
+    venv = tmp_path / "venv"
+    python = fresh_venv(venv)
+    pip_install(python, "-e", ROOT)
+    facts = check_install(python, venv)
+    assert facts["core"] == str(ROOT / "core" / "__init__.py")
