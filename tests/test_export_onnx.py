@@ -132,5 +132,16 @@ def test_int8_export(tmp_path: Path) -> None:
     assert meta.precision == "int8" == report.precision
     assert report.int8_psnr_db is not None and report.int8_psnr_db >= 30
     assert meta.train["int8_psnr_db"] == pytest.approx(report.int8_psnr_db, abs=0.01)
-    ops = {n.op_type for n in onnx.load(str(out)).graph.node}
-    assert "QLinearConv" in ops and "Conv" not in ops
+    ops = [n.op_type for n in onnx.load(str(out)).graph.node]
+    # 6 convs: all int8 except the first (coarsest grid) and the last (writes the pixels)
+    assert ops.count("QLinearConv") == 4 and ops.count("Conv") == 2
+
+
+def test_int8_refusal_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ganforge.exporters.onnx import quantize
+
+    monkeypatch.setattr(quantize, "MIN_PSNR_DB", 99.0)  # no int8 pack reaches 99 dB
+    family, G = make()
+    with pytest.raises(PackError, match=r"q\.onnx: int8 quantisation loses too much quality \(PSNR .* < 99 dB"):
+        export_generator(family, G, tmp_path / "q.onnx", facts={}, modality="texture", int8=True)
+    assert list(tmp_path.iterdir()) == []
