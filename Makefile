@@ -1,8 +1,9 @@
 # ganforge developer entry points. `make demo` and `make test` are all a newcomer needs.
 #
 # The venv is built once with the machine's python3; the stamp file re-installs only when
-# pyproject.toml or setup.py change. torch goes in FIRST, pinned and from the CPU index unless
-# TORCH_INDEX says otherwise: a bare `pip install torch` pulls a multi-GB CUDA build.
+# pyproject.toml or setup.py change. torch goes in FIRST, pinned, with PyTorch's CPU index added
+# (its 2.13.0+cpu wins over PyPI's 2.13.0): a bare `pip install torch` pulls a multi-GB CUDA
+# build. For a GPU machine: make venv TORCH_INDEX=https://download.pytorch.org/whl/cu128 EXTRAS=train,gpu,dev
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -22,7 +23,7 @@ $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
 	$(BIN)/python -m pip show torch 2>/dev/null | grep -q "^Version: $(TORCH_VERSION)" || \
-		$(BIN)/python -m pip install "torch==$(TORCH_VERSION)" --index-url $(TORCH_INDEX)
+		$(BIN)/python -m pip install "torch==$(TORCH_VERSION)" --extra-index-url $(TORCH_INDEX)
 	$(BIN)/python -m pip install -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
@@ -41,9 +42,11 @@ test-all: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-# Generation throughput of a freshly trained tiny pack (CPU, onnxruntime only).
+# Training throughput against a plain loop, then generation (onnxruntime vs torch, cold start,
+# peak memory); results go to benchmarks/results/. Takes several minutes.
 bench: $(STAMP)
-	$(BIN)/python -m ganforge.core.demo --bench
+	$(BIN)/python benchmarks/bench_training.py
+	$(BIN)/python benchmarks/bench_generation.py
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .ruff_cache demo-out

@@ -323,3 +323,26 @@ def test_resume_refuses_to_change_what_is_learned(tmp_path):
     one_error_line(invoke("train", "texture", "--out", run, "--resume", "--crop", 64), "--crop", str(run))
     one_error_line(invoke("train", "texture", "--data", data, "--out", run, "--steps", 2, *args), str(run),
                    "--resume")
+
+
+# ---- with the shared data set (CI has it) ---------------------------------------------------------
+def shared_data(sub: str) -> Path:
+    """``../shared/data/<sub>``: skipped when absent, a failure when GANFORGE_REQUIRE_SHARED=1 (CI)."""
+    root = Path(__file__).resolve().parents[2] / "shared" / "data" / sub
+    if not root.is_dir():
+        message = f"{root}: shared data not present"
+        if os.environ.get("GANFORGE_REQUIRE_SHARED", "") == "1":
+            pytest.fail(message + " (GANFORGE_REQUIRE_SHARED=1)")
+        pytest.skip(message)
+    return root
+
+
+@pytest.mark.shared
+def test_train_on_the_shared_texture_photos(tmp_path):
+    data = shared_data("texture")
+    result = invoke("train", "texture", "--data", data, "--out", tmp_path / "run", "--steps", 2, "--crop", 32,
+                    "--batch", 2, "--sample-every", 1000, "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert "trained 2 steps" in result.stdout
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["data"] == str(data) and saved["steps"] == 2
