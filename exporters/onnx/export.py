@@ -143,7 +143,7 @@ def _set_metadata(model: Any, meta: PackMeta) -> None:
 def export_generator(family: Any, generator: Any, out_path: str | Path, *, facts: dict[str, Any],
                      license: str = "unspecified", int8: bool = False, modality: str | None = None,
                      family_name: str | None = None, tolerance: float = TOLERANCE) -> ExportReport:
-    """Export ``generator`` (a float32 CPU module of ``family``) to the pack ``out_path``.
+    """Export ``generator`` (a module of ``family``, moved to CPU float32 in place) to ``out_path``.
 
     ``facts`` go to ``ganforge.train`` (data name, steps, seed, metrics...); the export adds the
     parity errors, the date and the activation ratio. ``int8=True`` quantises the checked
@@ -157,6 +157,8 @@ def export_generator(family: Any, generator: Any, out_path: str | Path, *, facts
     out_path = Path(out_path)
     if not out_path.parent.is_dir():
         raise PackError(f"{out_path}: folder {out_path.parent} does not exist")
+    if out_path.is_dir():
+        raise PackError(f"{out_path}: is a folder; give the pack's file name (e.g. {out_path / 'model.onnx'})")
     modality = modality or getattr(family, "modality", None)
     family_name = family_name or getattr(family, "name", None) or modality
     if not modality:
@@ -184,7 +186,11 @@ def export_generator(family: Any, generator: Any, out_path: str | Path, *, facts
     meta.validate(str(out_path))
     _set_metadata(model, meta)
     model.doc_string = f"ganforge {modality} generator pack ({family_name})"
-    onnx.checker.check_model(model)
+    try:
+        onnx.checker.check_model(model)
+    except onnx.checker.ValidationError as e:
+        first = (str(e).strip().splitlines() or ["invalid model"])[0]
+        raise PackError(f"{out_path}: the exported graph fails onnx.checker ({first[:200]})") from e
 
     report = ExportReport(out_path, meta, [c.to_json() for c in parity], err, 0.0, 0)
     with temp_path(out_path) as tmp:
