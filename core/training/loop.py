@@ -89,7 +89,8 @@ def fit(trainer: Trainer, cfg: TrainConfig, run_dir: Path, static_meta: dict[str
     bar = tqdm(total=cfg.steps, initial=trainer.step_count, unit="step", dynamic_ncols=True,
                disable=not (progress and main), file=sys.stderr)
     if main and progress:
-        say = tqdm.write  # keeps messages above the bar
+        def say(msg: str) -> None:  # keeps messages above the bar
+            tqdm.write(msg, file=sys.stderr)
 
     def write_log(record: dict[str, Any]) -> None:
         if log is not None:

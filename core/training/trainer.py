@@ -48,8 +48,10 @@ class Trainer:
             torch.manual_seed(cfg.seed)
             G, D = family.build_generator(), family.build_discriminator()
         self.memory_format = torch.contiguous_format
-        if device.type == "cuda" and cfg.channels_last:
-            self.memory_format = torch.channels_last  # faster convs with tensor cores
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # shapes are fixed: pick the fastest kernels once
+            if cfg.channels_last:
+                self.memory_format = torch.channels_last  # faster convs with tensor cores
         self.G = G.to(device, memory_format=self.memory_format)
         self.D = D.to(device, memory_format=self.memory_format)
         broadcast_module(self.G, self.dist)
