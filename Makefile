@@ -1,16 +1,18 @@
 # ganforge developer entry points. `make demo` and `make test` are all a newcomer needs.
 #
 # The venv is built once with the machine's python3; the stamp file re-installs only when
-# pyproject.toml or setup.py change. torch goes in FIRST, pinned, with PyTorch's CPU index added
-# (its 2.13.0+cpu wins over PyPI's 2.13.0): a bare `pip install torch` pulls a multi-GB CUDA
-# build. For a GPU machine: make venv TORCH_INDEX=https://download.pytorch.org/whl/cu128 EXTRAS=train,gpu,dev
+# pyproject.toml or setup.py change. torch goes in FIRST, pinned: a bare `pip install torch` pulls a
+# multi-GB CUDA build. Where pip's own configuration does not already provide a CPU wheel, name
+# PyTorch's index: make venv TORCH_INDEX=https://download.pytorch.org/whl/cpu
+# (for a GPU machine: TORCH_INDEX=https://download.pytorch.org/whl/cu128 EXTRAS=train,gpu,dev).
+# It is empty by default because an unreachable index costs pip over a minute of retries.
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.ganforge-installed
 TORCH_VERSION ?= 2.13.0
-TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?=
 EXTRAS ?= train,cpu,dev
 PYTEST_ARGS ?= -m "not slow"
 DEMO_ARGS ?=
@@ -23,7 +25,7 @@ $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
 	$(BIN)/python -m pip show torch 2>/dev/null | grep -q "^Version: $(TORCH_VERSION)" || \
-		$(BIN)/python -m pip install "torch==$(TORCH_VERSION)" --extra-index-url $(TORCH_INDEX)
+		$(BIN)/python -m pip install "torch==$(TORCH_VERSION)" $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
 	$(BIN)/python -m pip install -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
