@@ -22,12 +22,12 @@ SIZE = 2048
 LICENSE = "CC0-1.0"  # trained on CC0 photos; the demo's outputs are declared CC0 too
 
 
-def demo_config(out: Path, steps: int, seed: int = 0) -> Any:
+def demo_config(out: Path, steps: int, seed: int = 0, device: str = "auto") -> Any:
     from .training.config import TrainConfig
 
     return TrainConfig(
         modality="texture", family="texture", data="builtin:skimage", out=str(out / "run"),
-        steps=steps, seed=seed, batch=8, crop=64,
+        steps=steps, seed=seed, device=device, batch=8, crop=64,
         # 2e-4: at the engine's default 2e-3 these unnormalised convs collapse to a flat image
         # within a few dozen steps at this batch size (measured: spatial std 1e-5 by step 12).
         lr_g=2e-4, lr_d=2e-4,
@@ -72,8 +72,8 @@ def write_preview(image: Any, path: Path, size: int = SIZE) -> Path:
     return path
 
 
-def run_demo(out: Path = DEFAULT_OUT, steps: int = DEFAULT_STEPS, *, seed: int = 0, progress: bool = True,
-             say: Callable[[str], None] = print) -> DemoResult:
+def run_demo(out: Path = DEFAULT_OUT, steps: int = DEFAULT_STEPS, *, seed: int = 0, device: str = "auto",
+             progress: bool = True, say: Callable[[str], None] = print) -> DemoResult:
     """Train (or resume), export, generate; returns where everything is."""
     from .training import checkpoint
     from .training.run import train
@@ -81,7 +81,7 @@ def run_demo(out: Path = DEFAULT_OUT, steps: int = DEFAULT_STEPS, *, seed: int =
     start = time.monotonic()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    cfg = demo_config(out, steps, seed)
+    cfg = demo_config(out, steps, seed, device)
     resume = checkpoint.has_checkpoints(cfg.out)
     say(f"[1/3] training a texture model on scikit-image's CC0 photos for {steps} steps "
         f"({'resuming' if resume else 'new run'} in {cfg.out}; Ctrl-C saves and stops)")
@@ -100,7 +100,7 @@ def run_demo(out: Path = DEFAULT_OUT, steps: int = DEFAULT_STEPS, *, seed: int =
     from . import runtime
 
     say(f"[3/3] generating a {SIZE}x{SIZE} texture with onnxruntime (no torch)")
-    pack = runtime.load(result.pack)
+    pack = runtime.load(result.pack, device=device)
     images = pack.generate(seed=seed, count=1, size=f"{SIZE}x{SIZE}")
     result.texture = pack.write(images, out / f"texture_{SIZE}.png")[0]
     result.preview = write_preview(images[0], out / f"texture_{SIZE}_tiled2x2.png")

@@ -346,3 +346,22 @@ def test_train_on_the_shared_texture_photos(tmp_path):
     assert "trained 2 steps" in result.stdout
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["data"] == str(data) and saved["steps"] == 2
+
+
+@pytest.mark.slow
+def test_demo_end_to_end_and_rerun(tmp_path):
+    out = tmp_path / "demo"
+    result = invoke("demo", "--out", out, "--steps", 2, "--no-progress", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    from PIL import Image
+
+    assert Image.open(out / "texture_2048.png").size == (2048, 2048)
+    assert Image.open(out / "texture_2048_tiled2x2.png").size == (2048, 2048)
+    info = json.loads(invoke("info", "--json", out / "texture.onnx").stdout)
+    assert info["license"] == "CC0-1.0" and info["train"]["steps"] == 2
+    for line in ("pack:     ", "texture:  ", "preview:  "):
+        assert line in result.stdout
+    # A second run resumes the same run (nothing left to train) and rebuilds the outputs.
+    again = invoke("demo", "--out", out, "--steps", 2, "--no-progress", "--device", "cpu")
+    assert again.exit_code == 0, again.output
+    assert "resuming" in again.stderr

@@ -16,8 +16,10 @@ from ..demo import DEFAULT_OUT, DEFAULT_STEPS
               help="Training steps (the default fits in a few minutes on two CPU cores).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed for training and for the generated texture.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="Where to train and generate: 'auto' uses CUDA when available.")
 @click.option("--progress/--no-progress", default=True, help="Show the training progress bar.")
-def demo(out: Path, steps: int, seed: int, progress: bool) -> None:
+def demo(out: Path, steps: int, seed: int, device: str, progress: bool) -> None:
     """Train, export and generate in one go, on bundled CC0 photos.
 
     Trains a small texture model on scikit-image's brick, grass and gravel photos, exports it
@@ -26,7 +28,7 @@ def demo(out: Path, steps: int, seed: int, progress: bool) -> None:
     """
     from ..demo import run_demo
 
-    result = run_demo(out, steps, seed=seed, progress=progress, say=lambda m: click.echo(m, err=True))
+    result = run_demo(out, steps, seed=seed, device=device, progress=progress, say=lambda m: click.echo(m, err=True))
     if result.interrupted:
         click.echo(f"interrupted at step {result.step}; run `ganforge demo --out {out} --steps {steps}` "
                    "again to continue", err=True)
