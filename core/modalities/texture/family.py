@@ -75,8 +75,43 @@ class TextureFamily(Family):
         return [OutputSpec("image", "NCHW", [-1.0, 1.0], "tileable texture")]
 
     def decoder_settings(self) -> dict[str, Any]:
-        return {"stride": self.stride, "channels": self.channels, "train_crop": self.crop,
-                "default_size": [512, 512], "tileable": True}
+        settings = {"stride": self.stride, "channels": self.channels, "train_crop": self.crop,
+                    "default_size": [512, 512], "tileable": True}
+        reach = self.receptive_radius()
+        if reach is not None:  # the runtime's tiled generation needs this much context per tile
+            settings["halo"] = reach + 1  # one cell of margin
+        return settings
+
+    def receptive_radius(self, G: nn.Module | None = None, max_cells: int = 65) -> int | None:
+        """Latent cells, on each side, that one output cell depends on; measured, not derived.
+
+        Runs ``G`` (default: a freshly built generator: the reach is a property of the
+        architecture, and fresh weights keep tanh away from saturation, where gradients vanish)
+        on a random latent grid and takes the gradient of one centre cell's output pixels,
+        weighted randomly so nothing cancels, w.r.t. ``z_local``; its nonzero extent is the
+        reach. The grid grows until the reach stays clear of its edges (circular padding would
+        wrap it around); ``None`` when it never does (a non-local layer): no exact tiling.
+        """
+        import copy
+
+        with torch.random.fork_rng(devices=[]):  # building G must not move the caller's RNG
+            torch.manual_seed(0)
+            G = copy.deepcopy(G) if G is not None else self.build_generator()
+        G = G.cpu().float().eval()
+        gen = torch.Generator().manual_seed(0)
+        n, s = 9, self.stride
+        while n <= max_cells:
+            z = torch.randn(1, self.options["local_dim"], n, n, generator=gen, requires_grad=True)
+            g = torch.randn(1, self.options["global_dim"], generator=gen)
+            c = n // 2
+            block = G(z, g)[:, :, c * s:(c + 1) * s, c * s:(c + 1) * s]
+            (block * torch.rand(block.shape, generator=gen)).sum().backward()
+            rows, cols = (z.grad.abs().sum(dim=(0, 1)) > 0).nonzero(as_tuple=True)
+            reach = int(max((rows - c).abs().max(), (cols - c).abs().max()))
+            if reach < c:  # clear of the edges: nothing wrapped around
+                return reach
+            n = 2 * n + 1
+        return None
 
     def example_inputs(self, batch: int, dims: dict[str, int], seed: int = 0) -> tuple[torch.Tensor, ...]:
         gen = torch.Generator().manual_seed(seed)
