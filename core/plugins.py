@@ -99,7 +99,7 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _candidates() -> list[tuple[PluginRecord, Callable[[], Any]]]:
-    """Built-ins first (by module path), then installed entry points in name order."""
+    """Built-ins first (by module path), then installed entry points by name (then distribution)."""
     out: list[tuple[PluginRecord, Callable[[], Any]]] = []
     for name, module in BUILTINS.items():
         out.append((PluginRecord(name, "builtin", module, dist="ganforge"),
@@ -109,21 +109,33 @@ def _candidates() -> list[tuple[PluginRecord, Callable[[], Any]]]:
     except Exception as e:  # a corrupt dist-info must not take the tool down
         print(f"ganforge: could not read entry points: {_one_line(e)}", file=sys.stderr)
         eps = ()
-    seen: set[str] = set()
-    for ep in sorted(eps, key=lambda e: e.name):
+    seen: dict[str, tuple[str, str | None]] = {}  # entry-point name -> (value, dist name)
+    def order(ep: Any) -> tuple[str, str]:  # by name, then distribution: the same on every machine
         dist = getattr(ep, "dist", None)
-        if ep.name in seen:
-            continue  # the same distribution seen twice on sys.path
-        seen.add(ep.name)
+        return ep.name, (dist.metadata["Name"] or "") if dist else ""
+
+    for ep in sorted(eps, key=order):
+        dist = getattr(ep, "dist", None)
+        dist_name = dist.metadata["Name"] if dist else None
         if ep.name in BUILTINS and ep.value == BUILTINS[ep.name]:
             # Our own entry point: attach the installed version to the built-in record.
             out[list(BUILTINS).index(ep.name)][0].version = dist.version if dist else None
             continue
-        record = PluginRecord(ep.name, "entry point", ep.value,
-                              dist=dist.metadata["Name"] if dist else None,
+        record = PluginRecord(ep.name, "entry point", ep.value, dist=dist_name,
                               version=dist.version if dist else None)
+        if ep.name in seen:
+            if seen[ep.name] == (ep.value, dist_name):
+                continue  # the same distribution found twice on sys.path
+            other = seen[ep.name][1] or seen[ep.name][0]
+            out.append((record, lambda name=ep.name, other=other: _name_taken(name, other)))
+            continue
+        seen[ep.name] = (ep.value, dist_name)
         out.append((record, ep.load))
     return out
+
+
+def _name_taken(name: str, other: str) -> Any:
+    raise ValueError(f"the plugin name '{name}' is already used by {other}")
 
 
 def _fail(record: PluginRecord, exc: BaseException | str, registry: Registry) -> None:
@@ -146,7 +158,7 @@ def _load_one(pm: pluggy.PluginManager, record: PluginRecord, loader: Callable[[
               registry: Registry) -> None:
     try:
         plugin = loader()
-    except Exception as e:
+    except (Exception, SystemExit) as e:  # SystemExit: a plugin calling sys.exit() on import
         return _fail(record, e, registry)
     record.path = getattr(plugin, "__file__", None)
     try:

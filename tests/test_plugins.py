@@ -242,3 +242,12 @@ def test_plugins_listing_is_human_readable(site):
     assert result.exit_code == 0
     for word in ("texture", "builtin", "broken", "failed", "modality:texture"):
         assert word in result.stdout
+
+
+def test_two_distributions_with_the_same_plugin_name(site):
+    make_dist(site, "ganforge-stripes", {"stripes": "ganforge_stripes"})
+    make_dist(site, "ganforge-stripes-fork", {"stripes": "ganforge_duplicate"})
+    registry = plugins.get_registry()
+    assert "stripes" in registry.modalities and "dupe-extra" not in registry.modalities
+    assert len(registry.warnings) == 1
+    assert "failed to load: ValueError: the plugin name 'stripes' is already used by" in registry.warnings[0]
