@@ -2,7 +2,8 @@
 
 Imports numpy, onnxruntime and ganforge's torch-free modules only, so hosts (Blender's Python,
 the MIDI bridge, the editor server) start fast. The input draw follows the contract documented
-in :mod:`ganforge.core.pack`, so a host in another language can reproduce a seed.
+in :mod:`ganforge.core.pack`, so a host in another language can reproduce a seed. Large items
+are generated in exact tiles (:mod:`ganforge.core.tiling`) within a memory budget.
 """
 
 from __future__ import annotations
@@ -14,14 +15,19 @@ from typing import Any
 
 import numpy as np
 
+from . import tiling
 from .errors import GanforgeError, PackError
 from .pack import PackMeta, file_sha256, open_session, session_props
+from .tiling import TilePlan
 
 #: Bound on the decoded output of one ``generate`` call (MiB); env overrides.
 MAX_OUTPUT_ENV = "GANFORGE_MAX_OUTPUT_MB"
 DEFAULT_MAX_OUTPUT_MB = 4096
 #: Bound on the estimated working memory of one item (MiB); default: 3/4 of physical memory.
 MAX_WORK_ENV = "GANFORGE_MAX_WORK_MB"
+#: Above this estimated working memory per item (MiB), items are generated in tiles; env overrides.
+TILE_ENV = "GANFORGE_TILE_MB"
+DEFAULT_TILE_MB = 1024
 #: Items are batched together only while one batch's working memory stays under this.
 BATCH_WORK_BYTES = 256 << 20
 
@@ -94,6 +100,10 @@ class PackRuntime:
         opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
         opts.intra_op_num_threads = threads if threads and threads > 0 else default_threads()
         opts.inter_op_num_threads = 1
+        # Memory patterns replay one preplanned block per input shape, allocated beside the arena
+        # the first run filled: measured, the second call at a shape (every tile after the first)
+        # peaked at 1.8x the first's RSS, for no speed gain. Shapes vary here anyway.
+        opts.enable_mem_pattern = False
         session = open_session(path, opts, _providers(device))
         meta = PackMeta.from_props(session_props(session), source=str(path))
         cls._check_graph(path, session, meta)
@@ -227,31 +237,69 @@ class PackRuntime:
         ratio = float(self.meta.train.get("peak_activation_ratio", 1.0))
         return int(8 * max(ratio, 1.0) * out_bytes_per_item)
 
-    def plan(self, count: int, dims: dict[str, int]) -> int:
-        """Check the memory guard for ``count`` items at ``dims``; returns the batch size to use.
+    def work_bytes(self, dims: dict[str, int]) -> int:
+        """Estimated working memory of running one item at ``dims`` (bytes)."""
+        return self._work_bytes_per_item(int(self.codec.output_bytes(self.meta, dims, 1)))
 
-        Raises GanforgeError before anything is allocated when the output or the per-item
-        working memory would exceed the bounds (env ``GANFORGE_MAX_OUTPUT_MB``/``_WORK_MB``).
+    def schedule(self, count: int, dims: dict[str, int]) -> tuple[int, TilePlan | None]:
+        """Check the memory guard for ``count`` items at ``dims``: ``(batch size, tile plan)``.
+
+        An item whose working memory would exceed ``GANFORGE_TILE_MB`` (default 1024) is
+        generated in tiles when the codec can plan them (``codec.tile_plan``), one item at a
+        time; then one tile's working memory plus the whole result must fit the bound.
+        Raises GanforgeError before anything is allocated when the output or the working
+        memory would exceed the bounds (env ``GANFORGE_MAX_OUTPUT_MB``/``_WORK_MB``).
         """
         total = int(self.codec.output_bytes(self.meta, dims, count))
-        per_item = int(self.codec.output_bytes(self.meta, dims, 1))
         limit = _env_mb(MAX_OUTPUT_ENV, DEFAULT_MAX_OUTPUT_MB)
         if total > limit << 20:
             raise GanforgeError(f"{self.path}: {count} item(s) at these settings need {total / 2**20:,.0f} MiB "
                                 f"of output, over the {limit:,} MiB bound (set {MAX_OUTPUT_ENV} to raise it)")
-        work = self._work_bytes_per_item(per_item)
+        work = self.work_bytes(dims)
         work_limit = _env_mb(MAX_WORK_ENV, _physical_mb() * 3 // 4)
+        budget = min(_env_mb(TILE_ENV, DEFAULT_TILE_MB), work_limit) << 20
+        planner = getattr(self.codec, "tile_plan", None)
+        tiles = planner(self.meta, dims, budget, self.work_bytes) if planner and work > budget else None
+        if tiles is not None:
+            work = self.work_bytes(tiles.window_dims()) + total  # one window, and the result it fills
+            cells = "x".join(str(t) for t in tiles.tile.values())
+            what = f"one tile of {cells} cells (and the {total / 2**20:,.0f} MiB result)"
+        else:
+            what = "one item"
         if work > work_limit << 20:
-            raise GanforgeError(f"{self.path}: one item at these settings needs about {work / 2**20:,.0f} MiB "
+            raise GanforgeError(f"{self.path}: {what} at these settings needs about {work / 2**20:,.0f} MiB "
                                 f"of working memory, over the {work_limit:,} MiB bound "
                                 f"(set {MAX_WORK_ENV} to raise it)")
-        return max(1, min(count, BATCH_WORK_BYTES // max(work, 1)))
+        return (1 if tiles else max(1, min(count, BATCH_WORK_BYTES // max(work, 1)))), tiles
+
+    def plan(self, count: int, dims: dict[str, int]) -> int:
+        """The batch size :meth:`schedule` picks (after its memory guard)."""
+        return self.schedule(count, dims)[0]
+
+    def _tiled(self, seed: int, count: int, dims: dict[str, int], scalars: dict[str, Any] | None,
+               tiles: TilePlan, decode: Any) -> list[np.ndarray]:
+        """Item by item, tile by tile: the full latents are drawn (the seed contract holds),
+        each window is run and cropped, then decoded (``decode``) or kept raw, and placed."""
+        axes = [tiles.decoded] if decode else tiles.outputs
+        results: list[np.ndarray] = []
+        for i in range(count):
+            feeds = self.draw_inputs(seed + i, 1, dims, scalars)
+            for window, outs in tiling.run_tiled(self.run, feeds, tiles):
+                parts = [decode(outs)] if decode else outs
+                if not results:
+                    results = [np.empty((count, *tiling.full_shape(p.shape, a, tiles)[1:]), dtype=p.dtype)
+                               for p, a in zip(parts, axes, strict=True)]
+                for result, part, a in zip(results, parts, axes, strict=True):
+                    tiling.place(result[i:i + 1], part, a, window)
+        return results
 
     def generate_raw(self, seed: int = 0, count: int = 1, scalars: dict[str, Any] | None = None,
                      **options: Any) -> list[np.ndarray]:
         """The graph's outputs (undecoded, all channels) for ``count`` items from ``seed``."""
         dims = self.codec.resolve_dims(self.meta, options)
-        batch = self.plan(count, dims)
+        batch, tiles = self.schedule(count, dims)
+        if tiles is not None:
+            return self._tiled(seed, count, dims, scalars, tiles, None)
         chunks = [self.run(self.draw_inputs(seed + start, min(batch, count - start), dims, scalars))
                   for start in range(0, count, batch)]
         return [np.concatenate([c[k] for c in chunks]) if len(chunks) > 1 else chunks[0][k]
@@ -261,11 +309,15 @@ class PackRuntime:
                  **options: Any) -> Any:
         """Generate and decode: what the modality's codec returns (textures: (N, H, W, 3) in [0, 1]).
 
-        Large items run one at a time (see :meth:`plan`) and are decoded as they come, so the
-        peak memory is one item's working set plus the decoded result.
+        Large items run one at a time, or in tiles (see :meth:`schedule`), and are decoded as
+        they come, so the peak memory is one item's (or tile's) working set plus the result.
+        The result does not depend on tiling: the same seed gives the same texture.
         """
         dims = self.codec.resolve_dims(self.meta, options)
-        batch = self.plan(count, dims)
+        batch, tiles = self.schedule(count, dims)
+        if tiles is not None:
+            return self._tiled(seed, count, dims, scalars, tiles,
+                               lambda outs: self.codec.decode(outs, self.meta, options))[0]
         result = None
         for start in range(0, count, batch):
             n = min(batch, count - start)

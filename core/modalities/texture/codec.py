@@ -5,7 +5,8 @@ runtime how big the output will be before anything is allocated, maps the genera
 output to float RGB images and writes PNGs atomically.
 
 The pack's ``ganforge.decoder`` for textures holds ``stride`` (output pixels per noise cell),
-``channels`` (1, 3 or 4), ``default_size`` ([W, H]) and ``tileable``.
+``channels`` (1, 3 or 4), ``default_size`` ([W, H]), ``tileable`` and ``halo`` (latent cells of
+context a tile needs on each side, measured at export; packs without it are generated untiled).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ import numpy as np
 
 from ...errors import GanforgeError, PackError
 from ...pack import PackMeta
+from ...tiling import TilePlan, square_tiles
 
 #: Largest texture side the codec accepts (the runtime's memory guard bounds the bytes).
 MAX_SIDE = 16384
@@ -44,9 +46,18 @@ def settings(meta: PackMeta, source: str = "pack") -> tuple[int, int, tuple[int,
     return stride, channels, (default[0], default[1])
 
 
+def halo(meta: PackMeta, source: str = "pack") -> int | None:
+    """Latent cells of context a tile needs on each side (``None``: an older pack, no tiling)."""
+    value = meta.decoder.get("halo")
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 4096):
+        raise PackError(f"{source}: texture decoder 'halo' must be an integer in 0..4096, got {value!r}")
+    return value
+
+
 def validate(meta: PackMeta, source: str = "pack") -> None:
     """Refuse a pack whose texture settings are absurd (called by the runtime on open)."""
     settings(meta, source)
+    halo(meta, source)
 
 
 def parse_size(size: Any) -> tuple[int, int]:
@@ -100,6 +111,23 @@ def output_bytes(meta: PackMeta, dims: dict[str, int], count: int) -> int:
     """Bytes of the decoded result (float32 RGB), for the runtime's memory guard."""
     n, h, w, c = output_shape(meta, dims, count)
     return n * h * w * c * 4
+
+
+def tile_plan(meta: PackMeta, dims: dict[str, int], budget_bytes: int,
+              work_bytes: Callable[[dict[str, int]], int]) -> TilePlan | None:
+    """Square tiles of latent cells whose working memory (``work_bytes(window dims)``) fits
+    ``budget_bytes``; ``None`` when the pack cannot be tiled (no measured ``halo``)."""
+    cells = halo(meta)
+    if cells is None or len(meta.outputs) != 1 or meta.outputs[0].layout not in ("NCHW", "NHWC"):
+        return None
+    stride, _, _ = settings(meta)
+    tile, pad = square_tiles(dims, ["h", "w"], cells, lambda d: work_bytes(d) <= budget_bytes)
+    inputs = {spec.name: {axis: d for axis, d in enumerate(spec.shape) if d in ("h", "w")}
+              for spec in meta.inputs if "h" in spec.shape or "w" in spec.shape}
+    first = 2 if meta.outputs[0].layout == "NCHW" else 1
+    return TilePlan(dims=dict(dims), tile=tile, halo=pad, inputs=inputs,
+                    outputs=[{first: ("h", stride), first + 1: ("w", stride)}],
+                    decoded={1: ("h", stride), 2: ("w", stride)})  # decode is per pixel
 
 
 # ---- decoding --------------------------------------------------------------------------------
@@ -200,6 +228,6 @@ def add_generate_options(command: click.Command) -> click.Command:
 
 
 __all__: list[str] = [
-    "GENERATE_OPTIONS", "MAX_SIDE", "add_generate_options", "decode", "output_bytes", "output_shape",
-    "parse_size", "resolve_dims", "settings", "to_unit", "validate", "write",
+    "GENERATE_OPTIONS", "MAX_SIDE", "add_generate_options", "decode", "halo", "output_bytes", "output_shape",
+    "parse_size", "resolve_dims", "settings", "tile_plan", "to_unit", "validate", "write",
 ]
