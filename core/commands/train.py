@@ -19,7 +19,11 @@ DEVICES = ("auto", "cpu", "cuda")
 
 
 def _options() -> list[click.Option]:
-    """The training options every modality shares (fresh instances per subcommand)."""
+    """The training options every modality shares (fresh instances per subcommand); defaults
+    come from :class:`TrainConfig` (torch-free), so the help always shows the real ones."""
+    from ..training.config import TrainConfig
+
+    d = TrainConfig()
     return [
         click.Option(["--data"], metavar="PATH",
                      help="Training data: a folder of files for this modality, or 'builtin:skimage' "
@@ -28,28 +32,29 @@ def _options() -> list[click.Option]:
         click.Option(["--out"], type=click.Path(path_type=Path, file_okay=False), metavar="RUN_DIR",
                      help="Run directory (checkpoints, samples, config.json). Default: "
                           "runs/<modality>-<timestamp>; required with --resume."),
-        click.Option(["--steps"], type=click.IntRange(min=1), default=20_000, show_default=True,
+        click.Option(["--steps"], type=click.IntRange(min=1), default=d.steps, show_default=True,
                      help="Total training steps of the run; with --resume, train on up to this total."),
         click.Option(["--resume"], is_flag=True,
                      help="Continue the run in --out from its latest checkpoint, with its saved settings."),
-        click.Option(["--seed"], type=int, default=0, show_default=True,
+        click.Option(["--seed"], type=int, default=d.seed, show_default=True,
                      help="Seed of the run: data order, noise and initial weights."),
         click.Option(["--device"], type=click.Choice(DEVICES), default="auto", show_default=True,
                      help="Where to train: 'auto' picks CUDA when available."),
         click.Option(["--family"], metavar="NAME",
                      help="Model family (networks + losses) to train; default: the modality's. "
                           "`ganforge plugins` lists them."),
-        click.Option(["--batch"], type=click.IntRange(min=1), default=16, show_default=True,
+        click.Option(["--batch"], type=click.IntRange(min=1), default=d.batch, show_default=True,
                      help="Batch size."),
-        click.Option(["--crop"], type=click.IntRange(min=8), default=128, show_default=True,
+        click.Option(["--crop"], type=click.IntRange(min=8), default=d.crop, show_default=True,
                      help="Training crop size in pixels (textures: a multiple of the generator stride)."),
         click.Option(["--lr"], type=click.FloatRange(min=0, min_open=True), default=None,
-                     help="Learning rate of both networks (default 0.002)."),
-        click.Option(["--checkpoint-every"], type=click.IntRange(min=1), default=1000, show_default=True,
+                     help=f"Learning rate of both networks (default: G {d.lr_g:g}, D {d.lr_d:g})."),
+        click.Option(["--checkpoint-every"], type=click.IntRange(min=1), default=d.checkpoint_every, show_default=True,
                      metavar="STEPS", help="Save a checkpoint every this many steps."),
-        click.Option(["--checkpoint-minutes"], type=click.FloatRange(min=0, min_open=True), default=10.0,
+        click.Option(["--checkpoint-minutes"], type=click.FloatRange(min=0, min_open=True),
+                     default=d.checkpoint_minutes,
                      show_default=True, metavar="M", help="Also save one at least every M minutes."),
-        click.Option(["--sample-every"], type=click.IntRange(min=1), default=500, show_default=True,
+        click.Option(["--sample-every"], type=click.IntRange(min=1), default=d.sample_every, show_default=True,
                      metavar="STEPS", help="Write a preview image of samples every this many steps."),
         click.Option(["--progress/--no-progress"], default=True, help="Show a progress bar."),
     ]
