@@ -69,7 +69,7 @@ def test_sigkill_during_tight_save_loop_leaves_a_loadable_file(tmp_path: Path) -
     target = tmp_path / "ck" / "step_000000001.safetensors"
     rng = random.Random(0)
     last_seen = 0
-    for _ in range(4):
+    for _ in range(3):
         proc = subprocess.Popen([sys.executable, "-c", SAVE_CHILD, str(target)], stdout=subprocess.PIPE, text=True)
         assert proc.stdout is not None
         first = int(proc.stdout.readline())  # one save completed: torch is up, the loop is hot

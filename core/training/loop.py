@@ -85,7 +85,7 @@ def fit(trainer: Trainer, cfg: TrainConfig, run_dir: Path, static_meta: dict[str
     family = trainer.family
     real_eval = trainer.dataset.sample(EVAL_BATCH, torch.Generator().manual_seed(cfg.seed + EVAL_SEED_OFFSET))
     metrics: dict[str, float] = {}
-    log = open(run_dir / "log.jsonl", "a") if main else None  # noqa: SIM115 (closed below)
+    log = open(run_dir / "log.jsonl", "a") if main else None  # closed in the finally below
     bar = tqdm(total=cfg.steps, initial=trainer.step_count, unit="step", dynamic_ncols=True,
                disable=not (progress and main), file=sys.stderr)
     if main and progress:
