@@ -259,7 +259,9 @@ class PackRuntime:
         work_limit = _env_mb(MAX_WORK_ENV, _physical_mb() * 3 // 4)
         budget = min(_env_mb(TILE_ENV, DEFAULT_TILE_MB), work_limit) << 20
         planner = getattr(self.codec, "tile_plan", None)
-        tiles = planner(self.meta, dims, budget, self.work_bytes) if planner and work > budget else None
+        tiles = None
+        if planner is not None and work > budget:  # tiles sized to leave room for the result
+            tiles = planner(self.meta, dims, max(min(budget, (work_limit << 20) - total), 0), self.work_bytes)
         if tiles is not None:
             work = self.work_bytes(tiles.window_dims()) + total  # one window, and the result it fills
             cells = "x".join(str(t) for t in tiles.tile.values())

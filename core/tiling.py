@@ -79,11 +79,10 @@ def square_tiles(dims: dict[str, int], tiled: list[str], halo: int,
         tile, pad = layout(side)
         return fits({**dims, **{d: tile[d] + 2 * pad[d] for d in tiled}})
 
-    lo, hi = 1, max(dims[d] for d in tiled)  # the window grows with the side: bisect
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        lo, hi = (mid, hi) if ok(mid) else (lo, mid - 1)
-    tile, pad = layout(lo)
+    # Not bisected: a window shrinks when the tile grows to span a dim (its halo goes), so
+    # fitting is not monotone in the side. Sides are at most a few thousand cells: scan down.
+    side = next((s for s in range(max(dims[d] for d in tiled), 0, -1) if ok(s)), 1)
+    tile, pad = layout(side)
     for d in tiled:  # same number of tiles, evened out
         tile[d] = math.ceil(dims[d] / math.ceil(dims[d] / tile[d]))
     return tile, pad
