@@ -94,8 +94,9 @@ def run_demo(out: Path = DEFAULT_OUT, steps: int = DEFAULT_STEPS, *, seed: int =
     from ganforge.exporters.onnx.export import export_pack
 
     result.pack = out / "texture.onnx"
-    say(f"[2/3] exporting {result.pack} (checked against the PyTorch model)")
-    export_pack(result.run_dir, result.pack, license=LICENSE)
+    say(f"[2/3] exporting the run's best checkpoint to {result.pack} (checked against PyTorch)")
+    # "best" by the sample metric: a short GAN run's last step is not reliably its best.
+    export_pack(result.run_dir, result.pack, license=LICENSE, checkpoint="best")
 
     from . import runtime
 

@@ -17,12 +17,15 @@ from ..errors import GanforgeError, RunError
 @click.option("--int8", is_flag=True, help="Quantize weights to int8 (smaller pack; checked against float).")
 @click.option("--license", "license_", default="unspecified", show_default=True, metavar="TEXT",
               help="The license you declare for the generated outputs, stored in the pack.")
+@click.option("--checkpoint", type=click.Choice(["last", "best"]), default="last", show_default=True,
+              help="Export the newest checkpoint, or the best one by the modality's sample metric "
+                   "(textures: sliced Wasserstein distance to the training crops).")
 @click.option("--exporter", default="onnx", show_default=True, metavar="NAME",
               help="Which registered exporter to use (`ganforge plugins` lists them).")
-def export(run_dir: Path, out: Path, int8: bool, license_: str, exporter: str) -> None:
+def export(run_dir: Path, out: Path, int8: bool, license_: str, checkpoint: str, exporter: str) -> None:
     """Export the trained run RUN_DIR to a generator pack.
 
-    Uses the run's latest checkpoint (the EMA generator when the run kept one), checks the
+    Uses the EMA generator of the run's latest (or --checkpoint best) checkpoint, checks the
     exported graph against the PyTorch model, and embeds the pack metadata (inputs, draw order,
     decoder settings, training facts, license) in the file.
 
@@ -40,7 +43,7 @@ def export(run_dir: Path, out: Path, int8: bool, license_: str, exporter: str) -
         known = ", ".join(sorted(registry.exporters)) or "none"
         raise GanforgeError(f"unknown exporter {exporter!r} (registered: {known})")
     export_fn = resolve(registry.exporters[exporter].export)
-    report = export_fn(run_dir, out, int8=int8, license=license_)
+    report = export_fn(run_dir, out, int8=int8, license=license_, checkpoint=checkpoint)
     click.echo(describe(report, out))
 
 
