@@ -116,7 +116,7 @@ def test_thirdparty_modality_end_to_end(site, tmp_path):
     record = next(p for p in report["plugins"] if p["name"] == "stripes")
     assert record["source"] == "entry point"
     assert (record["dist"], record["version"]) == ("ganforge-stripes", "1.2.3")
-    assert record["registered"] == ["modality:stripes", "command:stripes-hello"]
+    assert record["registered"] == ["modality:stripes", "command:stripes-hello", "command:stripes-stop"]
     assert report["registered"]["modality"]["stripes"] == "stripes"
 
     out = tmp_path / "gen"
@@ -135,6 +135,8 @@ def test_thirdparty_modality_end_to_end(site, tmp_path):
 
     result = invoke("stripes-hello")
     assert (result.exit_code, result.stdout) == (0, "hello from stripes\n")
+    result = invoke("stripes-stop")  # Ctrl-C in any command: one line, exit status 130
+    assert (result.exit_code, result.stderr) == (130, "interrupted: stopped by the user\n")
     assert "stripes" not in invoke("train", "--help").stdout  # no trainer: not listed
 
 
