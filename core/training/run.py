@@ -57,20 +57,24 @@ def _stderr(msg: str) -> None:
 
 
 def default_family_factory(modality: str, family: str) -> FamilyFactory:
-    if modality == "texture" and family == "texture":
-        from ..modalities.texture.family import TextureFamily
+    """The family class a plugin registered as ``modality/family`` (built-ins included)."""
+    from .. import plugins
 
-        return TextureFamily
-    raise RunError(f"no built-in model family {family!r} for modality {modality!r} "
-                   "(is the plugin that provides it installed?)")
+    registered = plugins.get_registry().families.get(f"{modality}/{family}")
+    if registered is None:
+        raise RunError(f"no model family {family!r} for modality {modality!r} "
+                       "(is the plugin that provides it installed?)")
+    return resolve(registered.factory)
 
 
 def default_dataset_factory(modality: str) -> DatasetFactory:
-    if modality == "texture":
-        from ..modalities.texture.data import build_dataset
+    """The dataset builder of the registered modality ``modality``."""
+    from .. import plugins
 
-        return build_dataset
-    raise RunError(f"no built-in dataset reader for modality {modality!r} (is its plugin installed?)")
+    registered = plugins.get_registry().modalities.get(modality)
+    if registered is None or not registered.data:
+        raise RunError(f"no dataset reader for modality {modality!r} (is its plugin installed?)")
+    return resolve(registered.data)
 
 
 def _merge_for_resume(cfg: TrainConfig, saved: TrainConfig) -> tuple[TrainConfig, list[str]]:
@@ -179,19 +183,13 @@ def _restore_rngs(trainer: Trainer, tensors: dict[str, torch.Tensor], seed: int,
 
 # ---- export side -----------------------------------------------------------------------------------
 def _family_from_meta(meta: dict[str, Any], source: Path) -> FamilyFactory:
-    ref = meta.get("family_ref", "")
-    try:
-        cls = resolve(ref)
-    except (ImportError, AttributeError, ValueError):
-        cls = None
-    # Only ever instantiate a Family subclass, whatever a (possibly foreign) file names.
-    if isinstance(cls, type) and issubclass(cls, Family):
-        return cls
+    # Looked up by the run's registered modality/family names, never imported from a module path
+    # written in the file: a checkpoint is data, and a stranger's file must not choose what runs.
     config = meta.get("config", {})
     try:
         return default_family_factory(config.get("modality", ""), config.get("family", ""))
-    except RunError:
-        raise RunError(f"{source}: its model family {ref!r} is not available (is its plugin installed?)") from None
+    except RunError as e:
+        raise RunError(f"{source}: {e}") from None
 
 
 def load_for_export(run_dir: str | Path, *, checkpoint: str = "last",
