@@ -35,8 +35,10 @@ class TrainConfig:
     device: str = "auto"
     batch: int = 16
     crop: int = 128
-    lr_g: float = 2e-3
-    lr_d: float = 2e-3
+    #: 2e-4 (DCGAN's): the networks use plain convs without StyleGAN's equalised learning rate,
+    #: and at 2e-3 they collapse to a flat image within a few dozen steps at small batches.
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
     betas: list[float] = field(default_factory=lambda: [0.0, 0.99])
     #: None = the family's default ("ns_r1" for textures)
     loss: str | None = None
