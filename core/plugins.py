@@ -31,7 +31,9 @@ DISABLE_ENV = "GANFORGE_DISABLE_PLUGINS"
 #: when the package's installation metadata (and so its entry points) is missing.
 BUILTINS: dict[str, str] = {
     "texture": "ganforge.core.modalities.texture",
+    "image": "ganforge.core.modalities.image",
     "onnx": "ganforge.exporters.onnx",
+    "blender": "ganforge.plugins.blender.host",
 }
 
 #: Registration hooks: hook name -> (registry attribute, component class, kind label).

@@ -1,0 +1,133 @@
+"""Settings and panels: the Image Editor and Shader Editor sidebars (tab "ganforge")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import bpy
+from bpy.props import FloatProperty, IntProperty, PointerProperty, StringProperty
+
+from . import logic, operators
+
+
+class GanforgeSettings(bpy.types.PropertyGroup):
+    pack: StringProperty(name="Pack", description="Generator pack (.onnx)", subtype="FILE_PATH")
+    seed: IntProperty(name="Seed", default=0, min=0, max=2**31 - 1)
+    seed_b: IntProperty(name="To seed", default=1, min=0, max=2**31 - 1)
+    width: IntProperty(name="Width", default=0, min=0, max=logic.MAX_SIDE,
+                       description="Pixels (0: the pack's default)")
+    height: IntProperty(name="Height", default=0, min=0, max=logic.MAX_SIDE,
+                        description="Pixels (0: the pack's default)")
+    count: IntProperty(name="Count", default=4, min=1, max=logic.MAX_COUNT)
+    steps: IntProperty(name="Frames", default=24, min=2, max=logic.MAX_STEPS)
+
+
+class GANFORGE_MT_recent(bpy.types.Menu):
+    bl_label = "Recent Packs"
+    bl_idname = "GANFORGE_MT_recent"
+
+    def draw(self, context: Any) -> None:
+        path = operators.recent_file()
+        recent = logic.load_recent(path) if path is not None else []
+        if not recent:
+            self.layout.label(text="No recent packs")
+        for pack in recent:
+            self.layout.operator(operators.GANFORGE_OT_use_pack.bl_idname, text=pack).path = pack
+
+
+def _draw_info(layout: Any, pack: str) -> None:
+    if not pack:
+        layout.label(text="Pick a generator pack (.onnx)", icon="INFO")
+        return
+    try:
+        rows = logic.pack_summary(bpy.path.abspath(pack))
+    except Exception as e:  # drawing must never raise: show the one-line reason instead
+        layout.label(text=operators.describe(e), icon="ERROR")
+        return
+    box = layout.box()
+    col = box.column(align=True)
+    for label, value in rows:
+        split = col.split(factor=0.4)
+        split.label(text=label)
+        split.label(text=value)
+
+
+class _GanforgePanel:
+    bl_region_type = "UI"
+    bl_category = "ganforge"
+    bl_label = "ganforge"
+
+    def draw(self, context: Any) -> None:
+        layout = self.layout
+        s = context.scene.ganforge
+        wm = context.window_manager
+        row = layout.row(align=True)
+        row.prop(s, "pack", text="")
+        row.menu(GANFORGE_MT_recent.bl_idname, text="", icon="RECOVER_LAST")
+        _draw_info(layout, s.pack)
+
+        row = layout.row(align=True)
+        row.prop(s, "seed")
+        row.operator(operators.GANFORGE_OT_random_seed.bl_idname, text="", icon="FILE_REFRESH")
+        row = layout.row(align=True)
+        row.prop(s, "width")
+        row.prop(s, "height")
+
+        busy = wm.ganforge_running
+        col = layout.column()
+        col.enabled = not busy
+        op = col.operator(operators.GANFORGE_OT_generate_texture.bl_idname, icon="TEXTURE")
+        op.pack, op.seed, op.width, op.height = s.pack, s.seed, s.width, s.height
+        row = col.row(align=True)
+        row.prop(s, "count")
+        op = row.operator(operators.GANFORGE_OT_variations.bl_idname)
+        op.pack, op.seed, op.count, op.width, op.height = s.pack, s.seed, s.count, s.width, s.height
+        row = col.row(align=True)
+        row.prop(s, "seed_b")
+        row.prop(s, "steps")
+        op = col.operator(operators.GANFORGE_OT_interpolate.bl_idname)
+        op.pack, op.seed_a, op.seed_b, op.steps = s.pack, s.seed, s.seed_b, s.steps
+        op.width, op.height = s.width, s.height
+        col.operator(operators.GANFORGE_OT_make_material.bl_idname, icon="MATERIAL").image = ""
+
+        if busy:
+            layout.progress(factor=wm.ganforge_progress, type="BAR", text="Generating… Esc cancels")
+        elif wm.ganforge_status:
+            layout.label(text=wm.ganforge_status)
+
+
+class GANFORGE_PT_image(_GanforgePanel, bpy.types.Panel):
+    bl_idname = "GANFORGE_PT_image"
+    bl_space_type = "IMAGE_EDITOR"
+
+
+class GANFORGE_PT_shader(_GanforgePanel, bpy.types.Panel):
+    bl_idname = "GANFORGE_PT_shader"
+    bl_space_type = "NODE_EDITOR"
+
+    @classmethod
+    def poll(cls, context: Any) -> bool:
+        return getattr(context.space_data, "tree_type", "") == "ShaderNodeTree"
+
+
+CLASSES = (GanforgeSettings, GANFORGE_MT_recent, GANFORGE_PT_image, GANFORGE_PT_shader)
+
+WM_PROPS = {
+    "ganforge_running": lambda: bpy.props.BoolProperty(default=False),
+    "ganforge_progress": lambda: FloatProperty(default=0.0, min=0.0, max=1.0, subtype="FACTOR"),
+    "ganforge_status": lambda: StringProperty(default=""),
+    "ganforge_last_image": lambda: StringProperty(default=""),
+    "ganforge_last_material": lambda: StringProperty(default=""),
+}
+
+
+def register_props() -> None:
+    bpy.types.Scene.ganforge = PointerProperty(type=GanforgeSettings)
+    for name, make in WM_PROPS.items():
+        setattr(bpy.types.WindowManager, name, make())
+
+
+def unregister_props() -> None:
+    del bpy.types.Scene.ganforge
+    for name in WM_PROPS:
+        delattr(bpy.types.WindowManager, name)

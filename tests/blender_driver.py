@@ -1,0 +1,133 @@
+"""Runs inside a Python that has ``bpy`` (Blender as a module, headless) and nothing of ganforge.
+
+Called by ``tests/test_blender_addon.py``: installs the built extension zip the way a user does,
+drives the public operators, saves and reopens a .blend, and writes what it saw (pixels as
+.npy, facts as JSON) for the test to check against the torch-free runtime. Usage::
+
+    python blender_driver.py ZIP PACK GREY_PACK BAD_PACK OUT_DIR
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import bpy
+import numpy as np
+
+
+def pixels(image) -> np.ndarray:
+    w, h = image.size
+    flat = np.empty(w * h * 4, dtype=np.float32)
+    image.pixels.foreach_get(flat)
+    return flat.reshape(h, w, 4)[::-1]  # Blender's rows start at the bottom
+
+
+def links(material) -> list[list[str]]:
+    return sorted([lk.from_node.type, lk.from_socket.identifier, lk.to_node.type, lk.to_socket.identifier]
+                  for lk in material.node_tree.links)
+
+
+def props(idblock) -> dict:
+    return {k: (list(v) if hasattr(v, "__len__") and not isinstance(v, str) else v)
+            for k, v in idblock.items() if k.startswith("ganforge_")}
+
+
+def call(op, **kwargs) -> dict:
+    """Run an operator; an error report arrives as RuntimeError (Blender's Python API)."""
+    try:
+        return {"result": sorted(op(**kwargs)), "error": None}
+    except RuntimeError as e:
+        return {"result": None, "error": str(e)}
+
+
+def main() -> None:
+    zip_path, pack, grey, bad, out = sys.argv[1:6]
+    out_dir = Path(out)
+    facts: dict = {"background": bpy.app.background, "version": bpy.app.version_string}
+
+    facts["install"] = sorted(bpy.ops.extensions.package_install_files(
+        filepath=zip_path, repo="user_default", enable_on_install=True))
+    facts["addons"] = [a.module for a in bpy.context.preferences.addons]
+    import onnxruntime
+
+    import ganforge.core
+    from ganforge.core import plugins
+
+    facts["ganforge_core"] = ganforge.core.__file__
+    facts["onnxruntime"] = onnxruntime.__file__
+    facts["plugin_warnings"] = plugins.get_registry().warnings
+    wm = bpy.context.window_manager
+
+    # Generate Texture, through the public operator.
+    facts["generate"] = call(bpy.ops.ganforge.generate_texture, pack=pack, seed=5, width=64, height=32)
+    image = bpy.data.images[wm.ganforge_last_image]
+    facts["generate_image"] = {"name": image.name, "size": list(image.size), "props": props(image),
+                               "packed": image.packed_file is not None, "colorspace": image.colorspace_settings.name}
+    np.save(out_dir / "seed5.npy", pixels(image))
+
+    # Variations: consecutive seeds.
+    facts["variations"] = call(bpy.ops.ganforge.variations, pack=pack, seed=10, count=3, width=32, height=32)
+    for seed in (10, 11, 12):
+        var = bpy.data.images[f"{Path(pack).stem} s{seed}"]
+        np.save(out_dir / f"var{seed}.npy", pixels(var))
+    facts["variation_seeds"] = [bpy.data.images[f"{Path(pack).stem} s{s}"]["ganforge_seed"] for s in (10, 11, 12)]
+
+    # Interpolate: an image sequence on disk, loaded as one datablock.
+    facts["interpolate"] = call(bpy.ops.ganforge.interpolate, pack=pack, seed_a=5, seed_b=9, steps=4,
+                                width=64, height=32)
+    seq = bpy.data.images[wm.ganforge_last_image]
+    frames = Path(bpy.path.abspath(seq.filepath)).parent
+    facts["sequence"] = {"source": seq.source, "frames": sorted(p.name for p in frames.glob("*.png")),
+                         "folder": str(frames), "props": props(seq)}
+
+    # Make Material on a plane, UV mapped; then box projection with a bump.
+    bpy.ops.mesh.primitive_plane_add()
+    plane = bpy.context.active_object
+    facts["material"] = call(bpy.ops.ganforge.make_material, image=image.name)
+    mat = bpy.data.materials[wm.ganforge_last_material]
+    facts["material_links"] = links(mat)
+    facts["plane_material"] = plane.active_material.name if plane.active_material else None
+    facts["material_image"] = next(n.image.name for n in mat.node_tree.nodes if n.type == "TEX_IMAGE")
+    call(bpy.ops.ganforge.make_material, image=image.name, box=True, bump="ON", assign=False)
+    box = bpy.data.materials[wm.ganforge_last_material]
+    facts["box_links"] = links(box)
+    facts["box_projection"] = next(n.projection for n in box.node_tree.nodes if n.type == "TEX_IMAGE")
+
+    # A greyscale pack: Make Material adds a bump from height by itself.
+    facts["grey"] = call(bpy.ops.ganforge.generate_texture, pack=grey, seed=1, width=32, height=32)
+    grey_image = bpy.data.images[wm.ganforge_last_image]
+    call(bpy.ops.ganforge.make_material, image=grey_image.name, assign=False)
+    facts["grey_links"] = links(bpy.data.materials[wm.ganforge_last_material])
+
+    # Bad input: reports, no exceptions from inside the operator, nothing created.
+    before = len(bpy.data.images)
+    facts["bad_schema"] = call(bpy.ops.ganforge.generate_texture, pack=bad, seed=0, width=32, height=32)
+    facts["missing_pack"] = call(bpy.ops.ganforge.generate_texture, pack=str(out_dir / "nope.onnx"))
+    facts["bad_size"] = call(bpy.ops.ganforge.generate_texture, pack=pack, seed=0, width=101, height=101)
+    facts["absurd_size"] = call(bpy.ops.ganforge.variations, pack=pack, seed=0, count=64, width=16384,
+                                height=16384)
+    facts["no_image"] = call(bpy.ops.ganforge.make_material, image="no such image")
+    facts["images_after_errors"] = len(bpy.data.images) - before
+    facts["status"] = wm.ganforge_status
+
+    # Save, reopen: the generated pixels, properties and material survive.
+    mat_name, plane_name = mat.name, plane.name
+    blend = out_dir / "scene.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend))
+    bpy.ops.wm.read_homefile(use_empty=True)
+    bpy.ops.wm.open_mainfile(filepath=str(blend))
+    again = bpy.data.images[facts["generate_image"]["name"]]
+    np.save(out_dir / "reopened.npy", pixels(again))
+    facts["reopened"] = {"props": props(again), "material_links": links(bpy.data.materials[mat_name]),
+                         "plane_material": bpy.data.objects[plane_name].active_material.name}
+
+    recent = Path(bpy.utils.extension_path_user("bl_ext.user_default.ganforge")) / "recent.json"
+    facts["recent"] = json.loads(recent.read_text()) if recent.exists() else None
+    facts["torch_loaded"] = "torch" in sys.modules
+    (out_dir / "facts.json").write_text(json.dumps(facts, indent=1))
+
+
+if __name__ == "__main__":
+    main()

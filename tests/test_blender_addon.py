@@ -1,0 +1,171 @@
+"""The extension in real headless Blender (the ``bpy`` 5.0.1 module, in its own venv).
+
+One Blender session (``tests/blender_driver.py``) installs the built Linux zip the way a user
+does, drives the public operators, saves and reopens a .blend. This test builds the packs,
+checks what Blender saw against the torch-free runtime run here, and checks the reports for
+bad input. The Blender Python has no ganforge and no onnxruntime: the zip's wheels must do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from PIL import Image
+
+from ganforge.core import runtime
+from ganforge.plugins.blender import build as blender_build
+from ganforge.plugins.blender import logic
+
+ROOT = Path(__file__).resolve().parents[1]
+DRIVER = Path(__file__).with_name("blender_driver.py")
+TINY = {"base": 16, "stages": 2, "local_dim": 4, "global_dim": 4, "min_width": 8}
+HALF_STEP = 0.5 / 255 + 1e-6  # Blender stores 8-bit images: rounding to the nearest step
+pytestmark = pytest.mark.required
+
+
+def bpy_python() -> Path | None:
+    """The Python with bpy: $GANFORGE_BPY_PYTHON, else `make blender-venv`'s."""
+    env = os.environ.get(blender_build.BPY_PYTHON_ENV)
+    path = Path(env) if env else ROOT / ".venv-blender" / "bin" / "python"
+    return path if path.exists() else None
+
+
+def make_pack(path: Path, channels: int) -> Path:
+    import torch
+
+    from ganforge.core.modalities.texture.family import TextureFamily
+    from ganforge.exporters.onnx.export import export_generator
+
+    family = TextureFamily(dict(TINY), {"channels": channels, "crop": 32})
+    torch.manual_seed(channels)
+    export_generator(family, family.build_generator().eval(), path, facts={"data": "test"}, modality="texture")
+    return path
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    python = bpy_python()
+    if python is None:
+        pytest.skip("no bpy: run `make blender-venv` (or set GANFORGE_BPY_PYTHON)")
+    root = tmp_path_factory.mktemp("blender")
+    pack = make_pack(root / "bricks.onnx", 3)
+    grey = make_pack(root / "stone.onnx", 1)
+    bad = root / "bad.onnx"
+    model = onnx.load(str(pack))
+    for prop in model.metadata_props:
+        if prop.key == "ganforge.schema":
+            prop.value = '"99"'
+    onnx.save(model, str(bad))
+    (zip_path,) = blender_build.build(root / "dist", ["linux-x64"], check=False)
+    out = root / "out"
+    out.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    env["BLENDER_USER_RESOURCES"] = str(root / "user")  # never the developer's own Blender config
+    proc = subprocess.run([str(python), str(DRIVER), str(zip_path), str(pack), str(grey), str(bad), str(out)],
+                          capture_output=True, text=True, cwd=root, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    facts = json.loads((out / "facts.json").read_text())
+    return {"facts": facts, "out": out, "pack": pack, "grey": grey, "root": root}
+
+
+def test_installs_with_its_own_wheels(session: dict) -> None:
+    f = session["facts"]
+    assert f["background"] and f["version"].startswith("5.0")
+    assert f["install"] == ["FINISHED"] and "bl_ext.user_default.ganforge" in f["addons"]
+    local = str(session["root"] / "user" / "extensions" / ".local")
+    assert f["ganforge_core"].startswith(local) and f["onnxruntime"].startswith(local)
+    assert f["plugin_warnings"] == [] and not f["torch_loaded"]
+
+
+def test_texture_pixels_equal_the_runtime(session: dict) -> None:
+    f = session["facts"]
+    assert f["generate"] == {"result": ["FINISHED"], "error": None}
+    expected = runtime.load(session["pack"]).generate(seed=5, count=1, size="64x32")[0]
+    got = np.load(session["out"] / "seed5.npy")
+    assert got.shape == (32, 64, 4) and np.all(got[..., 3] == 1.0)
+    assert np.abs(got[..., :3] - expected).max() <= HALF_STEP
+    # The check can fail: upside down (Blender's bottom-left origin) it would not match.
+    assert np.abs(got[::-1, :, :3] - expected).max() > 0.05
+
+
+def test_image_properties_and_packing(session: dict) -> None:
+    img = session["facts"]["generate_image"]
+    rt = runtime.load(session["pack"])
+    assert img["size"] == [64, 32] and img["packed"] and img["colorspace"] == "sRGB"
+    p = img["props"]
+    assert p["ganforge_seed"] == 5 and p["ganforge_size"] == [64, 32]
+    assert p["ganforge_pack_sha256"] == rt.sha256 and p["ganforge_pack"] == str(session["pack"])
+
+
+def test_variations_are_consecutive_seeds(session: dict) -> None:
+    f = session["facts"]
+    assert f["variations"]["result"] == ["FINISHED"] and f["variation_seeds"] == [10, 11, 12]
+    expected = runtime.load(session["pack"]).generate(seed=10, count=3, size="32x32")
+    for i, seed in enumerate((10, 11, 12)):
+        got = np.load(session["out"] / f"var{seed}.npy")[..., :3]
+        assert np.abs(got - expected[i]).max() <= HALF_STEP
+
+
+def test_interpolation_sequence(session: dict) -> None:
+    f = session["facts"]
+    seq = f["sequence"]
+    assert f["interpolate"]["result"] == ["FINISHED"] and seq["source"] == "SEQUENCE"
+    assert seq["frames"] == [f"frame_{i:04d}.png" for i in range(1, 5)]
+    assert seq["props"]["ganforge_seed"] == 5 and seq["props"]["ganforge_seed_b"] == 9
+    frames = [np.asarray(Image.open(Path(seq["folder"]) / n).convert("RGB"), dtype=np.float32) / 255
+              for n in seq["frames"]]
+    rt = runtime.load(session["pack"])
+    a, b = rt.generate(seed=5, size="64x32")[0], rt.generate(seed=9, size="64x32")[0]
+    assert np.abs(frames[0] - a).max() <= HALF_STEP and np.abs(frames[-1] - b).max() <= HALF_STEP
+    middle = list(logic.interpolate(session["pack"], 5, 9, 4, 64, 32))[1].pixels
+    assert np.abs(frames[1] - middle).max() <= HALF_STEP
+    assert np.abs(frames[1] - a).mean() > 0.005 and np.abs(frames[1] - b).mean() > 0.005
+
+
+def test_material_links(session: dict) -> None:
+    f = session["facts"]
+    assert f["material"]["result"] == ["FINISHED"]
+    links = {tuple(lk) for lk in f["material_links"]}
+    assert ("TEX_IMAGE", "Color", "BSDF_PRINCIPLED", "Base Color") in links
+    assert ("TEX_COORD", "UV", "MAPPING", "Vector") in links
+    assert ("MAPPING", "Vector", "TEX_IMAGE", "Vector") in links
+    assert ("BSDF_PRINCIPLED", "BSDF", "OUTPUT_MATERIAL", "Surface") in links
+    assert not any(lk[2] == "BUMP" for lk in links)  # an RGB pack gets no bump by default
+    assert f["material_image"] == f["generate_image"]["name"]
+    assert f["plane_material"] is not None
+    box = {tuple(lk) for lk in f["box_links"]}
+    assert f["box_projection"] == "BOX" and ("TEX_COORD", "Object", "MAPPING", "Vector") in box
+    assert ("TEX_IMAGE", "Color", "BUMP", "Height") in box and ("BUMP", "Normal", "BSDF_PRINCIPLED", "Normal") in box
+    grey = {tuple(lk) for lk in f["grey_links"]}
+    assert f["grey"]["result"] == ["FINISHED"] and ("BUMP", "Normal", "BSDF_PRINCIPLED", "Normal") in grey
+
+
+def test_bad_input_is_a_report(session: dict) -> None:
+    f = session["facts"]
+    for key, words in [("bad_schema", ["schema", "bad.onnx"]), ("missing_pack", ["nope.onnx"]),
+                       ("bad_size", ["101x101", "stride"]), ("absurd_size", ["MiB"]),
+                       ("no_image", ["no such image"])]:
+        error = f[key]["error"]
+        assert f[key]["result"] is None and error, key
+        assert error.startswith("Error: ") and "Traceback" not in error, (key, error)
+        assert all(w in error for w in words), (key, error)
+    assert f["images_after_errors"] == 0 and f["status"].startswith("error:")
+
+
+def test_saved_blend_reopens(session: dict) -> None:
+    f = session["facts"]
+    assert f["reopened"]["props"] == f["generate_image"]["props"]
+    assert f["reopened"]["material_links"] == f["material_links"]
+    assert f["reopened"]["plane_material"] == f["plane_material"]
+    np.testing.assert_array_equal(np.load(session["out"] / "reopened.npy"), np.load(session["out"] / "seed5.npy"))
+
+
+def test_recent_packs_in_user_data(session: dict) -> None:
+    recent = session["facts"]["recent"]
+    assert recent and recent[0] == str(session["grey"].resolve()) and str(session["pack"].resolve()) in recent
