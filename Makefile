@@ -16,8 +16,14 @@ TORCH_INDEX ?=
 EXTRAS ?= train,cpu,dev
 PYTEST_ARGS ?= -m "not slow"
 DEMO_ARGS ?=
+# Blender as a Python module for the extension's tests, in its own venv: bpy pins numpy<2 and
+# wants Python 3.11 exactly (BPY_PYTHON=python3.11 where python3 is another version).
+BPY_VERSION ?= 5.0.1
+BPY_PYTHON ?= $(PYTHON)
+BPY_VENV ?= .venv-blender
+BPY_STAMP := $(BPY_VENV)/.bpy-installed
 
-.PHONY: venv demo test test-all lint bench clean
+.PHONY: venv blender-venv demo test test-all lint bench clean
 
 venv: $(STAMP)
 
@@ -29,16 +35,24 @@ $(STAMP): pyproject.toml setup.py
 	$(BIN)/python -m pip install -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
+# ~375 MB download, once; the Blender tests (tests/test_blender_*.py) find it here.
+blender-venv: $(BPY_STAMP)
+
+$(BPY_STAMP):
+	test -x $(BPY_VENV)/bin/python || $(BPY_PYTHON) -m venv $(BPY_VENV)
+	$(BPY_VENV)/bin/python -m pip install "bpy==$(BPY_VERSION)"
+	touch $(BPY_STAMP)
+
 # Trains a small texture model on scikit-image's bundled CC0 photos, exports a pack and
 # generates a 2048x2048 texture plus a 2x2 tiled preview (a few minutes on 2 CPU cores).
 demo: $(STAMP)
 	$(BIN)/ganforge demo $(DEMO_ARGS)
 
 # The fast suite (no slow tests). CI runs everything: make test PYTEST_ARGS="-m ''".
-test: $(STAMP)
+test: $(STAMP) $(BPY_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-all: $(STAMP)
+test-all: $(STAMP) $(BPY_STAMP)
 	$(BIN)/python -m pytest -m ""
 
 lint: $(STAMP)
