@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "info": "ganforge.core.commands.info:info",
     "plugins": "ganforge.core.commands.plugins:plugins",
     "demo": "ganforge.core.commands.demo:demo",
+    "eval": "ganforge.core.commands.eval:eval_",
 }
 
 

@@ -295,10 +295,26 @@ class PackRuntime:
                     tiling.place(result[i:i + 1], part, a, window)
         return results
 
+    def _values(self, options: dict[str, Any], scalars: dict[str, Any] | None) -> dict[str, Any]:
+        """Host-supplied input values: what the codec derives from its options (images:
+        ``category`` -> ``label``, ``truncation``), overridden by explicit ``scalars``."""
+        derive = getattr(self.codec, "scalars", None)
+        return {**(derive(self.meta, options) if derive else {}), **(scalars or {})}
+
+    def _custom_feeds(self, seed: int, count: int, dims: dict[str, int], scalars: dict[str, Any],
+                      options: dict[str, Any]) -> dict[str, np.ndarray] | None:
+        """Inputs a codec builds itself for some options (images: ``interpolate``), else None."""
+        custom = getattr(self.codec, "feeds", None)
+        return custom(self, seed, count, dims, scalars, options) if custom else None
+
     def generate_raw(self, seed: int = 0, count: int = 1, scalars: dict[str, Any] | None = None,
                      **options: Any) -> list[np.ndarray]:
         """The graph's outputs (undecoded, all channels) for ``count`` items from ``seed``."""
         dims = self.codec.resolve_dims(self.meta, options)
+        scalars = self._values(options, scalars)
+        custom = self._custom_feeds(seed, count, dims, scalars, options)
+        if custom is not None:
+            return self.run(custom)
         batch, tiles = self.schedule(count, dims)
         if tiles is not None:
             return self._tiled(seed, count, dims, scalars, tiles, None)
@@ -316,6 +332,10 @@ class PackRuntime:
         The result does not depend on tiling: the same seed gives the same texture.
         """
         dims = self.codec.resolve_dims(self.meta, options)
+        scalars = self._values(options, scalars)
+        custom = self._custom_feeds(seed, count, dims, scalars, options)
+        if custom is not None:
+            return self.codec.decode(self.run(custom), self.meta, options)
         batch, tiles = self.schedule(count, dims)
         if tiles is not None:
             return self._tiled(seed, count, dims, scalars, tiles,

@@ -22,6 +22,8 @@ from ..pack import InputSpec, OutputSpec
 class Family(ABC):
     #: "ns_r1" (non-saturating + R1), "hinge" or "wgan_gp"
     loss: str = "ns_r1"
+    #: real images the sample-time metric (:meth:`evaluate`) compares against
+    eval_batch: int = 32
 
     def __init__(self, options: dict[str, Any], data_info: dict[str, Any]) -> None:
         #: family options as saved in config.json (JSON-serialisable)
@@ -39,6 +41,16 @@ class Family(ABC):
     def sample_inputs(self, batch: int, gen: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
         """Random generator inputs for one training batch, drawn from ``gen`` (a CPU generator,
         so that resume is exact on every device)."""
+
+    def discriminate(self, D: nn.Module, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """D's logits for ``x``. ``labels``: the batch's class labels when the dataset is
+        conditional (its ``sample`` returns ``(images, labels)``; ``sample_inputs`` then receives
+        ``labels=`` too), else None."""
+        return D(x) if labels is None else D(x, labels)
+
+    def augment_options(self) -> dict[str, Any]:
+        """Keyword options for the engine's DiffAugment (e.g. ``alpha=True`` for RGBA data)."""
+        return {}
 
     def generate(self, G: nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         """Run the generator on inputs from :meth:`sample_inputs`."""

@@ -83,7 +83,8 @@ def fit(trainer: Trainer, cfg: TrainConfig, run_dir: Path, static_meta: dict[str
 
     dist, main = trainer.dist, trainer.dist.is_main
     family = trainer.family
-    real_eval = trainer.dataset.sample(EVAL_BATCH, torch.Generator().manual_seed(cfg.seed + EVAL_SEED_OFFSET))
+    real_eval = trainer.dataset.sample(getattr(family, "eval_batch", EVAL_BATCH),
+                                       torch.Generator().manual_seed(cfg.seed + EVAL_SEED_OFFSET))
     metrics: dict[str, float] = {}
     log = open(run_dir / "log.jsonl", "a") if main else None  # closed in the finally below
     bar = tqdm(total=cfg.steps, initial=trainer.step_count, unit="step", dynamic_ncols=True,

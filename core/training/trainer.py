@@ -72,7 +72,9 @@ class Trainer:
 
         self.gens = {s: torch.Generator().manual_seed(stream_seed(cfg.seed, self.dist.rank, s))
                      for s in RNG_STREAMS}
-        self.augment = DiffAugment(cfg.augment, self.gens["augment"])
+        self.augment = DiffAugment(cfg.augment, self.gens["augment"], **family.augment_options())
+        #: class labels of the current real batch (conditional datasets), reused for the fakes
+        self.labels: torch.Tensor | None = None
         self.step_count = 0
         self.images_seen = 0  # over all ranks
 
@@ -84,11 +86,20 @@ class Trainer:
 
     def real_batch(self) -> torch.Tensor:
         real = self.dataset.sample(self.batch, self.gens["data"])
+        self.labels = None
+        if isinstance(real, (tuple, list)):  # a conditional dataset: (images, class labels)
+            real, labels = real
+            self.labels = labels.to(self.device, non_blocking=True)
         return real.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
 
     def fake_batch(self) -> torch.Tensor:
-        inputs = self.family.sample_inputs(self.batch, self.gens["noise"], self.device)
+        # Fakes take the real batch's labels, so both sides of D see the data's class mix.
+        extra = {} if self.labels is None else {"labels": self.labels}
+        inputs = self.family.sample_inputs(self.batch, self.gens["noise"], self.device, **extra)
         return self.family.generate(self.G, inputs)
+
+    def discriminate(self, x: torch.Tensor) -> torch.Tensor:
+        return self.family.discriminate(self.D, x, self.labels)
 
     def step(self) -> dict[str, torch.Tensor]:
         """One D step then one G step, then the EMA update. Returns detached loss tensors
@@ -105,10 +116,10 @@ class Trainer:
         # fp16 input gradients can underflow, so the R1 forward runs in fp32 there
         with self.autocast(enabled=not (do_r1 and self.amp_dtype == torch.float16)):
             real_aug = aug(real)
-            real_logits = D(real_aug)
+            real_logits = self.discriminate(real_aug)
         with self.autocast():
             fake_aug = aug(fake)
-            fake_logits = D(fake_aug)
+            fake_logits = self.discriminate(fake_aug)
         loss_d = losses.d_loss(kind, real_logits.float(), fake_logits.float())
         out["loss_d"] = loss_d.detach()
         if do_r1:
@@ -119,7 +130,7 @@ class Trainer:
             out["r1"] = r1.detach()
         if kind == "wgan_gp":
             with self.autocast(enabled=self.amp_dtype != torch.float16):
-                gp = losses.gradient_penalty(D, real_aug, fake_aug, self.gens["noise"])
+                gp = losses.gradient_penalty(self.discriminate, real_aug, fake_aug, self.gens["noise"])
             loss_d = loss_d + cfg.gp_weight * gp
             out["gp"] = gp.detach()
         self.opt_d.zero_grad(set_to_none=True)
@@ -132,7 +143,7 @@ class Trainer:
         D.requires_grad_(False)
         try:
             with self.autocast():
-                fake_logits = D(aug(self.fake_batch()))
+                fake_logits = self.discriminate(aug(self.fake_batch()))
             loss_g = losses.g_loss(kind, fake_logits.float())
             self.opt_g.zero_grad(set_to_none=True)
             self.scaler_g.scale(loss_g).backward()
