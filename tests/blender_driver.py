@@ -4,7 +4,7 @@ Called by ``tests/test_blender_addon.py``: installs the built extension zip the 
 drives the public operators, saves and reopens a .blend, and writes what it saw (pixels as
 .npy, facts as JSON) for the test to check against the torch-free runtime. Usage::
 
-    python blender_driver.py ZIP PACK GREY_PACK BAD_PACK OUT_DIR
+    python blender_driver.py ZIP PACK GREY_PACK BAD_PACK IMAGE_PACK OUT_DIR
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def call(op, **kwargs) -> dict:
 
 
 def main() -> None:
-    zip_path, pack, grey, bad, out = sys.argv[1:6]
+    zip_path, pack, grey, bad, sprite_pack, out = sys.argv[1:7]
     out_dir = Path(out)
     facts: dict = {"background": bpy.app.background, "version": bpy.app.version_string}
 
@@ -100,6 +100,20 @@ def main() -> None:
     grey_image = bpy.data.images[wm.ganforge_last_image]
     call(bpy.ops.ganforge.make_material, image=grey_image.name, assign=False)
     facts["grey_links"] = links(bpy.data.materials[wm.ganforge_last_material])
+
+    # Sprites with alpha from an image pack; as a decal material the alpha drives the BSDF's.
+    facts["sprite"] = call(bpy.ops.ganforge.generate_sprite, pack=sprite_pack, seed=2, count=2, category="gem",
+                           truncation=0.7)
+    for seed in (2, 3):
+        sprite = bpy.data.images[f"{Path(sprite_pack).stem} s{seed} gem"]
+        np.save(out_dir / f"sprite{seed}.npy", pixels(sprite))
+    facts["sprite_props"] = props(sprite)
+    call(bpy.ops.ganforge.make_material, image=sprite.name, assign=False)
+    decal = bpy.data.materials[wm.ganforge_last_material]
+    facts["decal_links"] = links(decal)
+    facts["decal_extension"] = next(n.extension for n in decal.node_tree.nodes if n.type == "TEX_IMAGE")
+    facts["sprite_bad_category"] = call(bpy.ops.ganforge.generate_sprite, pack=sprite_pack, category="sword")
+    facts["texture_from_image_pack"] = call(bpy.ops.ganforge.generate_texture, pack=sprite_pack)
 
     # Bad input: reports, no exceptions from inside the operator, nothing created.
     before = len(bpy.data.images)

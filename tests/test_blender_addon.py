@@ -36,6 +36,22 @@ def bpy_python() -> Path | None:
     return path if path.exists() else None
 
 
+def make_image_pack(path: Path) -> Path:
+    """A tiny untrained RGBA sprite pack with two categories."""
+    import torch
+
+    from ganforge.core.modalities.image.family import ImageFamily
+    from ganforge.exporters.onnx.export import export_generator
+
+    family = ImageFamily({"z_dim": 16, "w_dim": 16, "mapping_layers": 1, "channel_base": 64, "channel_max": 16,
+                          "d_channel_base": 64, "d_channel_max": 16},
+                         {"channels": 4, "crop": 16, "categories": ["coin", "gem"]})
+    torch.manual_seed(0)
+    export_generator(family, family.build_generator().eval(), path, facts={}, modality="image",
+                     family_name="stylish")
+    return path
+
+
 def make_pack(path: Path, channels: int) -> Path:
     import torch
 
@@ -56,6 +72,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("blender")
     pack = make_pack(root / "bricks.onnx", 3)
     grey = make_pack(root / "stone.onnx", 1)
+    sprites = make_image_pack(root / "icons.onnx")
     bad = root / "bad.onnx"
     model = onnx.load(str(pack))
     for prop in model.metadata_props:
@@ -67,11 +84,12 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> dict:
     out.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
     env["BLENDER_USER_RESOURCES"] = str(root / "user")  # never the developer's own Blender config
-    proc = subprocess.run([str(python), str(DRIVER), str(zip_path), str(pack), str(grey), str(bad), str(out)],
+    proc = subprocess.run([str(python), str(DRIVER), str(zip_path), str(pack), str(grey), str(bad), str(sprites),
+                           str(out)],
                           capture_output=True, text=True, cwd=root, env=env, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     facts = json.loads((out / "facts.json").read_text())
-    return {"facts": facts, "out": out, "pack": pack, "grey": grey, "root": root}
+    return {"facts": facts, "out": out, "pack": pack, "grey": grey, "root": root, "sprites": sprites}
 
 
 def test_installs_with_its_own_wheels(session: dict) -> None:
@@ -146,6 +164,25 @@ def test_material_links(session: dict) -> None:
     assert f["grey"]["result"] == ["FINISHED"] and ("BUMP", "Normal", "BSDF_PRINCIPLED", "Normal") in grey
 
 
+def test_sprites_with_alpha(session: dict) -> None:
+    f = session["facts"]
+    assert f["sprite"] == {"result": ["FINISHED"], "error": None}
+    expected = runtime.load(session["sprites"]).generate(seed=2, count=2, category="gem", truncation=0.7)
+    assert expected.shape == (2, 16, 16, 4)
+    for i, seed in enumerate((2, 3)):
+        got = np.load(session["out"] / f"sprite{seed}.npy")
+        assert np.abs(got - expected[i]).max() <= HALF_STEP  # straight alpha, top-left origin
+    p = f["sprite_props"]
+    assert p["ganforge_seed"] == 3 and p["ganforge_category"] == "gem" and p["ganforge_size"] == [16, 16]
+    assert abs(p["ganforge_truncation"] - 0.7) < 1e-6
+    links = {tuple(lk) for lk in f["decal_links"]}
+    assert ("TEX_IMAGE", "Alpha", "BSDF_PRINCIPLED", "Alpha") in links and f["decal_extension"] == "CLIP"
+    for key, words in [("sprite_bad_category", ["sword", "coin, gem"]),
+                       ("texture_from_image_pack", ["'image' pack", "Generate Sprite"])]:
+        assert f[key]["result"] is None and f[key]["error"].startswith("Error: "), key
+        assert all(w in f[key]["error"] for w in words), f[key]["error"]
+
+
 def test_bad_input_is_a_report(session: dict) -> None:
     f = session["facts"]
     for key, words in [("bad_schema", ["schema", "bad.onnx"]), ("missing_pack", ["nope.onnx"]),
@@ -167,5 +204,5 @@ def test_saved_blend_reopens(session: dict) -> None:
 
 
 def test_recent_packs_in_user_data(session: dict) -> None:
-    recent = session["facts"]["recent"]
-    assert recent and recent[0] == str(session["grey"].resolve()) and str(session["pack"].resolve()) in recent
+    recent = session["facts"]["recent"]  # most recent first; packs that failed are not listed
+    assert recent == [str(session[k].resolve()) for k in ("sprites", "grey", "pack")]

@@ -168,7 +168,7 @@ def test_cli_build_and_host(tmp_path: Path) -> None:
     bad = runner.invoke(cli, ["blender", "build", "--platform", "amiga"])
     assert bad.exit_code == 2 and "amiga" in bad.output
     host = plugins.get_registry().hosts["blender"]
-    assert host.modalities == ("texture",) and plugins.get_registry().owners["host:blender"] == "blender"
+    assert host.modalities == ("texture", "image") and plugins.get_registry().owners["host:blender"] == "blender"
 
 
 def test_unknown_platform_from_python(tmp_path: Path) -> None:

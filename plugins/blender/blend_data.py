@@ -19,10 +19,11 @@ from . import logic
 
 def texture_to_image(texture: logic.Texture, name: str, image: Any = None) -> Any:
     """Write ``texture`` into the Image ``image`` (or a new one called ``name``)."""
-    h, w = texture.pixels.shape[:2]
+    h, w, c = texture.pixels.shape
     if image is None or tuple(image.size) != (w, h):
-        image = bpy.data.images.new(name, width=w, height=h, alpha=False, float_buffer=False)
+        image = bpy.data.images.new(name, width=w, height=h, alpha=c == 4, float_buffer=False)
     image.colorspace_settings.name = "sRGB"
+    image.alpha_mode = "STRAIGHT"  # the codecs return straight (un-premultiplied) alpha
     image.pixels.foreach_set(logic.to_blender_pixels(texture.pixels))
     image.update()
     image.pack()  # the pixels travel inside the .blend
@@ -40,6 +41,13 @@ def generate_texture(pack: str, seed: int, width: int, height: int) -> Any:
     """One texture as an Image datablock (what ``ganforge.generate_texture`` does in the background)."""
     (texture,) = logic.generate_textures(pack, seed, 1, width, height)
     return texture_to_image(texture, image_name(pack, seed))
+
+
+def generate_sprites(pack: str, seed: int, count: int = 1, category: str = "",
+                     truncation: float = 1.0) -> list[Any]:
+    """Sprites/decals with alpha from an image pack, one Image each."""
+    return [texture_to_image(t, image_name(pack, t.seed) + (f" {category}" if category else ""))
+            for t in logic.generate_sprites(pack, seed, count, category, truncation)]
 
 
 def generate_variations(pack: str, seed: int, count: int, width: int, height: int) -> list[Any]:
@@ -106,6 +114,7 @@ def make_material(image: Any, *, bump: bool | None = None, box: bool = False, sc
     ``bump``: drive a Bump node from the texture's value (default: for greyscale packs).
     ``box``: box projection on object coordinates (no UVs needed) instead of the UV map.
     ``obj``: assign the material to this mesh object (its active slot).
+    A sprite with alpha becomes a decal: its alpha drives the BSDF's, and it does not repeat.
     """
     if bump is None:
         bump = int(image.get("ganforge_channels", 3)) == 1
@@ -135,6 +144,9 @@ def make_material(image: Any, *, bump: bool | None = None, box: bool = False, sc
         links.new(coords.outputs["UV"], mapping.inputs["Vector"])
     links.new(mapping.outputs["Vector"], tex.inputs["Vector"])
     links.new(tex.outputs["Color"], bsdf.inputs["Base Color"])
+    if int(image.get("ganforge_channels", 3)) == 4:
+        tex.extension = "CLIP"
+        links.new(tex.outputs["Alpha"], bsdf.inputs["Alpha"])
     if bump:
         node = nodes.new("ShaderNodeBump")
         node.location = (-200, -120)

@@ -15,8 +15,8 @@ PLATFORM_CHOICES = ("linux-x64", "windows-x64", "macos-arm64")
 
 @hookimpl
 def ganforge_register_hosts(register: Callable[[Host], None]) -> None:
-    register(Host("blender", "Blender 4.2+ extension: seamless textures and materials "
-                  "(`ganforge blender build`)", modalities=("texture",),
+    register(Host("blender", "Blender 4.2+ extension: seamless textures, materials and sprites "
+                  "(`ganforge blender build`)", modalities=("texture", "image"),
                   entry="ganforge.plugins.blender.build:build"))
 
 

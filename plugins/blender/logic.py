@@ -65,9 +65,11 @@ def open_pack(path: str | os.PathLike[str]) -> runtime.PackRuntime:
     return rt
 
 
-def check_texture_pack(rt: runtime.PackRuntime) -> None:
-    if rt.meta.modality != "texture":
-        raise PackError(f"{rt.path}: a {rt.meta.modality!r} pack, not a texture pack")
+def check_modality(rt: runtime.PackRuntime, modality: str) -> None:
+    if rt.meta.modality != modality:
+        use = {"texture": "Generate Texture", "image": "Generate Sprite"}.get(rt.meta.modality)
+        hint = f"; use {use}" if use else ""
+        raise PackError(f"{rt.path}: a {rt.meta.modality!r} pack, not a {modality!r} pack{hint}")
 
 
 def check_seed(seed: int) -> int:
@@ -115,12 +117,35 @@ def generate_textures(pack: str | os.PathLike[str], seed: int, count: int, width
     if not 1 <= count <= MAX_COUNT:
         raise GanforgeError(f"count {count} is outside 1..{MAX_COUNT}")
     rt = open_pack(pack)
-    check_texture_pack(rt)
+    check_modality(rt, "texture")
     width, height = resolve_size(rt, width, height)
     rt.schedule(count, rt.codec.resolve_dims(rt.meta, {"size": (width, height)}))  # refuse before working
     for i in range(count):
         image = rt.generate(seed=seed + i, count=1, size=(width, height))[0]
         yield Texture(image, seed + i, texture_props(rt, seed + i, width, height))
+
+
+def generate_sprites(pack: str | os.PathLike[str], seed: int, count: int, category: str = "",
+                     truncation: float = 1.0) -> Iterator[Texture]:
+    """``count`` sprites/decals from an image pack (consecutive seeds), with the pack's alpha.
+
+    ``category``: one of the pack's categories (empty: drawn by the seed); ``truncation``: ψ.
+    Sprite ``i`` equals ``ganforge generate PACK --seed seed+i --category C --truncation ψ``.
+    """
+    check_seed(seed)
+    if not 1 <= count <= MAX_COUNT:
+        raise GanforgeError(f"count {count} is outside 1..{MAX_COUNT}")
+    rt = open_pack(pack)
+    check_modality(rt, "image")
+    options: dict[str, Any] = {"category": category or None, "truncation": float(truncation)}
+    rt.codec.scalars(rt.meta, options)  # a bad category or truncation fails before any work
+    rt.schedule(count, rt.codec.resolve_dims(rt.meta, options))
+    size = int(rt.meta.decoder.get("size", 0))
+    for i in range(count):
+        image = rt.generate(seed=seed + i, count=1, **options)[0]
+        props = texture_props(rt, seed + i, size, size, ganforge_category=category,
+                              ganforge_truncation=float(truncation))
+        yield Texture(image, seed + i, props)
 
 
 # ---- interpolation ---------------------------------------------------------------------------
@@ -185,7 +210,7 @@ def interpolate(pack: str | os.PathLike[str], seed_a: int, seed_b: int, steps: i
     if not 2 <= steps <= MAX_STEPS:
         raise GanforgeError(f"steps {steps} is outside 2..{MAX_STEPS}")
     rt = open_pack(pack)
-    check_texture_pack(rt)
+    check_modality(rt, "texture")
     width, height = resolve_size(rt, width, height)
     dims = rt.codec.resolve_dims(rt.meta, {"size": (width, height)})
     rt.schedule(1, dims)
@@ -199,10 +224,13 @@ def interpolate(pack: str | os.PathLike[str], seed_a: int, seed_b: int, steps: i
 
 # ---- Blender's pixel layout ------------------------------------------------------------------
 def to_blender_pixels(image: np.ndarray) -> np.ndarray:
-    """(H, W, 3|4) top-left-origin floats -> Blender's flat RGBA rows, bottom row first."""
+    """(H, W, 1|3|4) top-left-origin floats -> Blender's flat RGBA rows, bottom row first."""
     h, w, c = image.shape
     rgba = np.ones((h, w, 4), dtype=np.float32)
-    rgba[..., :min(c, 4)] = image[..., :4]
+    if c == 1:  # grey
+        rgba[..., :3] = image
+    else:
+        rgba[..., :min(c, 4)] = image[..., :4]
     return np.ascontiguousarray(rgba[::-1]).ravel()
 
 
@@ -221,6 +249,11 @@ def pack_summary(pack: str | os.PathLike[str]) -> list[tuple[str, str]]:
         w, h = d.get("default_size", ["?", "?"])
         rows += [("Default size", f"{w}x{h}"), ("Size step", f"{d.get('stride', '?')} px"),
                  ("Tileable", "yes" if d.get("tileable", True) else "no")]
+    elif meta.modality == "image":
+        size, channels = d.get("size", "?"), d.get("channels", 3)
+        rows += [("Size", f"{size}x{size}"), ("Channels", {1: "grey", 3: "RGB", 4: "RGBA"}.get(channels, "?"))]
+        if d.get("categories"):
+            rows.append(("Categories", ", ".join(d["categories"])))
     if train.get("data"):
         data = train["data"]
         rows.append(("Trained on", data if isinstance(data, str) else json.dumps(data)[:60]))

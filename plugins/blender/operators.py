@@ -251,8 +251,33 @@ class GANFORGE_OT_interpolate(_JobOperator, bpy.types.Operator):
         _show(context, image)
 
 
+class GANFORGE_OT_generate_sprite(_JobOperator, bpy.types.Operator):
+    """Generate sprites or decals with alpha from an image pack"""
+
+    bl_idname = "ganforge.generate_sprite"
+    bl_label = "Generate Sprite"
+    bl_options = {"REGISTER", "UNDO"}
+
+    pack: _PACK
+    seed: IntProperty(name="Seed", default=0, min=0, max=_SEED_MAX)
+    count: IntProperty(name="Count", default=1, min=1, max=logic.MAX_COUNT)
+    category: StringProperty(name="Category", description="One of the pack's categories (empty: any)")
+    truncation: FloatProperty(name="Truncation", description="1: full variety; 0.5-0.8: more typical",
+                              default=1.0, min=0.0, max=2.0)
+
+    def produce(self) -> tuple[Callable[[], Iterable[Any]], int]:
+        pack, seed, n, cat, psi = _abspath(self.pack), self.seed, self.count, self.category, self.truncation
+        return (lambda: logic.generate_sprites(pack, seed, n, cat, psi)), n
+
+    def apply(self, context: Any, item: logic.Texture) -> None:
+        name = blend_data.image_name(self.pack, item.seed) + (f" {self.category}" if self.category else "")
+        image = blend_data.texture_to_image(item, name)
+        context.window_manager.ganforge_last_image = image.name
+        _show(context, image)
+
+
 class GANFORGE_OT_make_material(bpy.types.Operator):
-    """Make a Principled BSDF material with a generated texture as its base colour"""
+    """Make a Principled BSDF material with a generated texture (or decal) as its base colour"""
 
     bl_idname = "ganforge.make_material"
     bl_label = "Make Material"
@@ -306,4 +331,4 @@ class GANFORGE_OT_use_pack(bpy.types.Operator):
 
 
 CLASSES = (GANFORGE_OT_generate_texture, GANFORGE_OT_variations, GANFORGE_OT_interpolate,
-           GANFORGE_OT_make_material, GANFORGE_OT_random_seed, GANFORGE_OT_use_pack)
+           GANFORGE_OT_generate_sprite, GANFORGE_OT_make_material, GANFORGE_OT_random_seed, GANFORGE_OT_use_pack)

@@ -20,6 +20,9 @@ class GanforgeSettings(bpy.types.PropertyGroup):
                         description="Pixels (0: the pack's default)")
     count: IntProperty(name="Count", default=4, min=1, max=logic.MAX_COUNT)
     steps: IntProperty(name="Frames", default=24, min=2, max=logic.MAX_STEPS)
+    category: StringProperty(name="Category", description="One of the pack's categories (empty: any)")
+    truncation: FloatProperty(name="Truncation", default=1.0, min=0.0, max=2.0,
+                              description="1: full variety; 0.5-0.8: more typical")
 
 
 class GANFORGE_MT_recent(bpy.types.Menu):
@@ -35,21 +38,23 @@ class GANFORGE_MT_recent(bpy.types.Menu):
             self.layout.operator(operators.GANFORGE_OT_use_pack.bl_idname, text=pack).path = pack
 
 
-def _draw_info(layout: Any, pack: str) -> None:
+def _draw_info(layout: Any, pack: str) -> str | None:
+    """The pack's facts; returns its modality (None when there is no readable pack)."""
     if not pack:
         layout.label(text="Pick a generator pack (.onnx)", icon="INFO")
-        return
+        return None
     try:
         rows = logic.pack_summary(bpy.path.abspath(pack))
     except Exception as e:  # drawing must never raise: show the one-line reason instead
         layout.label(text=operators.describe(e), icon="ERROR")
-        return
+        return None
     box = layout.box()
     col = box.column(align=True)
     for label, value in rows:
         split = col.split(factor=0.4)
         split.label(text=label)
         split.label(text=value)
+    return dict(rows).get("Modality")
 
 
 class _GanforgePanel:
@@ -64,18 +69,39 @@ class _GanforgePanel:
         row = layout.row(align=True)
         row.prop(s, "pack", text="")
         row.menu(GANFORGE_MT_recent.bl_idname, text="", icon="RECOVER_LAST")
-        _draw_info(layout, s.pack)
+        modality = _draw_info(layout, s.pack)
 
         row = layout.row(align=True)
         row.prop(s, "seed")
         row.operator(operators.GANFORGE_OT_random_seed.bl_idname, text="", icon="FILE_REFRESH")
-        row = layout.row(align=True)
-        row.prop(s, "width")
-        row.prop(s, "height")
-
         busy = wm.ganforge_running
         col = layout.column()
         col.enabled = not busy
+        if modality == "image":
+            self._draw_sprite(col, s)
+        else:
+            self._draw_texture(col, s)
+        col.operator(operators.GANFORGE_OT_make_material.bl_idname, icon="MATERIAL").image = ""
+
+        if busy:
+            layout.progress(factor=wm.ganforge_progress, type="BAR", text="Generating… Esc cancels")
+        elif wm.ganforge_status:
+            layout.label(text=wm.ganforge_status)
+
+    @staticmethod
+    def _draw_sprite(col: Any, s: Any) -> None:
+        col.prop(s, "category")
+        col.prop(s, "truncation")
+        row = col.row(align=True)
+        row.prop(s, "count")
+        op = row.operator(operators.GANFORGE_OT_generate_sprite.bl_idname, icon="IMAGE_RGB_ALPHA")
+        op.pack, op.seed, op.count, op.category, op.truncation = s.pack, s.seed, s.count, s.category, s.truncation
+
+    @staticmethod
+    def _draw_texture(col: Any, s: Any) -> None:
+        row = col.row(align=True)
+        row.prop(s, "width")
+        row.prop(s, "height")
         op = col.operator(operators.GANFORGE_OT_generate_texture.bl_idname, icon="TEXTURE")
         op.pack, op.seed, op.width, op.height = s.pack, s.seed, s.width, s.height
         row = col.row(align=True)
@@ -88,12 +114,6 @@ class _GanforgePanel:
         op = col.operator(operators.GANFORGE_OT_interpolate.bl_idname)
         op.pack, op.seed_a, op.seed_b, op.steps = s.pack, s.seed, s.seed_b, s.steps
         op.width, op.height = s.width, s.height
-        col.operator(operators.GANFORGE_OT_make_material.bl_idname, icon="MATERIAL").image = ""
-
-        if busy:
-            layout.progress(factor=wm.ganforge_progress, type="BAR", text="Generating… Esc cancels")
-        elif wm.ganforge_status:
-            layout.label(text=wm.ganforge_status)
 
 
 class GANFORGE_PT_image(_GanforgePanel, bpy.types.Panel):
