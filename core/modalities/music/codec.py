@@ -1,0 +1,258 @@
+"""Music codec: the runtime side of the music modality (numpy + mido, torch-free).
+
+The pack outputs note probabilities ``(N, tracks, bars * steps_per_bar, pitches)`` in [0, 1].
+:func:`decode` turns them into notes with hysteresis (a note starts above ``threshold`` and
+holds while above ``0.6 * threshold``, so a dip does not cut it in two — MuseGAN's fragmented
+notes came from thresholding each step alone), fills one-step gaps, drops unconfident one-step
+blips, and gives each note a velocity from its probability. The result is a :class:`Rolls`
+array of velocities (0 = silent) that carries the pack's decoder settings, so :func:`write` can
+make type-1 MIDI files (one track per voice, GM programs, drums on channel 10), a piano-roll PNG
+(``preview``) and, when fluidsynth and a GM soundfont are installed, a WAV (``audio``).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from ...errors import GanforgeError, PackError
+from ...pack import PackMeta
+from . import render
+
+DEFAULT_BPM = 120.0
+DEFAULT_THRESHOLD = 0.5
+HOLD = 0.6  # a sounding note holds while its probability stays above HOLD * threshold
+BLIP_KEEP = 0.8  # a one-step note survives only with at least this probability
+
+
+@dataclass
+class Settings:
+    steps_per_beat: int
+    bars: int
+    low: int
+    pitches: int
+    names: list[str]
+    programs: list[int]
+    drums: list[bool]
+
+    @property
+    def tracks(self) -> int:
+        return len(self.names)
+
+    @property
+    def steps_per_bar(self) -> int:
+        return 4 * self.steps_per_beat
+
+
+def settings(meta: PackMeta, source: str = "pack") -> Settings:
+    d = meta.decoder
+    try:
+        s = Settings(int(d["steps_per_beat"]), int(d["bars"]), int(d["low"]), int(d["pitches"]),
+                     [str(n) for n in d["track_names"]], [int(p) for p in d["programs"]],
+                     [bool(x) for x in d["drums"]])
+    except (KeyError, TypeError, ValueError) as e:
+        raise PackError(f"{source}: music decoder settings are incomplete or malformed ({e})") from None
+    if not (s.tracks and len(s.programs) == s.tracks == len(s.drums)):
+        raise PackError(f"{source}: music decoder: track names, programs and drum flags differ in length")
+    if s.steps_per_beat < 1 or s.pitches < 1 or s.low < 0 or s.low + s.pitches > 128:
+        raise PackError(f"{source}: music decoder: bad pitch range or steps per beat")
+    return s
+
+
+def validate(meta: PackMeta, source: str = "pack") -> None:
+    settings(meta, source)
+    if "condition" not in {s.name for s in meta.inputs}:
+        raise PackError(f"{source}: a music pack needs a 'condition' input (the previous bar)")
+
+
+class Rolls(np.ndarray):
+    """``(N, tracks, steps, pitches)`` uint8 velocities (0 = silent) with ``.settings``."""
+
+    settings: Settings | None
+
+    def __new__(cls, array: np.ndarray, settings: Settings) -> Rolls:
+        obj = np.asarray(array, np.uint8).view(cls)
+        obj.settings = settings
+        return obj
+
+    def __array_finalize__(self, obj: Any) -> None:
+        self.settings = getattr(obj, "settings", None)
+
+
+# ---- dims ------------------------------------------------------------------------------------------
+def resolve_dims(meta: PackMeta, options: dict[str, Any]) -> dict[str, int]:
+    bars = options.get("bars") or settings(meta).bars
+    if int(bars) < 1 or int(bars) > 4096:
+        raise GanforgeError(f"--bars {bars}: must be in 1..4096")
+    return {"bars": int(bars)}
+
+
+def output_bytes(meta: PackMeta, dims: dict[str, int], count: int) -> int:
+    s = settings(meta)
+    return count * s.tracks * dims["bars"] * s.steps_per_bar * s.pitches * 4
+
+
+# ---- decoding --------------------------------------------------------------------------------------
+def threshold_notes(prob: np.ndarray, threshold: float = DEFAULT_THRESHOLD) -> np.ndarray:
+    """``(..., steps, pitches)`` probabilities -> bool sounding steps (hysteresis, gap fill, blips)."""
+    if not 0.0 < threshold < 1.0:
+        raise GanforgeError(f"threshold {threshold:g} must be in (0, 1)")
+    p = np.moveaxis(np.asarray(prob, np.float32), -2, -1)  # (..., pitches, steps)
+    on = np.zeros(p.shape, bool)
+    prev = np.zeros(p.shape[:-1], bool)
+    for t in range(p.shape[-1]):
+        prev = (p[..., t] >= threshold) | (prev & (p[..., t] >= HOLD * threshold))
+        on[..., t] = prev
+    # one-step gaps inside a note whose probability did not collapse: keep the note whole
+    gap = ~on[..., 1:-1] & on[..., :-2] & on[..., 2:] & (p[..., 1:-1] >= HOLD * threshold / 2)
+    on[..., 1:-1] |= gap
+    # one-step notes that were never confident: noise, not notes
+    padded = np.pad(on, [(0, 0)] * (on.ndim - 1) + [(1, 1)])
+    single = on & ~padded[..., :-2] & ~padded[..., 2:]
+    on &= ~(single & (p < BLIP_KEEP))
+    return np.moveaxis(on, -1, -2)
+
+
+def velocities(prob: np.ndarray, on: np.ndarray) -> np.ndarray:
+    """uint8 velocities (0 = silent): 40..120 from each step's probability."""
+    return np.where(on, np.clip(40 + 80 * np.asarray(prob, np.float32), 1, 127), 0).astype(np.uint8)
+
+
+def decode(outputs: list[np.ndarray], meta: PackMeta, options: dict[str, Any]) -> Rolls:
+    prob = outputs[0]
+    s = settings(meta)
+    if prob.ndim != 4 or prob.shape[1] != s.tracks or prob.shape[3] != s.pitches:
+        raise PackError(f"music output has shape {prob.shape}; the decoder expects (N, {s.tracks}, steps, {s.pitches})")
+    threshold = float(options.get("threshold") or DEFAULT_THRESHOLD)
+    on = threshold_notes(prob, threshold)
+    return Rolls(velocities(prob, on), s)
+
+
+def notes(roll: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """One track's ``(steps, pitches)`` velocities -> ``(pitch index, start, end, velocity)``,
+    a note being a maximal run of sounding steps."""
+    on = np.asarray(roll) > 0
+    padded = np.pad(on.T.astype(np.int8), ((0, 0), (1, 1)))
+    d = np.diff(padded, axis=1)
+    out = []
+    for (p, s), (_, e) in zip(np.argwhere(d == 1), np.argwhere(d == -1), strict=True):
+        out.append((int(p), int(s), int(e), int(np.max(roll[s:e, p]))))
+    return sorted(out, key=lambda n: (n[1], n[0]))
+
+
+# ---- MIDI files ------------------------------------------------------------------------------------
+def to_midi(roll: np.ndarray, s: Settings, bpm: float = DEFAULT_BPM, ticks_per_beat: int = 480) -> Any:
+    """One item ``(tracks, steps, pitches)`` -> a type-1 ``mido.MidiFile``: a tempo track, then
+    one track per voice with its name and GM program (drums on channel 10)."""
+    import mido
+
+    if not 20 <= bpm <= 400:
+        raise GanforgeError(f"--bpm {bpm:g}: must be in 20..400")
+    mid = mido.MidiFile(type=1, ticks_per_beat=ticks_per_beat)
+    meta = mido.MidiTrack([mido.MetaMessage("track_name", name="ganforge", time=0),
+                           mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm), time=0),
+                           mido.MetaMessage("time_signature", numerator=4, denominator=4, time=0)])
+    meta.append(mido.MetaMessage("end_of_track", time=0))
+    mid.tracks.append(meta)
+    tick = ticks_per_beat // s.steps_per_beat
+    melodic_channels = iter(c for c in range(16) if c != 9)
+    for t in range(s.tracks):
+        channel = 9 if s.drums[t] else next(melodic_channels)
+        events = []
+        for p, start, end, vel in notes(roll[t]):
+            pitch = s.low + p
+            events.append((start * tick, 1, mido.Message("note_on", channel=channel, note=pitch, velocity=vel)))
+            events.append((end * tick, 0, mido.Message("note_off", channel=channel, note=pitch, velocity=0)))
+        events.sort(key=lambda e: (e[0], e[1]))  # note-offs before note-ons at the same tick
+        track = mido.MidiTrack([mido.MetaMessage("track_name", name=s.names[t], time=0)])
+        if not s.drums[t]:
+            track.append(mido.Message("program_change", channel=channel, program=s.programs[t], time=0))
+        now = 0
+        for at, _, msg in events:
+            track.append(msg.copy(time=at - now))
+            now = at
+        track.append(mido.MetaMessage("end_of_track", time=0))
+        mid.tracks.append(track)
+    return mid
+
+
+def _atomic(save: Any, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        save(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write(decoded: Rolls, out: Path, options: dict[str, Any]) -> list[Path]:
+    """Type-1 MIDI files (``out`` a .mid file, with ``_000`` suffixes for several, or a folder);
+    with ``preview`` a piano-roll PNG beside each, with ``audio`` a WAV (fluidsynth)."""
+    s = getattr(decoded, "settings", None)
+    if s is None:
+        raise GanforgeError("music write needs decoded rolls from this codec (they carry the pack's settings)")
+    out = Path(out)
+    n = decoded.shape[0]
+    if out.is_dir():
+        targets = [out / f"music_{i:03d}.mid" for i in range(n)]
+    else:
+        if not out.parent.is_dir():
+            raise GanforgeError(f"{out}: folder {out.parent} does not exist")
+        if out.suffix.lower() not in (".mid", ".midi"):
+            raise GanforgeError(f"{out}: music is written as .mid files")
+        targets = [out] if n == 1 else [out.with_name(f"{out.stem}_{i:03d}{out.suffix}") for i in range(n)]
+    audio = options.get("audio")
+    if audio is not None:
+        audio = Path(audio)
+        if audio.suffix.lower() != ".wav":
+            raise GanforgeError(f"--audio {audio}: give a .wav file name")
+        render.find_soundfont()  # before writing anything: a missing synth leaves nothing behind
+    bpm = float(options.get("bpm") or DEFAULT_BPM)
+    written = []
+    for i, target in enumerate(targets):
+        mid = to_midi(np.asarray(decoded[i]), s, bpm)
+        _atomic(mid.save, target)
+        written.append(target)
+        if options.get("preview"):
+            png = target.with_suffix(".png")
+            render.save_pianoroll(np.asarray(decoded[i]), s, png)
+            written.append(png)
+        if audio is not None:
+            wav = audio if n == 1 else audio.with_name(f"{audio.stem}_{i:03d}.wav")
+            render.render_wav(target, wav)
+            written.append(wav)
+    return written
+
+
+# ---- evaluation ------------------------------------------------------------------------------------
+def load_reference(path: str | Path, meta: PackMeta) -> Any:
+    """The real pieces to compare a pack with, read at the pack's resolution and track mode."""
+    from . import corpus
+
+    s = settings(meta)
+    return corpus.load(path, {"steps_per_beat": s.steps_per_beat, "tracks": "single" if s.tracks == 1 else "tracks",
+                              "max_tracks": max(s.tracks, 1)})
+
+
+GENERATE_OPTIONS: list[click.Option] = [
+    click.Option(["--bars"], type=click.IntRange(1, 4096), default=None, metavar="N",
+                 help="Music: bars to generate (default: the pack's training length)."),
+    click.Option(["--bpm"], type=click.FloatRange(20, 400), default=DEFAULT_BPM, show_default=True,
+                 help="Music: tempo written into the MIDI file."),
+    click.Option(["--threshold"], type=click.FloatRange(0, 1, min_open=True, max_open=True), default=DEFAULT_THRESHOLD,
+                 show_default=True, help="Music: note probability that starts a note (lower: denser)."),
+    click.Option(["--preview/--no-preview"], default=False, help="Music: also write a piano-roll PNG per file."),
+    click.Option(["--audio"], type=click.Path(path_type=Path, dir_okay=False), default=None, metavar="OUT.wav",
+                 help="Music: render a WAV with fluidsynth and a General-MIDI soundfont (if installed)."),
+]
+
+__all__ = ["GENERATE_OPTIONS", "Rolls", "Settings", "decode", "load_reference", "notes", "output_bytes",
+           "resolve_dims", "settings", "threshold_notes", "to_midi", "validate", "velocities", "write"]

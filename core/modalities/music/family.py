@@ -1,0 +1,157 @@
+"""The music model family: MuseGAN-style generator conditioned on the previous bar, hinge loss.
+
+Pack inputs, in draw order: ``z`` (shared), ``z_tracks`` (one per track), ``z_bars`` (one per bar;
+the bar count is the symbolic dimension ``bars``), then ``condition``: the previous bar as 0/1
+``(batch, tracks, steps_per_bar, pitches)``, passed by the host (zeros = start from silence).
+Output ``roll``: note probabilities in [0, 1], ``(batch, tracks, bars * steps_per_bar, pitches)``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ...pack import InputSpec, OutputSpec
+from ...training.family import Family
+from .model import MusicDiscriminator, MusicGenerator
+
+DEFAULTS: dict[str, Any] = {"z_dim": 32, "cond_dim": 64, "channels": 128, "d_channels": 128}
+
+
+class MusicExport(nn.Module):
+    """(z, z_tracks, z_bars, condition in {0, 1}) -> note probabilities in [0, 1]."""
+
+    def __init__(self, G: MusicGenerator) -> None:
+        super().__init__()
+        self.G = G
+
+    def forward(self, z: torch.Tensor, z_tracks: torch.Tensor, z_bars: torch.Tensor,
+                condition: torch.Tensor) -> torch.Tensor:
+        return (self.G(z, z_tracks, z_bars, condition * 2 - 1) + 1) * 0.5
+
+
+class MusicFamily(Family):
+    loss = "hinge"
+    eval_batch = 64
+
+    def __init__(self, options: dict[str, Any], data_info: dict[str, Any]) -> None:
+        super().__init__({**DEFAULTS, **options}, data_info)
+        self.tracks = int(data_info.get("tracks", 1))
+        self.pitches = int(data_info.get("pitches", 48))
+        self.steps_per_beat = int(data_info.get("steps_per_beat", 4))
+        self.steps_per_bar = 4 * self.steps_per_beat
+        self.bars = int(data_info.get("bars", 4))
+
+    def build_generator(self) -> MusicGenerator:
+        o = self.options
+        return MusicGenerator(self.tracks, self.pitches, self.steps_per_bar, o["z_dim"], o["cond_dim"], o["channels"])
+
+    def build_discriminator(self) -> MusicDiscriminator:
+        return MusicDiscriminator(self.tracks, self.pitches, self.options["d_channels"])
+
+    def sample_inputs(self, batch: int, gen: torch.Generator, device: torch.device,
+                      labels: torch.Tensor | None = None, bars: int | None = None) -> dict[str, torch.Tensor]:
+        zd = self.options["z_dim"]
+        z = torch.randn(batch, zd, generator=gen)
+        z_tracks = torch.randn(batch, self.tracks, zd, generator=gen)
+        z_bars = torch.randn(batch, bars or self.bars, zd, generator=gen)
+        if labels is None:  # outside training: start from silence
+            labels = -torch.ones(batch, self.tracks, self.steps_per_bar, self.pitches)
+        return {"z": z.to(device), "z_tracks": z_tracks.to(device), "z_bars": z_bars.to(device),
+                "condition": labels.to(device)}
+
+    def discriminate(self, D: nn.Module, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        if labels is None:
+            labels = -torch.ones(x.shape[0], self.tracks, self.steps_per_bar, self.pitches, device=x.device)
+        return D(x, labels)
+
+    def augment_options(self) -> dict[str, Any]:
+        return {"wrap": False}
+
+    # ---- export ------------------------------------------------------------------------------
+    def export_module(self, G: nn.Module) -> nn.Module:
+        return MusicExport(G).eval()
+
+    def pack_inputs(self) -> list[InputSpec]:
+        zd = self.options["z_dim"]
+        return [
+            InputSpec("z", ["batch", zd], "float32", "normal", "shared latent (all tracks, all bars)"),
+            InputSpec("z_tracks", ["batch", self.tracks, zd], "float32", "normal", "one latent per track"),
+            InputSpec("z_bars", ["batch", "bars", zd], "float32", "normal", "one latent per bar (temporal)"),
+            InputSpec("condition", ["batch", self.tracks, self.steps_per_bar, self.pitches], "float32", "condition",
+                      "the previous bar as 0/1 notes (tracks, steps, pitches); zeros: start from silence"),
+        ]
+
+    def pack_outputs(self) -> list[OutputSpec]:
+        return [OutputSpec("roll", "NTLP", [0.0, 1.0], "note probability per track, step and pitch")]
+
+    def decoder_settings(self) -> dict[str, Any]:
+        d = self.data_info
+        return {"steps_per_beat": self.steps_per_beat, "bars": self.bars, "beats_per_bar": 4,
+                "low": int(d.get("low", 36)), "pitches": self.pitches,
+                "track_names": list(d.get("track_names", ["piano"])), "programs": list(d.get("programs", [0])),
+                "drums": list(d.get("drums", [False])), "threshold": 0.5}
+
+    def example_inputs(self, batch: int, dims: dict[str, int], seed: int = 0) -> tuple[torch.Tensor, ...]:
+        gen = torch.Generator().manual_seed(seed)
+        zd = self.options["z_dim"]
+        cond = (torch.rand(batch, self.tracks, self.steps_per_bar, self.pitches, generator=gen) < 0.1).float()
+        return (torch.randn(batch, zd, generator=gen), torch.randn(batch, self.tracks, zd, generator=gen),
+                torch.randn(batch, dims.get("bars", self.bars), zd, generator=gen), cond)
+
+    def export_dims(self) -> dict[str, int]:
+        return {"bars": max(self.bars, 2)}
+
+    def parity_dims(self) -> list[dict[str, int]]:
+        return [{"bars": 1}, {"bars": 7}]
+
+    def dynamic_axes(self) -> dict[str, dict[int, str]]:
+        return {"z": {0: "batch"}, "z_tracks": {0: "batch"}, "z_bars": {0: "batch", 1: "bars"},
+                "condition": {0: "batch"}}
+
+    # ---- training-time quality -----------------------------------------------------------------
+    @torch.no_grad()
+    def sample_rolls(self, G: nn.Module, count: int, seed: int, condition: torch.Tensor | None = None) -> np.ndarray:
+        """``count`` samples as note probabilities (N, T, L, P) in [0, 1]."""
+        gen = torch.Generator().manual_seed(seed)
+        device = next(G.parameters()).device
+        inputs = self.sample_inputs(count, gen, device, condition)
+        return ((G(**inputs) + 1) / 2).float().cpu().numpy()
+
+    def evaluate(self, G: nn.Module, real: Any, seed: int) -> dict[str, float]:
+        """Gap between the music statistics of EMA samples (decoded like a pack's) and of the
+        real batch, continuing the real batch's previous bars: mean relative gap of EB, UPC and
+        QN over tracks first (the best checkpoint is chosen by it), then the raw values."""
+        from ...metrics.music import mean_of, music_stats
+        from .codec import threshold_notes
+
+        x, cond = real
+        low, drums = int(self.data_info.get("low", 0)), list(self.data_info.get("drums", [False] * self.tracks))
+        fake = threshold_notes(self.sample_rolls(G, len(x), seed, cond))
+        ref = music_stats(x.cpu().numpy() > 0, low, self.steps_per_beat, drums)
+        got = music_stats(fake, low, self.steps_per_beat, drums)
+        gaps = []
+        for key in ("EB", "UPC", "QN"):
+            r, g = mean_of(ref[key]), mean_of(got[key])
+            gaps.append(1.0 if np.isnan(g) else abs(g - r) / max(abs(r), 0.05))
+        return {"stat_gap": float(np.mean(gaps)), "EB": mean_of(got["EB"]), "UPC": mean_of(got["UPC"]),
+                "QN": mean_of(got["QN"])}
+
+    def write_samples(self, G: nn.Module, path: Path, seed: int) -> None:
+        """Four samples' piano-rolls stacked (decoded with the default threshold)."""
+        from PIL import Image
+
+        from .codec import Settings, threshold_notes, velocities
+        from .render import pianoroll_image
+
+        d = self.decoder_settings()
+        s = Settings(self.steps_per_beat, self.bars, d["low"], self.pitches, d["track_names"], d["programs"], d["drums"])
+        prob = self.sample_rolls(G, 4, seed)
+        vel = velocities(prob, threshold_notes(prob))
+        images = [pianoroll_image(v, s) for v in vel]
+        gap = np.full((6, images[0].shape[1], 3), 255, np.uint8)
+        Image.fromarray(np.concatenate([x for img in images for x in (img, gap)][:-1])).save(path)

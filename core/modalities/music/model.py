@@ -1,0 +1,99 @@
+"""MuseGAN-style networks for multi-track piano-rolls, conditioned on the previous bar.
+
+Latents (MuseGAN's "hybrid" model): ``z`` shared by all tracks and bars, ``z_tracks`` one per
+track, ``z_bars`` one per bar shared by the tracks, passed through a temporal network (1-D
+convolutions over the bar axis) so consecutive bars are related. A conditioner (like MidiNet's)
+encodes the previous bar — its overall content and its last step, so a held note can continue —
+into a vector every bar sees. The generator is fully convolutional over time: any number of bars
+comes out of one run (the bar count is a symbolic dimension of the pack).
+
+Shapes: rolls are ``(B, tracks, time, pitches)`` in [-1, 1] (1 = note sounding).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def _act() -> nn.Module:
+    return nn.LeakyReLU(0.2)
+
+
+class Conditioner(nn.Module):
+    """Previous bar ``(B, T, S, P)`` -> ``(B, cond_dim)``."""
+
+    def __init__(self, tracks: int, pitches: int, cond_dim: int, channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Sequential(
+            nn.Conv1d(tracks * pitches, channels, 3, padding=1), _act(),
+            nn.Conv1d(channels, channels, 4, stride=2, padding=1), _act(),
+        )
+        self.last = nn.Linear(tracks * pitches, channels)  # what sounds at the bar's end
+        self.out = nn.Linear(2 * channels, cond_dim)
+
+    def forward(self, prev: torch.Tensor) -> torch.Tensor:
+        x = prev.transpose(2, 3).flatten(1, 2)  # (B, T*P, S)
+        pooled = self.conv(x).mean(dim=2)
+        return self.out(torch.cat([pooled, torch.relu(self.last(x[:, :, -1]))], dim=1))
+
+
+class MusicGenerator(nn.Module):
+    def __init__(self, tracks: int, pitches: int, steps_per_bar: int, z_dim: int = 32, cond_dim: int = 64,
+                 channels: int = 128, track_dim: int = 16) -> None:
+        super().__init__()
+        self.tracks, self.pitches, self.z_dim = tracks, pitches, z_dim
+        ups = 2 if steps_per_bar >= 4 else 0
+        first = steps_per_bar // (2 ** ups)
+        self.temporal = nn.Sequential(nn.Conv1d(z_dim, z_dim, 3, padding=1), _act(),
+                                      nn.Conv1d(z_dim, z_dim, 3, padding=1))
+        self.conditioner = Conditioner(tracks, pitches, cond_dim, channels)
+        self.track_embed = nn.Parameter(torch.randn(tracks, track_dim) * 0.5)
+        width = 3 * z_dim + cond_dim + track_dim
+        c = channels
+        self.seed = nn.Sequential(nn.ConvTranspose1d(width, c, first, stride=first), _act())
+        self.up1 = nn.Sequential(nn.ConvTranspose1d(c, c, 4, stride=2, padding=1), _act()) if ups else nn.Identity()
+        # tracks listen to each other here (harmony), after which each track is refined alone
+        self.mix = nn.Sequential(nn.Conv1d(tracks * c, tracks * c, 3, padding=1, groups=1), _act())
+        self.up2 = (nn.Sequential(nn.ConvTranspose1d(c, c // 2, 4, stride=2, padding=1), _act()) if ups
+                    else nn.Sequential(nn.Conv1d(c, c // 2, 3, padding=1), _act()))
+        self.head = nn.Conv1d(c // 2, pitches, 3, padding=1)
+
+    def forward(self, z: torch.Tensor, z_tracks: torch.Tensor, z_bars: torch.Tensor,
+                condition: torch.Tensor) -> torch.Tensor:
+        """z (B, Z), z_tracks (B, T, Z), z_bars (B, bars, Z), condition (B, T, S, P) in [-1, 1]
+        -> (B, T, bars * S, P) in [-1, 1]."""
+        b, t = z.shape[0], self.tracks
+        temporal = self.temporal(z_bars.transpose(1, 2))  # (B, Z, bars)
+        cond = self.conditioner(condition)  # (B, cond_dim)
+        shared = torch.cat([z, cond], dim=1)[:, None, :, None]  # (B, 1, Z+C, 1)
+        per_bar = temporal[:, None]  # (B, 1, Z, bars)
+        per_track = torch.cat([z_tracks, self.track_embed[None].expand(b, -1, -1)], dim=2)[..., None]
+        ones = torch.ones_like(temporal[:, :1, :])[:, None]  # (B, 1, 1, bars)
+        v = torch.cat([shared.expand(-1, t, -1, -1) * ones, per_bar.expand(-1, t, -1, -1),
+                       per_track * ones], dim=2)  # (B, T, width, bars)
+        x = self.up1(self.seed(v.flatten(0, 1)))  # (B*T, C, L')
+        x = x.unflatten(0, (-1, t)).flatten(1, 2)  # (B, T*C, L')
+        x = self.mix(x).unflatten(1, (t, -1)).flatten(0, 1)
+        x = torch.tanh(self.head(self.up2(x)))  # (B*T, P, L)
+        return x.unflatten(0, (-1, t)).transpose(2, 3)
+
+
+class MusicDiscriminator(nn.Module):
+    """Scores ``bars`` given the previous bar: both are read as one sequence over time."""
+
+    def __init__(self, tracks: int, pitches: int, channels: int = 128) -> None:
+        super().__init__()
+        c = channels
+        self.net = nn.Sequential(
+            nn.Conv1d(tracks * pitches, c, 3, padding=1), _act(),
+            nn.Conv1d(c, c, 4, stride=2, padding=1), _act(),
+            nn.Conv1d(c, 2 * c, 4, stride=2, padding=1), _act(),
+            nn.Conv1d(2 * c, 2 * c, 3, padding=1), _act(),
+        )
+        self.out = nn.Linear(4 * c, 1)
+
+    def forward(self, x: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        seq = torch.cat([condition, x], dim=2).transpose(2, 3).flatten(1, 2)  # (B, T*P, S + L)
+        h = self.net(seq)
+        return self.out(torch.cat([h.mean(dim=2), h.amax(dim=2)], dim=1))
