@@ -45,8 +45,12 @@ def _options() -> list[click.Option]:
                           "`ganforge plugins` lists them."),
         click.Option(["--batch"], type=click.IntRange(min=1), default=d.batch, show_default=True,
                      help="Batch size."),
-        click.Option(["--crop"], type=click.IntRange(min=8), default=d.crop, show_default=True,
-                     help="Training crop size in pixels (textures: a multiple of the generator stride)."),
+        click.Option(["--crop", "--size"], type=click.IntRange(min=8), default=d.crop, show_default=True,
+                     help="Training crop size in pixels (textures: a multiple of the generator stride; "
+                          "images: the side every image is fitted to, 32, 64 or 128)."),
+        click.Option(["--data-option"], multiple=True, metavar="KEY=VALUE",
+                     help="A modality data option, repeatable (images: fit=pad|crop|stretch, hflip=false, "
+                          "limit=N). Values are JSON (true, 3, \"x\") or plain strings."),
         click.Option(["--lr"], type=click.FloatRange(min=0, min_open=True), default=None,
                      help=f"Learning rate of both networks (default: G {d.lr_g:g}, D {d.lr_d:g})."),
         click.Option(["--checkpoint-every"], type=click.IntRange(min=1), default=d.checkpoint_every, show_default=True,
@@ -61,7 +65,7 @@ def _options() -> list[click.Option]:
 
 
 #: CLI option -> TrainConfig field (only those that differ in name or shape).
-_FIELDS = {"lr": ("lr_g", "lr_d")}
+_FIELDS = {"lr": ("lr_g", "lr_d"), "data_option": ("data_options",)}
 #: Options that are not TrainConfig fields.
 _NOT_CONFIG = {"resume", "progress"}
 
@@ -85,6 +89,22 @@ def _family_key(modality_name: str, family: str | None) -> tuple[str, Any]:
     return name, registry.families[key]
 
 
+def parse_data_options(items: Any) -> dict[str, Any]:
+    """``("fit=crop", "limit=300")`` -> ``{"fit": "crop", "limit": 300}`` (JSON values, else strings)."""
+    import json
+
+    out: dict[str, Any] = {}
+    for item in items or ():
+        key, sep, raw = str(item).partition("=")
+        if not sep or not key.strip():
+            raise RunError(f"--data-option {item!r} is not KEY=VALUE")
+        try:
+            out[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key.strip()] = raw
+    return out
+
+
 def build_config(modality_name: str, params: dict[str, Any], explicit: set[str]) -> Any:
     """The run's :class:`TrainConfig` from CLI params (merged with the saved one on --resume)."""
     from ..training.config import RUNTIME_FIELDS, TrainConfig
@@ -92,6 +112,9 @@ def build_config(modality_name: str, params: dict[str, Any], explicit: set[str])
     def fields_of(name: str) -> tuple[str, ...]:
         return _FIELDS.get(name, (name,))
 
+    params = dict(params)
+    if params.get("data_option") is not None:
+        params["data_option"] = parse_data_options(params["data_option"]) or None
     values: dict[str, Any] = {}
     for name, value in params.items():
         if name in _NOT_CONFIG or value is None:
@@ -145,10 +168,34 @@ def run_training(cfg: Any, *, resume: bool, progress: bool) -> Any:
                      dataset_factory=resolve(modality.data) if modality.data else None)
 
 
+def _modality_options(modality_name: str) -> list[click.Option]:
+    """Training options a modality's codec adds (``TRAIN_OPTIONS``; text: --level, --max-len).
+    One named ``crop`` replaces the shared --crop (text: --max-len); the others' values go to
+    the run's ``data_options``."""
+    from .. import plugins
+    from ..errors import GanforgeError
+
+    try:
+        codec = plugins.codec_for(modality_name)
+    except GanforgeError:
+        return []
+    return list(getattr(codec, "TRAIN_OPTIONS", []))
+
+
 def _make_command(modality_name: str, description: str) -> click.Command:
+    extra = _modality_options(modality_name)
+    extra_data = {o.name for o in extra} - {"crop"}
+
     def callback(**params: Any) -> None:
         ctx = click.get_current_context()
-        cfg = build_config(modality_name, params, _explicit(ctx))
+        data_options = {k: v for k, v in ((k, params.pop(k)) for k in list(params) if k in extra_data)
+                        if v is not None}
+        if params["resume"] and data_options:
+            raise RunError(f"{', '.join('--' + k.replace('_', '-') for k in data_options)} cannot change "
+                           "when resuming (the run keeps its saved data options)")
+        cfg = build_config(modality_name, params, _explicit(ctx) - extra_data)
+        if not params["resume"]:
+            cfg.data_options = {**cfg.data_options, **data_options}
         result = run_training(cfg, resume=params["resume"], progress=params["progress"])
         if result.interrupted:
             click.echo(f"interrupted at step {result.step}; resume with: ganforge train {modality_name} "
@@ -157,8 +204,9 @@ def _make_command(modality_name: str, description: str) -> click.Command:
         click.echo(f"trained {result.step} steps; run: {result.run_dir}")
         click.echo(f"export with: ganforge export {result.run_dir} -o {Path(result.run_dir).name}.onnx")
 
+    params = [o for o in _options() if not (o.name == "crop" and any(e.name == "crop" for e in extra))] + extra
     return click.Command(
-        modality_name, callback=callback, params=_options(),
+        modality_name, callback=callback, params=params,
         short_help=description,
         help=f"""Train a {modality_name} model: {description}.
 
