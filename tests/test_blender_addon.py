@@ -135,6 +135,8 @@ def test_interpolation_sequence(session: dict) -> None:
     seq = f["sequence"]
     assert f["interpolate"]["result"] == ["FINISHED"] and seq["source"] == "SEQUENCE"
     assert seq["frames"] == [f"frame_{i:04d}.png" for i in range(1, 5)]
+    user_data = session["root"] / "user" / "extensions" / ".user" / "user_default" / "ganforge"
+    assert Path(seq["folder"]).is_relative_to(user_data / "sequences")  # bpy.utils.extension_path_user
     assert seq["props"]["ganforge_seed"] == 5 and seq["props"]["ganforge_seed_b"] == 9
     frames = [np.asarray(Image.open(Path(seq["folder"]) / n).convert("RGB"), dtype=np.float32) / 255
               for n in seq["frames"]]
