@@ -54,7 +54,7 @@ def _out_path(out: Path) -> Path:
 def build() -> click.Command:
     options, owners = codec_options()
 
-    def callback(pack: Path, out: Path, seed: int, count: int, device: str, threads: int | None,
+    def callback(pack: Path, out: Path | None, seed: int, count: int, device: str, threads: int | None,
                  **codec_params: Any) -> None:
         from .. import runtime
 
@@ -68,14 +68,21 @@ def build() -> click.Command:
             elif ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None):
                 option = next(o for o in options if o.name == name)
                 raise GanforgeError(f"{option.opts[0]} does not apply to {modality} packs ({pack})")
+        echo = getattr(rt.codec, "echo", None)
+        if out is None and echo is None:
+            raise GanforgeError(f"-o/--out is required for {modality} packs ({pack})")
         decoded = rt.generate(seed, count, **passed)  # before touching OUT: a bad option leaves nothing
+        if out is None:  # a codec that prints (text: one line per item)
+            echo(decoded)
+            return
         for path in rt.write(decoded, _out_path(out), **passed):
             click.echo(str(path))
 
     params: list[click.Parameter] = [
         click.Argument(["pack"], type=click.Path(path_type=Path)),
-        click.Option(["-o", "--out"], type=click.Path(path_type=Path), required=True,
-                     help="Output file (e.g. brick.png), or a folder (created if missing)."),
+        click.Option(["-o", "--out"], type=click.Path(path_type=Path), default=None,
+                     help="Output file (e.g. brick.png), or a folder (created if missing). Text packs "
+                          "print their lines to stdout without it; other packs require it."),
         click.Option(["--seed"], type=click.IntRange(min=0), default=0, show_default=True,
                      help="Seed of the first item; item i uses seed+i, so results are reproducible "
                           "one by one."),

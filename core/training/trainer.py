@@ -38,7 +38,8 @@ class Trainer:
         self.family, self.dataset, self.cfg, self.device = family, dataset, cfg, device
         self.dist = dist or Dist()
         self.loss_kind = cfg.loss or family.loss
-        if self.loss_kind not in losses.LOSSES:
+        # A family with its own train_step (text) applies its own loss.
+        if self.loss_kind not in losses.LOSSES and not hasattr(family, "train_step"):
             raise ValueError(f"unknown loss {self.loss_kind!r}")
         self.batch = cfg.batch
 
@@ -59,8 +60,12 @@ class Trainer:
         self.G_ema = make_ema(self.G)
 
         betas = (cfg.betas[0], cfg.betas[1])
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=betas)
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=betas)
+        make_optimizers = getattr(family, "optimizers", None)
+        if make_optimizers is not None:  # a family with its own schedule (text: MLE, then GAN)
+            self.opt_g, self.opt_d = make_optimizers(self.G, self.D, cfg)
+        else:
+            self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=betas)
+            self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=betas)
 
         # AMP only on CUDA: bf16 where supported (no loss scaling), else fp16 with GradScalers.
         self.amp_dtype: torch.dtype | None = None
@@ -103,7 +108,16 @@ class Trainer:
 
     def step(self) -> dict[str, torch.Tensor]:
         """One D step then one G step, then the EMA update. Returns detached loss tensors
-        (call ``.item()`` only when logging: it synchronises the GPU)."""
+        (call ``.item()`` only when logging: it synchronises the GPU).
+
+        A family that defines ``train_step(trainer)`` (text: maximum-likelihood steps, Gumbel-
+        softmax GAN steps) does its own updates with this trainer's networks, optimisers and
+        RNGs; the EMA update and the step count stay the engine's."""
+        custom = getattr(self.family, "train_step", None)
+        if custom is not None:
+            out = custom(self)
+            self.finish_step()
+            return out
         cfg, G, D, aug, kind = self.cfg, self.G, self.D, self.augment, self.loss_kind
         out: dict[str, torch.Tensor] = {}
 
@@ -153,14 +167,18 @@ class Trainer:
         self.scaler_g.step(self.opt_g)
         self.scaler_g.update()
         out["loss_g"] = loss_g.detach()
+        self.finish_step()
+        return out
 
-        # -- EMA of G: the network that is sampled and exported --
+    def finish_step(self) -> None:
+        """EMA of G (the network that is sampled and exported) and the step count. A family
+        with ``use_ema = False`` exports its raw G (the EMA copy just follows it)."""
+        cfg = self.cfg
         step_images = self.batch * self.dist.world_size
         self.images_seen += step_images
         beta = ema_beta(step_images, self.images_seen, cfg.ema_half_life_images, cfg.ema_rampup)
-        update_ema(self.G_ema, G, beta)
+        update_ema(self.G_ema, self.G, beta if getattr(self.family, "use_ema", True) else 0.0)
         self.step_count += 1
-        return out
 
     # ---- state ---------------------------------------------------------------------------------
     def rng_state(self) -> dict[str, torch.Tensor]:
@@ -177,9 +195,11 @@ class Trainer:
         tensors = {**ckpt.module_tensors("G", self.G), **ckpt.module_tensors("D", self.D),
                    **ckpt.module_tensors("G_ema", self.G_ema)}
         opt_g_t, opt_g_info = ckpt.optimizer_state("opt_g", self.opt_g)
-        opt_d_t, opt_d_info = ckpt.optimizer_state("opt_d", self.opt_d)
         tensors.update(opt_g_t)
-        tensors.update(opt_d_t)
+        opt_d_info = None  # a family without a discriminator (text: mle) has no D optimiser
+        if self.opt_d is not None:
+            opt_d_t, opt_d_info = ckpt.optimizer_state("opt_d", self.opt_d)
+            tensors.update(opt_d_t)
         meta = {"step": self.step_count, "images_seen": self.images_seen,
                 "opt_g": opt_g_info, "opt_d": opt_d_info,
                 "scaler_g": self.scaler_g.state_dict(), "scaler_d": self.scaler_d.state_dict()}
@@ -189,7 +209,8 @@ class Trainer:
         for name in ("G", "D", "G_ema"):
             ckpt.load_module(name, getattr(self, name), tensors, source)
         ckpt.load_optimizer("opt_g", self.opt_g, tensors, meta["opt_g"], source)
-        ckpt.load_optimizer("opt_d", self.opt_d, tensors, meta["opt_d"], source)
+        if self.opt_d is not None:
+            ckpt.load_optimizer("opt_d", self.opt_d, tensors, meta["opt_d"], source)
         if meta.get("scaler_g") and self.scaler_g.is_enabled():
             self.scaler_g.load_state_dict(meta["scaler_g"])
             self.scaler_d.load_state_dict(meta["scaler_d"])

@@ -1,0 +1,225 @@
+"""Text model families: ``mle`` (the LSTM language model, the baseline every GAN claim is made
+against) and ``relgan`` (MLE pre-training, then a Gumbel-softmax GAN with a multi-representation
+discriminator, relativistic standard loss and exponential temperature annealing — Nie et al.,
+ICLR 2019, with an LSTM generator).
+
+Both bring their own steps (``train_step``) and optimisers to the shared engine; checkpoints,
+resume, logging and export are the engine's. The pack samples by inverse CDF from one uniform
+number per position and a user temperature (graph inputs; no random op in the graph), so a seed
+gives the same line in every runtime.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...pack import InputSpec, OutputSpec
+from ...training.config import TrainConfig
+from ...training.family import Family
+from .model import MultiRepDiscriminator, TextGenerator, after_eos_mask
+from .vocab import EOS_ID, PAD_ID, Vocab
+
+MLE_DEFAULTS: dict[str, Any] = {"emb": 64, "hidden": 256, "lr_mle": 1e-2, "clip": 5.0, "eval_samples": 256}
+RELGAN_DEFAULTS: dict[str, Any] = {
+    **MLE_DEFAULTS,
+    "pretrain_steps": 1000,  # MLE steps before the adversarial phase
+    "lr_adv": 1e-4,          # Adam for both networks in the GAN phase (RelGAN's)
+    "beta_max": 100.0,       # inverse Gumbel-softmax temperature reached at the last step
+    "d_emb": 64, "d_reps": 16, "d_channels": 64,
+}
+
+
+class SamplerExport(nn.Module):
+    """The pack's graph: (u (B, L) uniform, temperature (B,)) -> ids (B, L), unrolled."""
+
+    def __init__(self, G: TextGenerator) -> None:
+        super().__init__()
+        self.G = G
+
+    def forward(self, u: torch.Tensor, temperature: torch.Tensor) -> torch.Tensor:
+        return self.G.sample(u, temperature)
+
+
+class NoDiscriminator(nn.Module):
+    """The MLE baseline trains no discriminator."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - never called
+        raise RuntimeError("the mle family has no discriminator")
+
+
+def masked_nll(G: TextGenerator, ids: torch.Tensor) -> torch.Tensor:
+    """Mean negative log-likelihood per line (nats, summed over tokens up to ``<eos>``)."""
+    logits = G.teacher_forced(ids)
+    nll = F.cross_entropy(logits.transpose(1, 2), ids, reduction="none")
+    return (nll * after_eos_mask(ids)).sum(1).mean()
+
+
+class TextFamily(Family):
+    """The MLE language model; :class:`RelGANFamily` adds the adversarial phase."""
+
+    defaults = MLE_DEFAULTS
+    use_ema = False  # a language model is exported as trained
+
+    def __init__(self, options: dict[str, Any], data_info: dict[str, Any]) -> None:
+        super().__init__({**self.defaults, **options}, data_info)
+        self.vocab = Vocab.from_json(data_info["vocab"])
+        self.max_len = int(data_info["max_len"])
+        self.length = self.max_len + 1  # the tokens and <eos>
+        self.eval_batch = int(self.options["eval_samples"])
+
+    # ---- networks ----------------------------------------------------------------------------
+    def build_generator(self) -> TextGenerator:
+        return TextGenerator(len(self.vocab), self.length, self.options["emb"], self.options["hidden"])
+
+    def build_discriminator(self) -> nn.Module:
+        return NoDiscriminator()
+
+    def optimizers(self, G: nn.Module, D: nn.Module, cfg: TrainConfig) -> tuple[Any, Any]:
+        # Texygen's MLE rate; an explicit --lr (any value but the engine's default) wins.
+        lr = cfg.lr_g if cfg.lr_g != TrainConfig.lr_g else self.options["lr_mle"]
+        return torch.optim.Adam(G.parameters(), lr=lr), None
+
+    def sample_inputs(self, batch: int, gen: torch.Generator, device: torch.device,
+                      labels: Any = None) -> dict[str, torch.Tensor]:
+        u = torch.rand(batch, self.length, generator=gen).to(device)
+        return {"u": u, "temperature": torch.ones(batch, device=device)}
+
+    def generate(self, G: nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return G.sample(**inputs)
+
+    def mle_step(self, trainer: Any, lr: float | None = None) -> dict[str, torch.Tensor]:
+        G, opt = trainer.G, trainer.opt_g
+        if lr is not None:
+            for group in opt.param_groups:
+                group["lr"] = lr
+        real = trainer.real_batch()
+        loss = masked_nll(G, real)
+        opt.zero_grad(set_to_none=True)
+        (loss / self.length).backward()
+        nn.utils.clip_grad_norm_(G.parameters(), self.options["clip"])
+        opt.step()
+        return {"nll": loss.detach()}
+
+    def train_step(self, trainer: Any) -> dict[str, torch.Tensor]:
+        return self.mle_step(trainer)
+
+    # ---- export -------------------------------------------------------------------------------
+    def export_module(self, G: nn.Module) -> nn.Module:
+        return SamplerExport(G).eval()
+
+    def pack_inputs(self) -> list[InputSpec]:
+        return [
+            InputSpec("u", ["batch", self.length], "float32", "uniform",
+                      "one uniform number per position: the token is the first whose cumulative "
+                      "probability exceeds it (inverse CDF)"),
+            InputSpec("temperature", ["batch"], "float32", "scalar",
+                      "divides the logits before sampling (1: the model's distribution)", default=1.0),
+        ]
+
+    def pack_outputs(self) -> list[OutputSpec]:
+        return [OutputSpec("ids", "NL", [0, len(self.vocab) - 1],
+                           "token ids; the line ends at the first <eos> (decoder 'vocab')")]
+
+    def decoder_settings(self) -> dict[str, Any]:
+        return {"vocab": self.vocab.to_json(), "max_len": self.max_len, "length": self.length,
+                "eos": EOS_ID, "pad": PAD_ID}
+
+    def example_inputs(self, batch: int, dims: dict[str, int], seed: int = 0) -> tuple[torch.Tensor, ...]:
+        gen = torch.Generator().manual_seed(seed)
+        return torch.rand(batch, self.length, generator=gen), 0.5 + torch.rand(batch, generator=gen)
+
+    def dynamic_axes(self) -> dict[str, dict[int, str]]:
+        return {"u": {0: "batch"}, "temperature": {0: "batch"}, "ids": {0: "batch"}}
+
+    # ---- training-time quality -----------------------------------------------------------------
+    @torch.no_grad()
+    def sample_lines(self, G: nn.Module, count: int, seed: int, temperature: float = 1.0) -> list[str]:
+        gen = torch.Generator().manual_seed(seed)
+        device = next(G.parameters()).device
+        u = torch.rand(count, self.length, generator=gen).to(device)
+        ids = G.sample(u, torch.full((count,), float(temperature), device=device))
+        return [self.vocab.decode(row) for row in ids.cpu().tolist()]
+
+    @torch.no_grad()
+    def evaluate(self, G: nn.Module, real: torch.Tensor, seed: int) -> dict[str, float]:
+        """NLL (nats per line) of a fixed batch of training lines, and the share of distinct
+        lines among 256 samples (a collapse alarm)."""
+        device = next(G.parameters()).device
+        was = G.training
+        G.eval()
+        nll = float(masked_nll(G, real.to(device)))
+        G.train(was)
+        lines = self.sample_lines(G, 256, seed)
+        return {"nll": nll, "distinct": len(set(lines)) / len(lines)}
+
+    def write_samples(self, G: nn.Module, path: Path, seed: int) -> None:
+        """32 sampled lines at temperature 1, as ``step_N.txt``."""
+        lines = self.sample_lines(G, 32, seed)
+        path.with_suffix(".txt").write_text("".join(s + "\n" for s in lines), encoding="utf-8")
+
+
+class RelGANFamily(TextFamily):
+    defaults = RELGAN_DEFAULTS
+    loss = "rsgan"
+
+    def build_discriminator(self) -> nn.Module:
+        o = self.options
+        return MultiRepDiscriminator(len(self.vocab), self.length, o["d_emb"], o["d_reps"],
+                                     channels=o["d_channels"])
+
+    def optimizers(self, G: nn.Module, D: nn.Module, cfg: TrainConfig) -> tuple[Any, Any]:
+        opt_g, _ = super().optimizers(G, D, cfg)
+        return opt_g, torch.optim.Adam(D.parameters(), lr=self.options["lr_adv"], betas=(0.9, 0.999))
+
+    def beta(self, step: int, total: int) -> float:
+        """Exponential annealing of the inverse temperature: 1 -> beta_max over the GAN phase."""
+        pre = int(self.options["pretrain_steps"])
+        frac = min(max((step - pre) / max(total - pre, 1), 0.0), 1.0)
+        return float(self.options["beta_max"]) ** frac
+
+    def onehot_fake(self, soft: torch.Tensor, hard: torch.Tensor) -> torch.Tensor:
+        """Relaxed one-hots up to the first sampled ``<eos>``, ``<pad>`` one-hots after it, as
+        in the real data (the mask is built from the hard ids: no gradient through it)."""
+        alive = after_eos_mask(hard)[..., None]
+        pad = F.one_hot(torch.full_like(hard, PAD_ID), soft.shape[-1]).to(soft.dtype)
+        return soft * alive + pad * (1 - alive)
+
+    def train_step(self, trainer: Any) -> dict[str, torch.Tensor]:
+        step, pre = trainer.step_count, int(self.options["pretrain_steps"])
+        if step < pre:
+            return self.mle_step(trainer)
+        if step == pre:  # switch the generator's optimiser to the adversarial rate
+            for group in trainer.opt_g.param_groups:
+                group["lr"] = self.options["lr_adv"]
+                group["betas"] = (0.9, 0.999)
+        G, D, device, gen = trainer.G, trainer.D, trainer.device, trainer.gens["noise"]
+        beta = self.beta(step, trainer.cfg.steps)
+        V = len(self.vocab)
+
+        real = F.one_hot(trainer.real_batch(), V).float()
+        with torch.no_grad():
+            soft, hard = G.gumbel_sample(trainer.batch, beta, gen, device)
+        d_real, d_fake = D(real), D(self.onehot_fake(soft, hard))
+        loss_d = F.softplus(-(d_real - d_fake)).mean()  # relativistic standard GAN
+        trainer.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        nn.utils.clip_grad_norm_(D.parameters(), self.options["clip"])
+        trainer.opt_d.step()
+
+        D.requires_grad_(False)
+        try:
+            soft, hard = G.gumbel_sample(trainer.batch, beta, gen, device)
+            d_fake = D(self.onehot_fake(soft, hard))
+            loss_g = F.softplus(-(d_fake - D(real).detach())).mean()
+            trainer.opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+        finally:
+            D.requires_grad_(True)
+        nn.utils.clip_grad_norm_(G.parameters(), self.options["clip"])
+        trainer.opt_g.step()
+        return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), "beta": torch.tensor(beta)}

@@ -1,0 +1,115 @@
+"""Text networks (torch): an LSTM language-model generator and RelGAN's multi-representation
+CNN discriminator.
+
+The generator is one LSTM layer. Teacher-forced training runs ``nn.LSTM`` (fast kernels); every
+sampling path — Gumbel-softmax during GAN training, and the exported inverse-CDF sampler — steps
+the same weights by hand (:meth:`TextGenerator.cell`), which exports to plain ONNX ops.
+``<pad>`` and ``<bos>`` are never sampled: a constant mask sits on their logits.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .vocab import BOS_ID, EOS_ID, PAD_ID
+
+MASKED = -1e4  # added to the logits of tokens a sampler must never emit
+
+
+class TextGenerator(nn.Module):
+    def __init__(self, vocab: int, length: int, emb: int = 64, hidden: int = 256) -> None:
+        super().__init__()
+        self.vocab, self.length, self.hidden = vocab, length, hidden
+        self.emb = nn.Embedding(vocab, emb)
+        self.lstm = nn.LSTM(emb, hidden, batch_first=True)
+        self.out = nn.Linear(hidden, vocab)
+        mask = torch.zeros(vocab)
+        mask[[PAD_ID, BOS_ID]] = MASKED
+        self.register_buffer("logit_mask", mask)
+
+    def logits(self, h: torch.Tensor) -> torch.Tensor:
+        return self.out(h) + self.logit_mask
+
+    def teacher_forced(self, ids: torch.Tensor) -> torch.Tensor:
+        """Logits (B, L, V) predicting ``ids`` (B, L) from ``<bos>`` + ``ids[:, :-1]``."""
+        bos = torch.full_like(ids[:, :1], BOS_ID)
+        h, _ = self.lstm(self.emb(torch.cat([bos, ids[:, :-1]], 1)))
+        return self.logits(h)
+
+    def cell(self, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One LSTM step with ``nn.LSTM``'s weights (gate order i, f, g, o)."""
+        lstm = self.lstm
+        gates = x @ lstm.weight_ih_l0.T + lstm.bias_ih_l0 + h @ lstm.weight_hh_l0.T + lstm.bias_hh_l0
+        i, f, g, o = gates.chunk(4, dim=1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        return torch.sigmoid(o) * torch.tanh(c), c
+
+    def start(self, batch: int, ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        h = ref.new_zeros(batch, self.hidden)
+        x = self.emb.weight[BOS_ID].expand(batch, -1)
+        return x, h, h
+
+    def gumbel_sample(self, batch: int, beta: float, gen: torch.Generator,
+                      device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """RelGAN's sampler: hard ids ``argmax(o + g)`` fed back, and the relaxed one-hots
+        ``softmax(beta (o + g))`` (B, L, V) that carry the gradient to D."""
+        x, h, c = self.start(batch, self.out.weight)
+        soft, hard = [], []
+        for _ in range(self.length):
+            h, c = self.cell(x, h, c)
+            o = self.logits(h)
+            u = torch.rand(o.shape, generator=gen).to(device).clamp_(1e-10, 1 - 1e-10)
+            y = o - torch.log(-torch.log(u))
+            tok = y.argmax(1)
+            soft.append(F.softmax(beta * y, dim=1))
+            hard.append(tok)
+            x = self.emb(tok)
+        return torch.stack(soft, 1), torch.stack(hard, 1)
+
+    def sample(self, u: torch.Tensor, temperature: torch.Tensor) -> torch.Tensor:
+        """Inverse-CDF sampling, no random ops: ``u`` (B, L) uniform, ``temperature`` (B,) ->
+        ids (B, L). Token t is the first whose cumulative ``softmax(logits / T)`` exceeds
+        ``u_t`` — the same distribution as Gumbel-max, from one number per position."""
+        x, h, c = self.start(u.shape[0], u)
+        out = []
+        for t in range(self.length):
+            h, c = self.cell(x, h, c)
+            p = F.softmax(self.logits(h) / temperature[:, None], dim=1)
+            cdf = torch.cumsum(p, dim=1)
+            tok = (cdf < u[:, t:t + 1] * cdf[:, -1:]).sum(1).clamp(max=self.vocab - 1)
+            out.append(tok)
+            x = self.emb(tok)
+        return torch.stack(out, 1)
+
+
+def after_eos_mask(ids: torch.Tensor) -> torch.Tensor:
+    """(B, L) float: 1 up to and including the first ``<eos>``, 0 after it."""
+    ended = (ids == EOS_ID).long().cumsum(1)
+    return ((ended - (ids == EOS_ID).long()) == 0).float()
+
+
+class MultiRepDiscriminator(nn.Module):
+    """RelGAN's discriminator: ``reps`` embeddings of the (relaxed) one-hot sequence, each through
+    the same CNN (filter widths 2-5, max over time) to its own logit, so D sees several views."""
+
+    def __init__(self, vocab: int, length: int, emb: int = 64, reps: int = 16,
+                 filters: tuple[int, ...] = (2, 3, 4, 5), channels: int = 64) -> None:
+        super().__init__()
+        self.reps, self.emb_dim = reps, emb
+        self.embeddings = nn.Parameter(torch.randn(reps, vocab, emb) * 0.1)
+        widths = [k for k in filters if k <= length] or [1]
+        self.convs = nn.ModuleList(nn.Conv2d(1, channels, (k, emb)) for k in widths)
+        width = channels * len(widths)
+        self.gate, self.transform = nn.Linear(width, width), nn.Linear(width, width)
+        self.head = nn.Sequential(nn.Dropout(0.25), nn.Linear(width, 100), nn.LeakyReLU(0.2), nn.Linear(100, 1))
+
+    def forward(self, onehot: torch.Tensor) -> torch.Tensor:
+        """(B, L, V) one-hots -> (B * reps,) logits."""
+        b, length, _ = onehot.shape
+        e = torch.einsum("blv,sve->bsle", onehot, self.embeddings).reshape(b * self.reps, 1, length, self.emb_dim)
+        feats = torch.cat([F.relu(conv(e)).squeeze(3).amax(2) for conv in self.convs], 1)
+        t = torch.sigmoid(self.gate(feats))  # highway layer
+        feats = t * F.relu(self.transform(feats)) + (1 - t) * feats
+        return self.head(feats).squeeze(1)

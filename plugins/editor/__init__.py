@@ -1,0 +1,1 @@
+"""The editor host: one Language Server (``ganforge lsp``) every editor can talk to."""

@@ -1,0 +1,48 @@
+"""Tiny text packs for the text and editor tests: trained for real (a few dozen steps of a small
+LSTM), exported through the real exporter, cached per test process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+#: Accented Latin and Chinese lines: the char level must handle any script.
+LINES = ["Amélie", "Zoë", "François", "Jürgen", "Łukasz", "Ségolène", "Björk", "Ñuño",
+         "李小龙", "王芳", "张伟", "陈静", "Ana María", "José", "Chloé", "Søren"] * 4
+TINY_TEXT_MODEL: dict[str, Any] = {"emb": 16, "hidden": 32, "eval_samples": 16, "d_emb": 8, "d_reps": 2,
+                                   "d_channels": 8, "pretrain_steps": 20}
+_cache: dict[tuple[str, str], Path] = {}
+
+
+def write_corpus(path: Path, lines: list[str] = LINES) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def train_config(out: Path, data: Path, family: str = "mle", steps: int = 40, **kw: Any) -> Any:
+    from ganforge.core.training.config import TrainConfig
+
+    options: dict[str, Any] = dict(
+        modality="text", family=family, data=str(data), out=str(out), steps=steps, crop=8, batch=16,
+        seed=0, device="cpu", model=dict(TINY_TEXT_MODEL), sample_every=1000, log_every=10,
+        checkpoint_every=1000)
+    options.update(kw)
+    return TrainConfig(**options)
+
+
+def text_pack(root: Path, family: str = "mle") -> Path:
+    """Train and export a tiny text pack once per process (``root``: a session temp folder)."""
+    key = (str(root), family)
+    if key in _cache and _cache[key].is_file():
+        return _cache[key]
+    from ganforge.core.training.run import train
+    from ganforge.exporters.onnx.export import export_pack
+
+    data = write_corpus(root / "corpus.txt")
+    run = root / f"run-{family}"
+    train(train_config(run, data, family), progress=False)
+    pack = root / f"names-{family}.onnx"
+    export_pack(run, pack)
+    _cache[key] = pack
+    return pack
