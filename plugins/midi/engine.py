@@ -1,0 +1,388 @@
+"""The MIDI bridge's engine: bars generated ahead in a worker thread, played step by step on a
+clock (internal, on absolute times, or the DAW's MIDI clock), steered by CCs, answering the
+player, and never leaving a note hanging.
+
+Threads: the worker generates bars (onnxruntime + the music codec's decoding); the clock — the
+internal clock thread or the connection's reader thread for ``--clock follow`` — calls
+:meth:`Bridge.on_step` once per grid step, which sends that step's note-offs and note-ons in one
+write. Every note-on is recorded in ``sounding`` until its note-off, so :meth:`Bridge.panic`
+(stop, Ctrl-C, SIGTERM, an exception, the end) can end each one and then send All Notes Off
+(CC 123) on every channel the bridge uses.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ganforge.core.errors import GanforgeError
+
+CLOCKS_PER_BEAT = 24  # MIDI clock resolution
+ALL_NOTES_OFF = 123
+CONTROLS = ("walk", "variation", "density", "seed")
+DEFAULT_CC = {"walk": 21, "variation": 22, "density": 23, "seed": 24}
+
+
+def parse_cc_map(text: str | None) -> dict[int, str]:
+    """``"walk=21,density=1"`` -> ``{21: "walk", 1: "density"}`` (defaults for the ones not given)."""
+    names = dict(DEFAULT_CC)
+    for part in filter(None, (p.strip() for p in (text or "").split(","))):
+        name, _, number = part.partition("=")
+        if name not in CONTROLS or not number.isdigit() or not 0 <= int(number) <= 119:
+            raise GanforgeError(f"--cc {part!r}: expected NAME=CC with NAME in {', '.join(CONTROLS)} and CC 0..119")
+        names[name] = int(number)
+    if len(set(names.values())) != len(names):
+        raise GanforgeError(f"--cc: two controls share a CC number ({names})")
+    return {cc: name for name, cc in names.items()}
+
+
+def parse_channel_map(text: str | None, drums: list[bool]) -> list[int]:
+    """``"1,2,10"`` (1-based, one per track) -> 0-based channels; default: melodic tracks on 1, 2, ...
+    (skipping 10), drums on 10."""
+    if text:
+        try:
+            chans = [int(c) - 1 for c in text.split(",")]
+        except ValueError:
+            chans = []
+        if len(chans) != len(drums) or not all(0 <= c < 16 for c in chans):
+            raise GanforgeError(f"--channel-map {text!r}: give {len(drums)} channel number(s) in 1..16, one per track")
+        return chans
+    melodic = iter(c for c in range(16) if c != 9)
+    return [9 if d else next(melodic) for d in drums]
+
+
+@dataclass
+class Controls:
+    walk: float = 0.15  # latent walk per bar, as a fraction of a quarter turn
+    variation: float = 1.0  # scale of the per-bar latents
+    threshold: float = 0.5  # note threshold (density)
+    reseed: int = 0  # bumped by the "seed" control
+
+
+@dataclass
+class Bar:
+    index: int
+    on: np.ndarray  # (tracks, steps, pitches) bool
+    velocity: np.ndarray  # same shape, uint8
+    seconds: float  # generation time
+
+
+@dataclass
+class Stats:
+    generated: list[float] = field(default_factory=list)  # seconds per bar
+    steps: int = 0
+    bars: int = 0
+    underruns: int = 0
+    note_ons: int = 0
+    note_offs: int = 0
+    panics: int = 0
+    late: list[float] = field(default_factory=list)  # internal clock: send time - intended (s)
+
+
+class LatentPlayer:
+    """The pack side: latents that walk from bar to bar, one bar per run."""
+
+    def __init__(self, runtime: Any, seed: int) -> None:
+        from ganforge.core.modalities.music import codec
+
+        self.runtime, self.codec = runtime, codec
+        self.s = codec.settings(runtime.meta)
+        self.seed = seed
+        self.reset(seed)
+
+    def reset(self, seed: int) -> None:
+        # Bar 0 of seed s is what `ganforge generate --seed s --bars 1` gives: the pack's draw contract.
+        feeds = self.runtime.draw_inputs(seed, 1, {"bars": 1})
+        self.z, self.z_tracks, self.z_bar_scale = feeds["z"], feeds["z_tracks"], 1.0
+        self.first = feeds["z_bars"]
+        self.rng = np.random.Generator(np.random.PCG64(seed + 1_000_003))
+
+    def next(self, condition: np.ndarray, controls: Controls) -> tuple[np.ndarray, np.ndarray]:
+        if self.first is not None:
+            z_bars, self.first = self.first, None
+        else:
+            angle = controls.walk * math.pi / 2  # slerp-like step: keeps the latents Gaussian
+            c, s = math.cos(angle), math.sin(angle)
+            self.z = (c * self.z + s * self.rng.standard_normal(self.z.shape, np.float32)).astype(np.float32)
+            self.z_tracks = (c * self.z_tracks + s * self.rng.standard_normal(self.z_tracks.shape, np.float32)
+                             ).astype(np.float32)
+            z_bars = self.rng.standard_normal((1, 1, self.z.shape[1]), np.float32)
+        feeds = {"z": self.z, "z_tracks": self.z_tracks, "z_bars": (z_bars * controls.variation).astype(np.float32),
+                 "condition": condition[None].astype(np.float32)}
+        prob = self.runtime.run(feeds)[0][0]
+        on = self.codec.threshold_notes(prob, controls.threshold)
+        return on, self.codec.velocities(prob, on)
+
+
+class Bridge:
+    def __init__(self, runtime: Any, send: Callable[[list[Any]], bool], *, seed: int = 0,
+                 channel_map: str | None = None, cc_map: str | None = None, threshold: float = 0.5,
+                 listen: bool = False, ahead: int = 2, max_bars: int | None = None) -> None:
+        self.player = LatentPlayer(runtime, seed)
+        s = self.player.s
+        self.s, self.send, self.seed = s, send, seed
+        self.channels = parse_channel_map(channel_map, s.drums)
+        self.cc = parse_cc_map(cc_map)
+        self.controls = Controls(threshold=threshold)
+        self.listen, self.ahead, self.max_bars = listen, (1 if listen else max(1, ahead)), max_bars
+        self.stats = Stats()
+        self.sounding = np.zeros((s.tracks, s.pitches), bool)
+        self._lock = threading.RLock()  # playing and panicking never interleave
+        self._cv = threading.Condition()
+        self._ready: dict[int, Bar] = {}
+        self._next_gen = 0  # index of the next bar the worker makes
+        self._want = self.ahead - 1  # the worker makes bars up to this index
+        self._bar_no = -1  # index of the bar playing now (-1: none yet)
+        self._step = 0  # grid step playing now
+        self._current: Bar | None = None
+        self._last_generated = np.zeros((s.tracks, s.steps_per_bar, s.pitches), bool)
+        self._played = np.zeros((s.tracks, s.steps_per_bar, s.pitches), bool)  # --listen: this bar
+        self._held = np.zeros((s.tracks, s.pitches), bool)
+        self._cc_last: dict[int, int] = {}
+        self._stop = threading.Event()
+        self.finished = threading.Event()  # max_bars played
+        self._worker = threading.Thread(target=self._work, name="midi-generate", daemon=True)
+        self._worker.start()
+
+    # ---- generation (worker thread) ------------------------------------------------------------
+    def _work(self) -> None:
+        while True:
+            with self._cv:
+                while not self._stop.is_set() and self._next_gen > self._want:
+                    self._cv.wait()
+                if self._stop.is_set():
+                    return
+                index = self._next_gen
+                condition = self._condition()
+            started = time.perf_counter()
+            on, velocity = self.player.next(condition, self.controls)
+            bar = Bar(index, on, velocity, time.perf_counter() - started)
+            with self._cv:
+                self.stats.generated.append(bar.seconds)
+                self._last_generated = on
+                if index > self._bar_no:  # a bar that came too late is dropped, not played late
+                    self._ready[index] = bar
+                self._next_gen = index + 1
+                self._cv.notify_all()
+
+    def _condition(self) -> np.ndarray:
+        """The previous bar: what the player played (``--listen``) if anything, else our own."""
+        if self.listen and self._played.any():
+            return self._played.copy()
+        return self._last_generated
+
+    def wait_ready(self, timeout: float = 10.0) -> bool:
+        """Block until the first bars are generated (before the clock starts)."""
+        with self._cv:
+            return self._cv.wait_for(lambda: self._next_gen > self._want or self._stop.is_set(), timeout)
+
+    # ---- playing (clock thread) --------------------------------------------------------------
+    def on_step(self, step: int) -> None:
+        """Play grid step ``step`` of the bar (0 = a bar line: the next bar starts)."""
+        s = self.s
+        with self._lock:
+            if self._stop.is_set() or self.finished.is_set():
+                return
+            if step == 0:
+                self._start_bar()
+            self._step = step
+            if self._current is None:  # started mid-bar: wait for the next bar line
+                return
+            if self.listen:
+                self._played[:, step] |= self._held
+            bar = self._current
+            on, vel = bar.on[:, step], bar.velocity[:, step]
+            offs, ons = self.sounding & ~on, on & ~self.sounding
+            msgs = self._messages(offs, ons, vel)
+            self.sounding = on.copy()
+            self.stats.steps += 1
+            self.send(msgs)
+            if self.listen and step == s.steps_per_bar - 1:
+                with self._cv:  # answer this bar: generate the next one now, from what was played
+                    self._want = self._bar_no + 1
+                    self._cv.notify_all()
+            if step == s.steps_per_bar - 1 and self.max_bars is not None and self.stats.bars >= self.max_bars:
+                self.panic()
+                self.finished.set()
+
+    def _start_bar(self) -> None:
+        with self._cv:
+            self._bar_no += 1
+            self._current = self._ready.pop(self._bar_no, None)
+            if self._current is None:
+                self.stats.underruns += 1
+                self._current = Bar(self._bar_no, np.zeros_like(self._last_generated),
+                                    np.zeros(self._last_generated.shape, np.uint8), 0.0)
+            if not self.listen:
+                self._want = self._bar_no + self.ahead
+            self._played[:] = False
+            self.stats.bars += 1
+            self._cv.notify_all()
+
+    def _messages(self, offs: np.ndarray, ons: np.ndarray, vel: np.ndarray) -> list[Any]:
+        import mido
+
+        low, msgs = self.s.low, []
+        for t, p in zip(*np.nonzero(offs), strict=True):
+            msgs.append(mido.Message("note_off", channel=self.channels[t], note=low + int(p), velocity=0))
+        for t, p in zip(*np.nonzero(ons), strict=True):
+            msgs.append(mido.Message("note_on", channel=self.channels[t], note=low + int(p), velocity=int(vel[t, p])))
+        self.stats.note_offs += int(offs.sum())
+        self.stats.note_ons += int(ons.sum())
+        return msgs
+
+    def panic(self) -> None:
+        """Note-off for every sounding note, then All Notes Off on every channel we use."""
+        import mido
+
+        with self._lock:
+            msgs = self._messages(self.sounding, np.zeros_like(self.sounding), np.zeros(self.sounding.shape, np.uint8))
+            msgs += [mido.Message("control_change", channel=c, control=ALL_NOTES_OFF, value=0)
+                     for c in sorted(set(self.channels))]
+            self.sounding[:] = False
+            self._current = None  # after a stop, playing resumes at the next bar line
+            self.stats.panics += 1
+            self.send(msgs)
+
+    def silence_after_reconnect(self) -> None:
+        """The far end came back: whatever it held is unknown, so silence it and start clean."""
+        self.panic()
+
+    # ---- incoming: CCs and the player's notes --------------------------------------------------
+    def on_control(self, msg: Any) -> None:
+        name = self.cc.get(msg.control)
+        if name is None:
+            return
+        v = msg.value / 127.0
+        if name == "walk":
+            self.controls.walk = v
+        elif name == "variation":
+            self.controls.variation = 2.0 * v
+        elif name == "density":
+            self.controls.threshold = float(np.clip(0.9 - 0.8 * v, 0.05, 0.95))
+        elif name == "seed" and msg.value >= 64 and self._cc_last.get(msg.control, 0) < 64:
+            with self._cv:  # a new seed from the next bar not yet playing
+                self.controls.reseed += 1
+                self.player.reset(self.seed + self.controls.reseed)
+                self._ready = {k: b for k, b in self._ready.items() if k <= self._bar_no}
+                self._next_gen = self._bar_no + 1
+                self._cv.notify_all()
+        self._cc_last[msg.control] = msg.value
+
+    def on_note(self, msg: Any) -> None:
+        """A note from the player (``--listen``): held notes mark the current bar's steps."""
+        if not self.listen:
+            return
+        track = self.channels.index(msg.channel) if msg.channel in self.channels else 0
+        pitch = msg.note - self.s.low
+        while pitch < 0:
+            pitch += 12
+        while pitch >= self.s.pitches:
+            pitch -= 12
+        if pitch < 0:
+            return
+        with self._lock:
+            if msg.type == "note_on" and msg.velocity > 0:
+                self._held[track, pitch] = True
+                # a note shorter than a step still counts for the step it was struck in
+                if self._current is not None:
+                    self._played[track, self._step, pitch] = True
+            else:
+                self._held[track, pitch] = False
+
+    def close(self) -> None:
+        """Silence everything and stop the worker (idempotent)."""
+        if not self._stop.is_set():
+            try:
+                self.panic()
+            finally:
+                self._stop.set()
+                with self._cv:
+                    self._cv.notify_all()
+        self._worker.join(timeout=5)
+
+
+class InternalClock:
+    """Steps on absolute times ``t0 + n * step`` (sleep, then spin the last ~1.5 ms): no drift
+    accumulates however long it plays, and each send is within about a millisecond of its time."""
+
+    SPIN = 0.0015
+
+    def __init__(self, bridge: Bridge, bpm: float) -> None:
+        if not 20 <= bpm <= 400:
+            raise GanforgeError(f"--bpm {bpm:g}: must be in 20..400")
+        self.bridge, self.bpm = bridge, bpm
+        self.step_seconds = 60.0 / bpm / bridge.s.steps_per_beat
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="midi-clock", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        s = self.bridge.s.steps_per_bar
+        t0 = time.perf_counter() + 0.05
+        n = 0
+        while not self._stop.is_set() and not self.bridge.finished.is_set():
+            target = t0 + n * self.step_seconds
+            remaining = target - time.perf_counter()
+            if remaining > self.SPIN:
+                if self._stop.wait(remaining - self.SPIN):
+                    return
+            while time.perf_counter() < target:
+                pass
+            self.bridge.stats.late.append(time.perf_counter() - target)
+            self.bridge.on_step(n % s)
+            n += 1
+
+
+class ClockFollower:
+    """Follows the DAW's MIDI clock: start, continue, stop, song position, 24 clocks per beat.
+
+    After Start (or Continue, or a Song Position), the next clock is the position's first tick;
+    a grid step plays on the clock that begins it, so bars land on the DAW's bar lines and tempo
+    changes are followed with no estimate involved. ``bpm`` is measured for display only.
+    """
+
+    def __init__(self, bridge: Bridge) -> None:
+        self.bridge = bridge
+        self.clocks_per_step = CLOCKS_PER_BEAT // bridge.s.steps_per_beat
+        self.tick = -1  # position in clocks of the last clock received
+        self.running = False
+        self.bpm: float | None = None
+        self._times: list[float] = []
+
+    def on_message(self, msg: Any) -> None:
+        kind = msg.type
+        if kind == "clock":
+            now = time.perf_counter()
+            self._times = (self._times + [now])[-CLOCKS_PER_BEAT - 1:]
+            if len(self._times) > CLOCKS_PER_BEAT:
+                self.bpm = 60.0 / (self._times[-1] - self._times[0])
+            if not self.running:
+                return
+            self.tick += 1
+            if self.tick % self.clocks_per_step == 0:
+                self.bridge.on_step((self.tick // self.clocks_per_step) % self.bridge.s.steps_per_bar)
+        elif kind == "start":
+            self.bridge.panic()
+            self.tick, self.running = -1, True
+        elif kind == "continue":
+            self.running = True
+        elif kind == "stop":
+            self.running = False
+            self.bridge.panic()
+        elif kind == "songpos":  # in sixteenth notes: 6 clocks each
+            self.bridge.panic()
+            self.tick = msg.pos * 6 - 1
+        elif kind == "control_change":
+            self.bridge.on_control(msg)
