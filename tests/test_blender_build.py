@@ -118,7 +118,7 @@ def test_bundled_wheels_generate_alone(linux_zip: Path, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     facts = json.loads(proc.stdout)
     assert facts["ort"].startswith(str(site)) and facts["core"].startswith(str(site))
-    assert not facts["torch"] and facts["warnings"] == [] and facts["hosts"] == ["blender"]
+    assert not facts["torch"] and facts["warnings"] == [] and "blender" in facts["hosts"]
     expected = runtime.load(pack).generate(seed=3, size="32x32")[0]
     np.testing.assert_array_equal(np.load(tmp_path / "img.npy"), expected)
 
