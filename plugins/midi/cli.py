@@ -166,7 +166,7 @@ def _write_report(path: Path, bridge: Any, follower: Any, links: list[Any]) -> N
     gen = np.array(st.generated or [0.0])
     late = np.array(st.late or [0.0]) * 1000
     data = {"bars": st.bars, "steps": st.steps, "note_ons": st.note_ons, "note_offs": st.note_offs,
-            "underruns": st.underruns, "panics": st.panics,
+            "underruns": st.underruns, "panics": st.panics, "answered": st.answered,
             "generate_ms_p50": float(np.percentile(gen, 50) * 1000), "generate_ms_max": float(gen.max() * 1000),
             "generate_fraction_of_bar_p50": float(np.percentile(gen, 50) / bar_seconds),
             "late_ms_p50": float(np.percentile(late, 50)), "late_ms_p99": float(np.percentile(late, 99)),

@@ -79,6 +79,7 @@ class Stats:
     steps: int = 0
     bars: int = 0
     underruns: int = 0
+    answered: int = 0  # bars generated from what the player played (--listen)
     note_ons: int = 0
     note_offs: int = 0
     panics: int = 0
@@ -145,6 +146,7 @@ class Bridge:
         self._played = np.zeros((s.tracks, s.steps_per_bar, s.pitches), bool)  # --listen: this bar
         self._held = np.zeros((s.tracks, s.pitches), bool)
         self._cc_last: dict[int, int] = {}
+        self._epoch = 0  # bumped when queued bars must be made again (a control moved)
         self._stop = threading.Event()
         self.finished = threading.Event()  # max_bars played
         self._worker = threading.Thread(target=self._work, name="midi-generate", daemon=True)
@@ -158,13 +160,17 @@ class Bridge:
                     self._cv.wait()
                 if self._stop.is_set():
                     return
-                index = self._next_gen
+                index, epoch = self._next_gen, self._epoch
                 condition = self._condition()
+                if self.listen and self._played.any():
+                    self.stats.answered += 1
             started = time.perf_counter()
             on, velocity = self.player.next(condition, self.controls)
             bar = Bar(index, on, velocity, time.perf_counter() - started)
             with self._cv:
                 self.stats.generated.append(bar.seconds)
+                if epoch != self._epoch:  # the controls changed meanwhile: make it again
+                    continue
                 self._last_generated = on
                 if index > self._bar_no:  # a bar that came too late is dropped, not played late
                     self._ready[index] = bar
@@ -256,24 +262,29 @@ class Bridge:
 
     # ---- incoming: CCs and the player's notes --------------------------------------------------
     def on_control(self, msg: Any) -> None:
+        """A CC: controls apply from the next bar not yet playing (queued bars are made again)."""
         name = self.cc.get(msg.control)
         if name is None:
             return
         v = msg.value / 127.0
-        if name == "walk":
-            self.controls.walk = v
-        elif name == "variation":
-            self.controls.variation = 2.0 * v
-        elif name == "density":
-            self.controls.threshold = float(np.clip(0.9 - 0.8 * v, 0.05, 0.95))
-        elif name == "seed" and msg.value >= 64 and self._cc_last.get(msg.control, 0) < 64:
-            with self._cv:  # a new seed from the next bar not yet playing
+        rising = msg.value >= 64 and self._cc_last.get(msg.control, 0) < 64
+        self._cc_last[msg.control] = msg.value
+        with self._cv:
+            if name == "walk":
+                self.controls.walk = v
+            elif name == "variation":
+                self.controls.variation = 2.0 * v
+            elif name == "density":
+                self.controls.threshold = float(np.clip(0.9 - 0.8 * v, 0.05, 0.95))
+            elif name == "seed":
+                if not rising:
+                    return
                 self.controls.reseed += 1
                 self.player.reset(self.seed + self.controls.reseed)
-                self._ready = {k: b for k, b in self._ready.items() if k <= self._bar_no}
-                self._next_gen = self._bar_no + 1
-                self._cv.notify_all()
-        self._cc_last[msg.control] = msg.value
+            self._epoch += 1
+            self._ready = {k: b for k, b in self._ready.items() if k <= self._bar_no}
+            self._next_gen = self._bar_no + 1
+            self._cv.notify_all()
 
     def on_note(self, msg: Any) -> None:
         """A note from the player (``--listen``): held notes mark the current bar's steps."""

@@ -40,6 +40,7 @@ class SimulatedDaw:
         self._sock: socket.socket | None = None
         self._connected = threading.Event()
         self._disconnected = threading.Event()
+        self.connections = 0
         threading.Thread(target=self._accept, name="simdaw-accept", daemon=True).start()
 
     @property
@@ -47,11 +48,17 @@ class SimulatedDaw:
         return f"socket://{self.host}:{self.port}"
 
     def _accept(self) -> None:
+        while self._serve_one():  # one connection at a time; a client that reconnects is served again
+            pass
+
+    def _serve_one(self) -> bool:
         try:
             conn = self.server.accept()
         except OSError:
-            return
+            return False
+        self._disconnected.clear()
         self._conn, self._sock = conn, conn._socket
+        self.connections += 1
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._connected.set()
         parser = mido.Parser()
@@ -66,7 +73,12 @@ class SimulatedDaw:
             parser.feed(data)
             with self._lock:
                 self.received.extend((now, m) for m in parser)
+        self._connected.clear()
         self._disconnected.set()
+        return True
+
+    def wait_disconnected(self, timeout: float = 10.0) -> bool:
+        return self._disconnected.wait(timeout)
 
     def wait_connected(self, timeout: float = 20.0) -> bool:
         return self._connected.wait(timeout)
