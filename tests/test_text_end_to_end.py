@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from text_helpers import LINES, text_pack, train_config, write_corpus
 
 GANFORGE = [sys.executable, "-m", "ganforge.core.cli"]

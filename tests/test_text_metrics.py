@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from ganforge.core.metrics.text import ReferenceTable, bleu, novelty, plot_quality_diversity, self_bleu, tokens_of
+from ganforge.core.metrics.text import (
+    ReferenceTable,
+    bleu,
+    novelty,
+    plot_quality_diversity,
+    self_bleu,
+    tokens_of,
+)
 
 nltk_bleu = pytest.importorskip("nltk.translate.bleu_score")
 

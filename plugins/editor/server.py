@@ -156,11 +156,8 @@ class GanforgeServer(LanguageServer):
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         # A body that is not JSON never reached the protocol: answer it as a parse error.
-        if isinstance(error, (json.JSONDecodeError, UnicodeDecodeError)):
+        if source is JsonRpcException and isinstance(error, (json.JSONDecodeError, UnicodeDecodeError)):
             self.protocol.send_error(None, JsonRpcParseError(f"parse error: {error}"))
-            return
-        if isinstance(error, (AttributeError, TypeError, KeyError, ValueError)):
-            self.protocol.send_error(None, JsonRpcInvalidRequest(f"invalid request: {error}"))
             return
         log.error("server error: %s", error)
 
@@ -314,7 +311,7 @@ def build(default_pack: str | None = None) -> GanforgeServer:
         arg = {"uri": params.text_document.uri,
                "position": {"line": params.range.start.line, "character": params.range.start.character}}
         return [types.CodeAction(title="Generate here", kind=types.CodeActionKind.RefactorRewrite,
-                                 command=types.Command("Generate here", GENERATE, [arg]))]
+                                 command=types.Command(title="Generate here", command=GENERATE, arguments=[arg]))]
 
     @ls.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=[]))
     async def completion(ls: GanforgeServer, params: types.CompletionParams) -> types.CompletionList:

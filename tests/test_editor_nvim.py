@@ -1,0 +1,68 @@
+"""Real Neovim (headless) as the LSP client: the plugin in plugins/editor/nvim starts
+`ganforge lsp`, `:GanforgeGenerate 5` inserts lines, and the buffer holds exactly the lines
+`ganforge generate PACK --count 5 --seed S --temperature 0.8` prints. Required in CI (.ci/run
+installs Debian's neovim)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from text_helpers import text_pack
+
+PLUGIN = Path(__file__).resolve().parents[1] / "plugins" / "editor" / "nvim"
+
+SCRIPT = r"""
+local out = os.getenv("GANFORGE_TEST_OUT")
+vim.opt.runtimepath:prepend(os.getenv("GANFORGE_NVIM_PLUGIN"))
+local ganforge = require("ganforge")
+ganforge.setup({ cmd = { os.getenv("GANFORGE_PYTHON"), "-m", "ganforge.core.cli", "lsp" },
+                 pack = os.getenv("GANFORGE_PACK"), seed = tonumber(os.getenv("GANFORGE_SEED")),
+                 temperature = 0.8, count = 2 })
+vim.cmd("edit " .. os.getenv("GANFORGE_DOC"))
+vim.api.nvim_win_set_cursor(0, { 2, 0 })
+vim.cmd("GanforgeGenerate 5")
+local done = vim.wait(60000, function() return ganforge.last_result ~= nil or ganforge.last_error ~= nil end, 50)
+local f = io.open(out, "w")
+f:write(vim.fn.json_encode({ done = done, lines = vim.api.nvim_buf_get_lines(0, 0, -1, false),
+                             result = ganforge.last_result, error = ganforge.last_error }))
+f:close()
+vim.cmd("qa!")
+"""
+
+
+@pytest.mark.required
+def test_neovim_inserts_generated_lines(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+    nvim = shutil.which("nvim")
+    if nvim is None:
+        pytest.skip("nvim not installed (apt-get install neovim; .ci/run does)")
+    from ganforge.core import runtime
+
+    pack = text_pack(tmp_path_factory.mktemp("nvimpack"), "mle")
+    rt = runtime.load(pack, device="cpu")
+    # a seed whose lines include non-ASCII text (accented Latin or Chinese), to show any script works
+    seed = next(s for s in range(100) if any(ord(c) > 127 for c in "".join(rt.generate(s, 5, temperature=0.8))))
+    expected = subprocess.run([sys.executable, "-m", "ganforge.core.cli", "generate", str(pack), "--count", "5",
+                               "--seed", str(seed), "--temperature", "0.8"], capture_output=True,
+                              check=True).stdout.decode("utf-8").split("\n")[:-1]
+    doc = tmp_path / "notes.txt"
+    doc.write_text("first\nsecond\nthird\n", encoding="utf-8")
+    script = tmp_path / "generate.lua"
+    script.write_text(SCRIPT, encoding="utf-8")
+    out = tmp_path / "out.json"
+    env = {**os.environ, "GANFORGE_TEST_OUT": str(out), "GANFORGE_NVIM_PLUGIN": str(PLUGIN),
+           "GANFORGE_PYTHON": sys.executable, "GANFORGE_PACK": str(pack), "GANFORGE_SEED": str(seed),
+           "GANFORGE_DOC": str(doc), "XDG_STATE_HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path)}
+    proc = subprocess.run([nvim, "--headless", "--clean", "-n", "-c", f"luafile {script}"], env=env,
+                          capture_output=True, timeout=120)
+    assert out.is_file(), proc.stderr.decode("utf-8", "replace")
+    got = json.loads(out.read_text(encoding="utf-8"))
+    assert got["done"] and not got.get("error"), got
+    assert got["result"]["lines"] == expected
+    assert got["lines"] == ["first", *expected, "second", "third"]
+    assert any(ord(c) > 127 for c in "".join(got["lines"]))
