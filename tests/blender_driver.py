@@ -42,6 +42,38 @@ def call(op, **kwargs) -> dict:
         return {"result": None, "error": str(e)}
 
 
+def threaded(op_class, context, timeout: float = 120.0, cancel_after: int | None = None, **props) -> dict:
+    """The UI path without Blender's event loop (timers do not fire in the bpy module): the
+    operator's own start_job/drain/cancel_job on a plain object carrying its properties,
+    since Blender creates operator instances itself. The worker thread is real."""
+    import time
+
+    reports: list[list[str]] = []
+    names = ("produce", "apply", "finish", "start_job", "drain", "cancel_job", "_stop", "_succeeded", "_fail")
+    shell = type("Shell", (), {n: getattr(op_class, n) for n in names})()
+    shell.__dict__.update(props, _job=None, _timer=None)
+    shell.report = lambda kind, message: reports.append([sorted(kind)[0], message])
+    wm = context.window_manager
+    shell.start_job(context)
+    running, progress, polls = wm.ganforge_running, [], 0
+    deadline = time.monotonic() + timeout
+    result, applied = {"RUNNING_MODAL"}, None
+    while result == {"RUNNING_MODAL"} and time.monotonic() < deadline:
+        time.sleep(0.02)
+        if cancel_after is not None and shell._job.done_items >= cancel_after:
+            applied = shell._job.done_items
+            result = shell.cancel_job(context)
+            break
+        result = shell.drain(context)
+        progress.append(round(wm.ganforge_progress, 3))
+        polls += 1
+    shell._job.join(timeout)
+    leftover = [m.kind for m in shell._job.poll()]  # finished by the worker, never applied
+    return {"applied": applied, "produced": shell._job.done_items, "leftover": leftover, "result": sorted(result), "running_during": running, "running_after": wm.ganforge_running,
+            "progress": sorted(set(progress)), "polls": polls, "reports": reports, "status": wm.ganforge_status,
+            "thread_alive": shell._job._thread.is_alive()}
+
+
 def main() -> None:
     zip_path, pack, grey, bad, sprite_pack, out = sys.argv[1:7]
     out_dir = Path(out)
@@ -114,6 +146,22 @@ def main() -> None:
     facts["decal_extension"] = next(n.extension for n in decal.node_tree.nodes if n.type == "TEX_IMAGE")
     facts["sprite_bad_category"] = call(bpy.ops.ganforge.generate_sprite, pack=sprite_pack, category="sword")
     facts["texture_from_image_pack"] = call(bpy.ops.ganforge.generate_texture, pack=sprite_pack)
+
+    # The UI's threaded path: worker thread, queue, pixels applied here on the main thread, Esc.
+    from bl_ext.user_default.ganforge import operators
+
+    ctx = bpy.context
+    n_images = len(bpy.data.images)
+    facts["thread_ok"] = threaded(operators.GANFORGE_OT_variations, ctx, pack=pack, seed=40, count=3, width=64,
+                                  height=64)
+    facts["thread_images"] = len(bpy.data.images) - n_images
+    np.save(out_dir / "thread41.npy", pixels(bpy.data.images[f"{Path(pack).stem} s41"]))
+    n_images = len(bpy.data.images)
+    facts["thread_cancel"] = threaded(operators.GANFORGE_OT_variations, ctx, cancel_after=1, pack=pack, seed=50,
+                                      count=64, width=256, height=256)
+    facts["thread_cancel_images"] = len(bpy.data.images) - n_images
+    facts["thread_error"] = threaded(operators.GANFORGE_OT_generate_texture, ctx, pack=bad, seed=0, width=32,
+                                     height=32)
 
     # Bad input: reports, no exceptions from inside the operator, nothing created.
     before = len(bpy.data.images)

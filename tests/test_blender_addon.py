@@ -185,6 +185,28 @@ def test_sprites_with_alpha(session: dict) -> None:
         assert all(w in f[key]["error"] for w in words), f[key]["error"]
 
 
+def test_threaded_generation_applies_on_the_main_thread(session: dict) -> None:
+    f = session["facts"]
+    ok = f["thread_ok"]
+    assert ok["result"] == ["FINISHED"] and ok["running_during"] and not ok["running_after"]
+    assert ok["produced"] == 3 and f["thread_images"] == 3 and not ok["thread_alive"] and ok["status"] == "done"
+    expected = runtime.load(session["pack"]).generate(seed=41, size="64x64")[0]
+    assert np.abs(np.load(session["out"] / "thread41.npy")[..., :3] - expected).max() <= HALF_STEP
+
+
+def test_escape_cancels_and_errors_are_reports(session: dict) -> None:
+    f = session["facts"]
+    cancel = f["thread_cancel"]
+    assert cancel["result"] == ["CANCELLED"] and not cancel["running_after"] and not cancel["thread_alive"]
+    assert cancel["reports"] == [["WARNING", "ganforge: cancelled"]] and cancel["status"] == "cancelled"
+    # Nothing is applied after Esc, and the worker stops after the item it is on (not all 64).
+    assert cancel["applied"] >= 1 and f["thread_cancel_images"] == cancel["applied"]
+    assert cancel["produced"] < 64 and cancel["leftover"][-1] == "done"
+    error = f["thread_error"]
+    assert error["result"] == ["CANCELLED"] and not error["running_after"]
+    assert error["reports"][0][0] == "ERROR" and "schema version '99'" in error["reports"][0][1]
+
+
 def test_bad_input_is_a_report(session: dict) -> None:
     f = session["facts"]
     for key, words in [("bad_schema", ["schema", "bad.onnx"]), ("missing_pack", ["nope.onnx"]),
@@ -207,4 +229,4 @@ def test_saved_blend_reopens(session: dict) -> None:
 
 def test_recent_packs_in_user_data(session: dict) -> None:
     recent = session["facts"]["recent"]  # most recent first; packs that failed are not listed
-    assert recent == [str(session[k].resolve()) for k in ("sprites", "grey", "pack")]
+    assert recent == [str(session[k].resolve()) for k in ("pack", "sprites", "grey")]

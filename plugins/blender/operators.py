@@ -82,32 +82,38 @@ class _JobOperator:
     def invoke(self, context: Any, event: Any) -> set[str]:
         if bpy.app.background or context.window is None:
             return self.execute(context)
-        wm = context.window_manager
-        if wm.ganforge_running:
+        if context.window_manager.ganforge_running:
             self.report({"WARNING"}, "ganforge is already generating; wait or press Esc")
             return {"CANCELLED"}
         try:
-            factory, total = self.produce()
+            self.start_job(context)
         except Exception as e:
             return self._fail(context, e)
-        self._job = Job(factory, total).start()
+        wm = context.window_manager
         self._timer = wm.event_timer_add(0.1, window=context.window)
         wm.modal_handler_add(self)
-        wm.ganforge_running, wm.ganforge_progress = True, 0.0
-        _status(context, "generating… (Esc cancels)")
         return {"RUNNING_MODAL"}
 
     def modal(self, context: Any, event: Any) -> set[str]:
-        job = self._job
-        assert job is not None
         if event.type == "ESC" and event.value == "PRESS":
-            job.cancel()
-            self._stop(context)
-            _status(context, "cancelled")
-            self.report({"WARNING"}, "ganforge: cancelled")
-            return {"CANCELLED"}
+            return self.cancel_job(context)
         if event.type != "TIMER":
             return {"PASS_THROUGH"}
+        return self.drain(context)
+
+    # The threaded run without Blender's event loop: invoke/modal only add the timer and Esc.
+    def start_job(self, context: Any) -> None:
+        """Start the worker thread (numpy work only); :meth:`drain` applies its results."""
+        factory, total = self.produce()
+        self._job = Job(factory, total).start()
+        wm = context.window_manager
+        wm.ganforge_running, wm.ganforge_progress = True, 0.0
+        _status(context, "generating… (Esc cancels)")
+
+    def drain(self, context: Any) -> set[str]:
+        """On the main thread: apply what the worker finished; ``{'RUNNING_MODAL'}`` until done."""
+        job = self._job
+        assert job is not None
         try:
             for msg in job.poll():
                 if msg.kind == "item":
@@ -127,6 +133,15 @@ class _JobOperator:
         context.window_manager.ganforge_progress = job.progress
         _redraw(context)
         return {"RUNNING_MODAL"}
+
+    def cancel_job(self, context: Any) -> set[str]:
+        """Esc: the worker stops after its current item; nothing more is applied."""
+        if self._job is not None:
+            self._job.cancel()
+        self._stop(context)
+        _status(context, "cancelled")
+        self.report({"WARNING"}, "ganforge: cancelled")
+        return {"CANCELLED"}
 
     def _stop(self, context: Any) -> None:
         wm = context.window_manager
