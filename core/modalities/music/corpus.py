@@ -54,6 +54,9 @@ class RollSet:
     files: list[str]
     skipped: list[dict[str, str]]
 
+    def __len__(self) -> int:
+        return len(self.rolls)
+
     @property
     def pitches(self) -> int:
         return self.rolls[0].shape[2]

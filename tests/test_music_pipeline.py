@@ -1,0 +1,165 @@
+"""Music end to end: train (tiny) -> export -> `ganforge generate` a type-1 MIDI file read back by
+pretty_midi and music21, a piano-roll PNG, a fluidsynth WAV that is not silent, `ganforge eval`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import wave
+from pathlib import Path
+
+import mido
+import numpy as np
+import pytest
+
+TINY_MUSIC = {"z_dim": 8, "cond_dim": 8, "channels": 16, "d_channels": 16}
+
+
+def _write_song(path: Path, bars: int, root: int) -> None:
+    mid = mido.MidiFile(type=1, ticks_per_beat=96)
+    mid.tracks.append(mido.MidiTrack([mido.MetaMessage("time_signature", numerator=4, denominator=4)]))
+    parts = {
+        "melody": (0, 0, [(root + (i * 5) % 12, i * 96, 96) for i in range(bars * 4)]),  # quarters
+        "bass": (1, 33, [(root - 24 + (i % 2) * 7, i * 384, 384) for i in range(bars)]),  # whole notes
+        "drums": (9, 0, [(36 + (i % 2) * 2, i * 96, 48) for i in range(bars * 4)]),  # eighths on the beat
+    }
+    for name, (ch, program, notes) in parts.items():
+        track = mido.MidiTrack([mido.MetaMessage("track_name", name=name)])
+        if ch != 9:
+            track.append(mido.Message("program_change", channel=ch, program=program))
+        events = sorted([(s, 1, mido.Message("note_on", channel=ch, note=p, velocity=90)) for p, s, _ in notes]
+                        + [(s + n, 0, mido.Message("note_off", channel=ch, note=p)) for p, s, n in notes],
+                        key=lambda e: (e[0], e[1]))
+        now = 0
+        for at, _, msg in events:
+            track.append(msg.copy(time=at - now))
+            now = at
+        mid.tracks.append(track)
+    mid.save(path)
+
+
+@pytest.fixture(scope="module")
+def music_pack(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A tiny model trained on three MIDI files, exported through the CLI."""
+    from ganforge.core.commands.train import run_training
+    from ganforge.core.training.config import TrainConfig
+
+    root = tmp_path_factory.mktemp("music")
+    data = root / "midi"
+    data.mkdir()
+    for i, key in enumerate((60, 62, 57)):
+        _write_song(data / f"song{i}.mid", 6, key)
+    cfg = TrainConfig(modality="music", family="musegan", data=str(data), out=str(root / "run"), steps=8, batch=4,
+                      device="cpu", model=dict(TINY_MUSIC), sample_every=4, checkpoint_every=8, log_every=4,
+                      augment=[], r1_every=4)
+    run_training(cfg, resume=False, progress=False)
+    pack = root / "music.onnx"
+    proc = subprocess.run([sys.executable, "-m", "ganforge.core.cli", "export", str(root / "run"), "-o", str(pack)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return {"root": root, "data": data, "pack": pack, "run": root / "run"}
+
+
+def ganforge(*args: str, timeout: int = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "ganforge.core.cli", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_training_writes_piano_roll_samples(music_pack: dict[str, Path]) -> None:
+    from PIL import Image
+
+    samples = sorted((music_pack["run"] / "samples").glob("step_*.png"))
+    assert samples, "no piano-roll previews written during training"
+    assert Image.open(samples[-1]).size[0] == 4 * 16 * 3  # 4 bars of 16 steps, 3 px per step
+    log = [json.loads(line) for line in (music_pack["run"] / "log.jsonl").read_text().splitlines()]
+    assert any("stat_gap" in r and "QN" in r for r in log)
+
+
+def test_pack_declares_the_condition_and_decoder(music_pack: dict[str, Path]) -> None:
+    from ganforge.core import runtime
+
+    rt = runtime.load(music_pack["pack"])
+    specs = {s.name: s for s in rt.meta.inputs}
+    assert specs["condition"].draw == "condition" and specs["z_bars"].shape[1] == "bars"
+    d = rt.meta.decoder
+    assert d["track_names"] == ["melody", "bass", "drums"] and d["programs"][:2] == [0, 33]
+    assert d["drums"] == [False, False, True] and d["steps_per_beat"] == 4
+    # a condition changes the answer (the host passes it; zeros = start from silence)
+    cond = np.zeros(specs["condition"].shape[1:], np.float32)
+    cond[0, :, 24 - 0] = 1.0
+    a = rt.generate_raw(5, 1, scalars={"condition": cond})[0]
+    b = rt.generate_raw(5, 1)[0]
+    assert a.shape == b.shape and not np.allclose(a, b)
+
+
+def test_generate_midi_read_by_other_tools(music_pack: dict[str, Path], tmp_path: Path) -> None:
+    pretty_midi = pytest.importorskip("pretty_midi")
+    out = tmp_path / "out.mid"
+    proc = ganforge("generate", str(music_pack["pack"]), "--seed", "3", "--bars", "8", "--bpm", "96",
+                    "--threshold", "0.3", "-o", str(out), "--preview")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == [str(out), str(out.with_suffix(".png"))]
+    mid = mido.MidiFile(out)
+    assert mid.type == 1 and len(mid.tracks) == 4  # tempo track + one per voice
+    pm = pretty_midi.PrettyMIDI(str(out))
+    assert pm.get_tempo_changes()[1][0] == pytest.approx(96.0)
+    names = {i.name: i for i in pm.instruments}
+    assert set(names) <= {"melody", "bass", "drums"} and names, "no notes decoded"
+    if "bass" in names:
+        assert names["bass"].program == 33
+    if "drums" in names:
+        assert names["drums"].is_drum
+    bar = 4 * 60 / 96
+    assert pm.get_end_time() <= 8 * bar + 1e-6
+    for inst in pm.instruments:
+        assert all(n.end > n.start and 1 <= n.velocity <= 127 for n in inst.notes)
+    music21 = pytest.importorskip("music21")
+    score = music21.converter.parse(str(out))
+    assert len(score.parts) == len(pm.instruments)
+    # the same seed gives the same file; another seed another one
+    again = tmp_path / "again.mid"
+    assert ganforge("generate", str(music_pack["pack"]), "--seed", "3", "--bars", "8", "--bpm", "96",
+                    "--threshold", "0.3", "-o", str(again)).returncode == 0
+    assert again.read_bytes() == out.read_bytes()
+
+
+@pytest.mark.required
+def test_audio_preview_is_not_silent(music_pack: dict[str, Path], tmp_path: Path) -> None:
+    if shutil.which("fluidsynth") is None:
+        pytest.skip("fluidsynth is not installed (.ci/run installs it)")
+    out, wav = tmp_path / "a.mid", tmp_path / "a.wav"
+    proc = ganforge("generate", str(music_pack["pack"]), "--seed", "1", "--bars", "2", "--threshold", "0.2",
+                    "-o", str(out), "--audio", str(wav))
+    assert proc.returncode == 0, proc.stderr
+    with wave.open(str(wav)) as w:
+        frames = np.frombuffer(w.readframes(w.getnframes()), np.int16).astype(np.float64)
+        assert w.getframerate() == 44100 and w.getnframes() > 44100  # at least a second of sound
+    assert np.sqrt(np.mean(frames ** 2)) > 100  # not silence
+
+
+def test_bad_output_is_one_line_and_leaves_nothing(music_pack: dict[str, Path], tmp_path: Path) -> None:
+    proc = ganforge("generate", str(music_pack["pack"]), "-o", str(tmp_path / "x.png"))
+    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0 and ".mid" in proc.stderr
+    env_path = tmp_path / "nosynth"
+    env_path.mkdir()
+    proc = subprocess.run([sys.executable, "-m", "ganforge.core.cli", "generate", str(music_pack["pack"]),
+                           "-o", str(tmp_path / "y.mid"), "--audio", str(tmp_path / "y.wav")],
+                          capture_output=True, text=True, timeout=120, env={"PATH": str(env_path)})
+    assert proc.returncode == 2 and "fluidsynth" in proc.stderr
+    assert not list(tmp_path.glob("y.*")) and not list(tmp_path.glob(".y*"))
+    proc = ganforge("generate", str(music_pack["pack"]), "-o", str(tmp_path / "z.mid"), "--size", "64x64")
+    assert proc.returncode == 2 and "does not apply to music packs" in proc.stderr
+
+
+def test_eval_json(music_pack: dict[str, Path]) -> None:
+    proc = ganforge("eval", str(music_pack["pack"]), "--data", str(music_pack["data"]), "--samples", "8", "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    for key in ("EB", "UPC", "QN", "polyphony", "scale_consistency", "TD"):
+        assert key in result
+    qn = result["details"]["QN"]
+    assert qn["qn_min_steps"] == 3 and len(qn["per_track"]) == 3 and qn["per_track"][2] is None
+    assert qn["reference"] == pytest.approx(1.0)  # every note in the songs lasts 3+ steps
+    assert result["details"]["EB"]["reference_per_track"] == [0.0, 0.0, 0.0]
