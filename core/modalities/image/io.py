@@ -101,8 +101,16 @@ def fit_image(rgba: np.ndarray, size: int, fit: str, opaque_pad: bool) -> np.nda
         small = np.asarray(img.resize((nw, nh), Image.LANCZOS))
         top, left = (size - nh) // 2, (size - nw) // 2
         pads = ((top, size - nh - top), (left, size - nw - left), (0, 0))
-        return np.pad(small, pads, mode="edge" if opaque_pad else "constant")
-    return np.asarray(out)
+        return _valid(np.pad(small, pads, mode="edge" if opaque_pad else "constant"))
+    return _valid(np.asarray(out))
+
+
+def _valid(premultiplied: np.ndarray) -> np.ndarray:
+    """Lanczos rings, and each channel is clipped on its own: colour can end up above alpha
+    (visible colour under a transparent pixel). Clamp it back to a valid premultiplied image."""
+    out = premultiplied.copy()
+    np.minimum(out[..., :3], out[..., 3:], out=out[..., :3])
+    return out
 
 
 def _premultiply(rgba: np.ndarray) -> np.ndarray:
