@@ -10,6 +10,7 @@ drives the public operators, saves and reopens a .blend, and writes what it saw 
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -113,6 +114,10 @@ def main() -> None:
     frames = Path(bpy.path.abspath(seq.filepath)).parent
     facts["sequence"] = {"source": seq.source, "frames": sorted(p.name for p in frames.glob("*.png")),
                          "folder": str(frames), "props": props(seq)}
+
+    shutil.copytree(frames, out_dir / "sequence")  # kept for the test: the rerun rewrites the folder
+    call(bpy.ops.ganforge.interpolate, pack=pack, seed_a=5, seed_b=9, steps=3, width=64, height=32)
+    facts["sequence_rerun"] = sorted(p.name for p in frames.glob("*.png"))
 
     # Make Material on a plane, UV mapped; then box projection with a bump.
     bpy.ops.mesh.primitive_plane_add()

@@ -137,8 +137,9 @@ def test_interpolation_sequence(session: dict) -> None:
     assert seq["frames"] == [f"frame_{i:04d}.png" for i in range(1, 5)]
     user_data = session["root"] / "user" / "extensions" / ".user" / "user_default" / "ganforge"
     assert Path(seq["folder"]).is_relative_to(user_data / "sequences")  # bpy.utils.extension_path_user
+    assert f["sequence_rerun"] == [f"frame_{i:04d}.png" for i in range(1, 4)]  # a shorter rerun: no stale frames
     assert seq["props"]["ganforge_seed"] == 5 and seq["props"]["ganforge_seed_b"] == 9
-    frames = [np.asarray(Image.open(Path(seq["folder"]) / n).convert("RGB"), dtype=np.float32) / 255
+    frames = [np.asarray(Image.open(session["out"] / "sequence" / n).convert("RGB"), dtype=np.float32) / 255
               for n in seq["frames"]]
     rt = runtime.load(session["pack"])
     a, b = rt.generate(seed=5, size="64x32")[0], rt.generate(seed=9, size="64x32")[0]

@@ -83,6 +83,14 @@ def write_frame(texture: logic.Texture, path: Path) -> None:
         bpy.data.images.remove(image)
 
 
+def prune_frames(folder: Path, frames: int) -> None:
+    """Remove frames past ``frames`` left by a longer earlier run into the same folder."""
+    for stale in folder.glob("frame_*.png"):
+        index = stale.stem.removeprefix("frame_")
+        if index.isdigit() and int(index) > frames:
+            stale.unlink()
+
+
 def load_sequence(first_frame: Path, frames: int, name: str, props: dict[str, Any]) -> Any:
     image = bpy.data.images.load(str(first_frame), check_existing=False)
     image.name = name
@@ -102,6 +110,7 @@ def interpolate(pack: str, seed_a: int, seed_b: int, steps: int, width: int, hei
     for i, texture in enumerate(logic.interpolate(pack, seed_a, seed_b, steps, width, height)):
         write_frame(texture, folder / f"frame_{i + 1:04d}.png")
         props = texture.props
+    prune_frames(folder, steps)
     props = {k: v for k, v in props.items() if k != "ganforge_t"}
     return load_sequence(folder / "frame_0001.png", steps, f"{Path(pack).stem} s{seed_a}-s{seed_b}", props)
 

@@ -261,6 +261,7 @@ class GANFORGE_OT_interpolate(_JobOperator, bpy.types.Operator):
     def finish(self, context: Any) -> None:
         name = f"{Path(self.pack).stem} s{self.seed_a}-s{self.seed_b}"
         assert self._folder is not None
+        blend_data.prune_frames(self._folder, self._frames)
         image = blend_data.load_sequence(self._folder / "frame_0001.png", self._frames, name, self._props or {})
         context.window_manager.ganforge_last_image = image.name
         _show(context, image)
