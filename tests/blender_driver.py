@@ -190,9 +190,20 @@ def main() -> None:
     facts["reopened"] = {"props": props(again), "material_links": links(bpy.data.materials[mat_name]),
                          "plane_material": bpy.data.objects[plane_name].active_material.name}
 
+    scene = bpy.context.scene
+    scene.ganforge.seed = 0
+    bpy.ops.ganforge.random_seed()
+    facts["dice_seed"] = scene.ganforge.seed
+    bpy.ops.ganforge.use_pack(path=pack)
+    facts["use_pack"] = scene.ganforge.pack
+
     recent = Path(bpy.utils.extension_path_user("bl_ext.user_default.ganforge")) / "recent.json"
     facts["recent"] = json.loads(recent.read_text()) if recent.exists() else None
     facts["torch_loaded"] = "torch" in sys.modules
+    bpy.ops.preferences.addon_disable(module="bl_ext.user_default.ganforge")
+    facts["disabled"] = {"addon": "bl_ext.user_default.ganforge" in bpy.context.preferences.addons,
+                         "settings": hasattr(bpy.types.Scene, "ganforge"),
+                         "operator": hasattr(bpy.types, "GANFORGE_OT_generate_texture")}
     (out_dir / "facts.json").write_text(json.dumps(facts, indent=1))
 
 

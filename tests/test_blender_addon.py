@@ -231,3 +231,9 @@ def test_saved_blend_reopens(session: dict) -> None:
 def test_recent_packs_in_user_data(session: dict) -> None:
     recent = session["facts"]["recent"]  # most recent first; packs that failed are not listed
     assert recent == [str(session[k].resolve()) for k in ("pack", "sprites", "grey")]
+
+
+def test_dice_recent_pack_and_clean_disable(session: dict) -> None:
+    f = session["facts"]
+    assert 0 < f["dice_seed"] < 2**31 - 1 and f["use_pack"] == str(session["pack"])
+    assert f["disabled"] == {"addon": False, "settings": False, "operator": False}

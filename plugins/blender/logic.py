@@ -56,8 +56,8 @@ def open_pack(path: str | os.PathLike[str]) -> runtime.PackRuntime:
     with _cache_lock:
         rt = _cache.get(key)
     if rt is None:
-        # Blender runs its own threads: two intra-op threads keep the UI responsive.
-        rt = runtime.load(p, device="cpu", threads=min(2, runtime.default_threads()))
+        # One core stays with Blender (UI, viewport) while the worker generates.
+        rt = runtime.load(p, device="cpu", threads=max(1, runtime.default_threads() - 1))
         with _cache_lock:
             for old in [k for k in _cache if k[0] == key[0]]:
                 del _cache[old]  # a rewritten pack replaces its old session
