@@ -24,7 +24,12 @@ from ...training.family import Family
 from .model import MultiRepDiscriminator, TextGenerator, after_eos_mask
 from .vocab import EOS_ID, PAD_ID, Vocab
 
-MLE_DEFAULTS: dict[str, Any] = {"emb": 64, "hidden": 256, "lr_mle": 1e-2, "clip": 5.0, "eval_samples": 256}
+MLE_DEFAULTS: dict[str, Any] = {
+    "emb": 64, "hidden": 256, "lr_mle": 1e-2, "clip": 5.0, "eval_samples": 256,
+    # a checkpoint whose generator initialises this one (e.g. a RelGAN started from an MLE run
+    # with pretrain_steps=0, as the RelGAN authors start from a saved pre-trained generator)
+    "init_from": None,
+}
 RELGAN_DEFAULTS: dict[str, Any] = {
     **MLE_DEFAULTS,
     "pretrain_steps": 1000,  # MLE steps before the adversarial phase
@@ -74,7 +79,14 @@ class TextFamily(Family):
 
     # ---- networks ----------------------------------------------------------------------------
     def build_generator(self) -> TextGenerator:
-        return TextGenerator(len(self.vocab), self.length, self.options["emb"], self.options["hidden"])
+        G = TextGenerator(len(self.vocab), self.length, self.options["emb"], self.options["hidden"])
+        if self.options.get("init_from"):
+            from ...training import checkpoint as ckpt
+
+            path = Path(self.options["init_from"])
+            tensors, _ = ckpt.load(path)
+            ckpt.load_module("G_ema", G, tensors, path)  # shapes must match: same data, same sizes
+        return G
 
     def build_discriminator(self) -> nn.Module:
         return NoDiscriminator()

@@ -1,0 +1,228 @@
+"""Text benchmark: MLE vs RelGAN on COCO captions (BLEU-2..5, Self-BLEU-2..5, temperature sweep,
+next to the published rows and the real data), and the synthetic-oracle NLL (Texygen setting).
+
+Protocol (fixed, stated in benchmarks/RESULTS.md): each model generates 10,000 lines (seed 0,
+through the exported pack and onnxruntime, as a user would); BLEU-n is the mean NLTK sentence BLEU
+(uniform weights, smoothing method 1) of a seeded random 1,000 of them against the whole test file;
+Self-BLEU-n the same for a seeded random 1,000 against the other 9,999 generated lines. The real-data
+row applies the same protocol to the 10,000 training lines.
+
+Training runs on a wall-clock budget: a short timing run, then a resume up to the number of steps
+that fits (``--mle-minutes``, ``--adv-minutes``); RelGAN starts from the MLE generator
+(``init_from``, pretrain_steps=0) as the RelGAN authors start from a saved pre-trained generator.
+Every stage leaves its result in ``--out``; rerunning skips finished stages and resumes runs, so the
+same script runs a longer schedule (``--mle-minutes 60 --adv-minutes 120 --device cuda``) on a GPU.
+
+    python benchmarks/bench_text.py                     # ~10 min of training on 2 CPU cores
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from common import machine  # noqa: E402
+
+SHARED = HERE.parent.parent / "shared" / "data" / "text"
+PUBLISHED = {  # ../shared/data/README.md (Texygen; RelGAN paper)
+    "MLE (Texygen)": [0.731, 0.497, 0.305, 0.189], "SeqGAN": [0.745, 0.498, 0.294, 0.180],
+    "LeakGAN": [0.746, 0.528, 0.355, 0.230], "RelGAN(100)": [0.849, 0.687, 0.502, 0.331],
+}
+PUBLISHED_ORACLE = {"MLE": 9.038, "SeqGAN": 8.736, "RankGAN": 8.247, "LeakGAN": 7.038, "RelGAN": 6.680}
+
+
+def say(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def load_json(path: Path) -> Any:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def save_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)
+
+
+# ---- training on a budget -------------------------------------------------------------------
+def train_for(cfg: Any, minutes: float, probe_steps: int = 20) -> dict[str, Any]:
+    """Train ``cfg`` for about ``minutes`` of wall clock (resumable): a probe run times a step,
+    then a resume up to the steps that fit. Returns steps and seconds."""
+    from ganforge.core.training import checkpoint as ckpt
+    from ganforge.core.training.run import train
+
+    run = Path(cfg.out)
+    log = run / "log.jsonl"
+    if not ckpt.has_checkpoints(run):
+        cfg.steps = probe_steps
+        train(cfg, progress=False)
+    records = [json.loads(s) for s in log.read_text().splitlines() if s.strip()]
+    timed = [r for r in records if "images_per_s" in r]
+    rate = timed[-1]["images_per_s"] / cfg.batch  # steps per second, from the last window
+    target = int(max(probe_steps, minutes * 60 * rate))
+    cfg.steps = target
+    t = time.perf_counter()
+    train(cfg, resume=True, progress=True)
+    return {"steps": target, "steps_per_s": round(rate, 2), "resume_seconds": round(time.perf_counter() - t, 1)}
+
+
+def export(run: Path, pack: Path) -> Path:
+    from ganforge.exporters.onnx.export import export_pack
+
+    if not pack.is_file():
+        t = time.perf_counter()
+        export_pack(run, pack)
+        say(f"exported {pack.name} in {time.perf_counter() - t:.0f} s")
+    return pack
+
+
+# ---- COCO ------------------------------------------------------------------------------------
+def score(lines: list[str], test: list[str], train_lines: list[str], seed: int = 0) -> dict[str, float]:
+    from ganforge.core.metrics.text import bleu, novelty, self_bleu
+
+    out = {**bleu(lines, test, seed=seed, level="word"), **self_bleu(lines, seed=seed, level="word")}
+    out["novelty"] = novelty(lines, train_lines)
+    return {k: round(v, 4) for k, v in out.items()}
+
+
+def coco(args: argparse.Namespace, out: Path, results: dict[str, Any]) -> None:
+    from ganforge.core import runtime
+    from ganforge.core.metrics.text import plot_quality_diversity
+    from ganforge.core.modalities.text.data import read_lines
+    from ganforge.core.training.config import TrainConfig
+
+    train_path, test_path = SHARED / "coco_train.txt", SHARED / "coco_test.txt"
+    train_lines, test = read_lines(train_path)[0], read_lines(test_path)[0]
+    if "real" not in results.get("coco", {}):
+        t = time.perf_counter()
+        results.setdefault("coco", {})["real"] = {**score(train_lines, test, train_lines),
+                                                  "seconds": round(time.perf_counter() - t, 1)}
+        save_json(out / "text.json", results)
+    say(f"real data: {results['coco']['real']}")
+    max_len = max(len(s.split()) for s in train_lines)
+    common = dict(modality="text", data=str(train_path), crop=max_len, batch=64, seed=0, device=args.device,
+                  data_options={"level": "word"}, sample_every=10**9, checkpoint_every=500, log_every=20,
+                  checkpoint_minutes=5.0)
+    mle_run, rel_run = out / "runs" / "coco-mle", out / "runs" / "coco-relgan"
+    timing = results.setdefault("coco_training", {})
+    if "mle" not in timing:
+        cfg = TrainConfig(family="mle", out=str(mle_run), model={"hidden": args.hidden, "emb": 64}, **common)
+        timing["mle"] = train_for(cfg, args.mle_minutes)
+        save_json(out / "text.json", results)
+    say(f"mle trained: {timing['mle']}")
+    if "relgan" not in timing:
+        from ganforge.core.training import checkpoint as ckpt
+
+        init = ckpt.list_checkpoints(mle_run)[-1]
+        model = {"hidden": args.hidden, "emb": 64, "init_from": str(init), "pretrain_steps": 0,
+                 "d_emb": 32, "d_reps": args.d_reps, "d_channels": 32, "beta_max": 100.0}
+        cfg = TrainConfig(family="relgan", out=str(rel_run), model=model, **common)
+        timing["relgan"] = train_for(cfg, args.adv_minutes, probe_steps=5)
+        save_json(out / "text.json", results)
+    say(f"relgan trained: {timing['relgan']}")
+
+    packs = {"mle": export(mle_run, out / "coco-mle.onnx"), "relgan": export(rel_run, out / "coco-relgan.onnx")}
+    sweep = results["coco"].setdefault("sweep", {})
+    for name, pack in packs.items():
+        rt = runtime.load(pack)
+        for temp in args.temperatures:
+            key = f"{temp:g}"
+            if key in sweep.get(name, {}):
+                continue
+            t = time.perf_counter()
+            lines = list(rt.generate(0, args.samples, temperature=temp))
+            gen_s = time.perf_counter() - t
+            row = {**score(lines, test, train_lines), "temperature": temp, "generate_seconds": round(gen_s, 1)}
+            sweep.setdefault(name, {})[key] = row
+            (out / f"coco-{name}-t{key}.txt").write_text("".join(s + "\n" for s in lines[:50]), encoding="utf-8")
+            save_json(out / "text.json", results)
+            say(f"{name} T={key}: {row}")
+    curves = {name: [sweep[name][k] for k in sorted(sweep[name], key=float)] for name in sweep}
+    real = results["coco"]["real"]
+    plot_quality_diversity(curves, HERE / "results" / "text_quality_diversity.png",
+                           {"real data (training lines)": real})
+
+
+# ---- synthetic oracle ------------------------------------------------------------------------------
+def oracle(args: argparse.Namespace, out: Path, results: dict[str, Any]) -> None:
+    from oracle import OracleLSTM, oracle_nll, write_oracle_corpus
+
+    from ganforge.core import runtime
+    from ganforge.core.training.config import TrainConfig
+
+    data = out / "oracle_train.txt"
+    orc = OracleLSTM(seed=0)
+    if not data.is_file():
+        write_oracle_corpus(orc, data, 10_000)
+    res = results.setdefault("oracle", {})
+    if "real" not in res:
+        res["real"] = round(oracle_nll(orc, data.read_text().splitlines()[:2000]), 4)
+    common = dict(modality="text", data=str(data), crop=20, batch=64, seed=0, device=args.device,
+                  data_options={"level": "word"}, sample_every=10**9, checkpoint_every=500, log_every=20)
+    mle_run, rel_run = out / "runs" / "oracle-mle", out / "runs" / "oracle-relgan"
+    timing = results.setdefault("oracle_training", {})
+    if "mle" not in timing:
+        cfg = TrainConfig(family="mle", out=str(mle_run), model={"hidden": 32, "emb": 32}, **common)
+        timing["mle"] = train_for(cfg, args.oracle_mle_minutes)
+        save_json(out / "text.json", results)
+    if "relgan" not in timing:
+        from ganforge.core.training import checkpoint as ckpt
+
+        model = {"hidden": 32, "emb": 32, "init_from": str(ckpt.list_checkpoints(mle_run)[-1]),
+                 "pretrain_steps": 0, "d_emb": 32, "d_reps": args.d_reps, "d_channels": 32}
+        cfg = TrainConfig(family="relgan", out=str(rel_run), model=model, **common)
+        timing["relgan"] = train_for(cfg, args.oracle_adv_minutes, probe_steps=5)
+        save_json(out / "text.json", results)
+    for name, run in (("mle", mle_run), ("relgan", rel_run)):
+        rt = runtime.load(export(run, out / f"oracle-{name}.onnx"))
+        for temp in (1.0, 0.8):
+            key = f"{name}_t{temp:g}"
+            if key not in res:
+                res[key] = round(oracle_nll(orc, list(rt.generate(0, 2000, temperature=temp))), 4)
+                save_json(out / "text.json", results)
+            say(f"oracle NLL {key}: {res[key]}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=Path, default=HERE.parent / "build" / "bench_text")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--mle-minutes", type=float, default=3.5)
+    p.add_argument("--adv-minutes", type=float, default=3.0)
+    p.add_argument("--oracle-mle-minutes", type=float, default=1.5)
+    p.add_argument("--oracle-adv-minutes", type=float, default=1.0)
+    p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--d-reps", type=int, default=8)
+    p.add_argument("--samples", type=int, default=10_000)
+    p.add_argument("--temperatures", type=float, nargs="+", default=[0.6, 0.8, 1.0, 1.2])
+    p.add_argument("--skip-oracle", action="store_true")
+    args = p.parse_args()
+    if not (SHARED / "coco_train.txt").is_file():
+        sys.exit(f"bench_text: {SHARED} is missing (the COCO captions come from ../shared)")
+    args.out.mkdir(parents=True, exist_ok=True)
+    results = load_json(args.out / "text.json") or {}
+    results["machine"] = machine()
+    results["protocol"] = ("10,000 generated lines (seed 0); BLEU-n: mean NLTK sentence BLEU (smoothing 1) of a "
+                           "seeded random 1,000 against the whole test file; Self-BLEU-n: a seeded random 1,000 "
+                           "against the other generated lines; word tokens")
+    t0 = time.perf_counter()
+    coco(args, args.out, results)
+    if not args.skip_oracle:
+        oracle(args, args.out, results)
+    results["published"] = {"coco_bleu2_5": PUBLISHED, "oracle_nll": PUBLISHED_ORACLE}
+    results["wall_seconds_this_run"] = round(time.perf_counter() - t0, 1)
+    save_json(args.out / "text.json", results)
+    save_json(HERE / "results" / "text.json", results)
+    say(f"done in {results['wall_seconds_this_run']:.0f} s; results in benchmarks/results/text.json")
+
+
+if __name__ == "__main__":
+    main()
