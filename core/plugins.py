@@ -32,10 +32,12 @@ DISABLE_ENV = "GANFORGE_DISABLE_PLUGINS"
 BUILTINS: dict[str, str] = {
     "texture": "ganforge.core.modalities.texture",
     "image": "ganforge.core.modalities.image",
+    "music": "ganforge.core.modalities.music",
     "text": "ganforge.core.modalities.text",
     "onnx": "ganforge.exporters.onnx",
     "blender": "ganforge.plugins.blender.host",
     "editor": "ganforge.plugins.editor.host",
+    "midi": "ganforge.plugins.midi",
 }
 
 #: Registration hooks: hook name -> (registry attribute, component class, kind label).

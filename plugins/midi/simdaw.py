@@ -92,9 +92,17 @@ class SimulatedDaw:
     def play(self, bpm: float, beats: int, *, start: bool = True, stop: bool = True,
              tempo: list[tuple[int, float]] | None = None, lead: float = 0.05) -> Run:
         """Start, then ``beats * 24`` clocks on absolute times at ``bpm`` (``tempo``: a list of
-        ``(beat, new_bpm)`` changes), then Stop. Clock ``k`` after Start is tick ``k``."""
+        ``(beat, new_bpm)`` changes), then Stop. Clock ``k`` after Start is tick ``k``. Ends early,
+        quietly, when the bridge closes the connection."""
         run = Run(bpm)
-        changes = dict(tempo or [])
+        try:
+            self._play(run, beats, start, stop, dict(tempo or []), lead)
+        except OSError:
+            pass
+        return run
+
+    def _play(self, run: Run, beats: int, start: bool, stop: bool, changes: dict[int, float], lead: float) -> None:
+        bpm = run.bpm
         t = time.perf_counter() + lead
         if start:
             _wait_until(t)
@@ -110,7 +118,6 @@ class SimulatedDaw:
         if stop:
             _wait_until(t)
             run.stop = self.send(mido.Message("stop"))
-        return run
 
     def messages(self, since: float = 0.0) -> list[tuple[float, Any]]:
         with self._lock:
