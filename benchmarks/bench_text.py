@@ -108,7 +108,7 @@ def coco(args: argparse.Namespace, out: Path, results: dict[str, Any]) -> None:
         save_json(out / "text.json", results)
     say(f"real data: {results['coco']['real']}")
     max_len = max(len(s.split()) for s in train_lines)
-    common = dict(modality="text", data=str(train_path), crop=max_len, batch=64, seed=0, device=args.device,
+    common = dict(modality="text", data=str(train_path), crop=max_len, batch=args.batch, seed=0, device=args.device,
                   data_options={"level": "word"}, sample_every=10**9, checkpoint_every=500, log_every=20,
                   checkpoint_minutes=5.0)
     mle_run, rel_run = out / "runs" / "coco-mle", out / "runs" / "coco-relgan"
@@ -195,11 +195,12 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=HERE.parent / "build" / "bench_text")
     p.add_argument("--device", default="auto")
-    p.add_argument("--mle-minutes", type=float, default=3.5)
-    p.add_argument("--adv-minutes", type=float, default=3.0)
-    p.add_argument("--oracle-mle-minutes", type=float, default=1.5)
+    p.add_argument("--mle-minutes", type=float, default=4.0)
+    p.add_argument("--adv-minutes", type=float, default=2.5)
+    p.add_argument("--oracle-mle-minutes", type=float, default=2.0)
     p.add_argument("--oracle-adv-minutes", type=float, default=1.0)
     p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--batch", type=int, default=32, help="COCO batch (64 on a GPU)")
     p.add_argument("--d-reps", type=int, default=8)
     p.add_argument("--samples", type=int, default=10_000)
     p.add_argument("--temperatures", type=float, nargs="+", default=[0.6, 0.8, 1.0, 1.2])

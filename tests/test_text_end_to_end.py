@@ -83,7 +83,13 @@ def test_graph_has_no_random_ops_and_matches_torch(pack: Path) -> None:
 
 def test_eval_json(pack: Path, tmp_path: Path) -> None:
     test = write_corpus(tmp_path / "test.txt", LINES[:16])
-    res = json.loads(cli("eval", str(pack), "--data", str(test), "--samples", "50", "--json").stdout)
+    res = json.loads(cli("eval", str(pack), "--data", str(test), "--samples", "50", "--json",
+                         "--sweep", str(tmp_path / "qd.png"), "--temperature", "0.9").stdout)
+    assert [p["temperature"] for p in res["sweep"]] == [0.6, 0.8, 1.0, 1.2, 1.4]
+    assert all(0 <= p["bleu5"] <= 1 and 0 <= p["self_bleu5"] <= 1 for p in res["sweep"])
+    # lower temperature: less diverse samples (higher Self-BLEU)
+    assert res["sweep"][0]["self_bleu5"] > res["sweep"][-1]["self_bleu5"]
+    assert (tmp_path / "qd.png").stat().st_size > 1000
     for key in ("bleu", "self_bleu", "novelty"):
         assert 0.0 <= res[key] <= 1.0
     assert set(res["details"]["bleu"]) == {"bleu2", "bleu3", "bleu4", "bleu5"}

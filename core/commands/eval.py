@@ -61,6 +61,20 @@ def evaluate_pack(pack: str | Path, data: str | Path, samples: int = 1000, seed:
     return result
 
 
+def sweep_pack(pack: str | Path, data: str | Path, png: Path, samples: int = 1000, seed: int = 0,
+               training: str | Path | None = None, device: str = "auto") -> list[dict[str, Any]]:
+    """The codec's sweep (text: temperatures 0.6-1.4, BLEU/Self-BLEU per point, a PNG plot)."""
+    from .. import runtime
+
+    rt = runtime.load(pack, device=device)
+    run_sweep = getattr(rt.codec, "sweep", None)
+    if run_sweep is None:
+        raise GanforgeError(f"--sweep does not apply to {rt.meta.modality} packs ({pack})")
+    reference = rt.codec.load_reference(data, rt.meta)
+    train_ref = rt.codec.load_reference(training, rt.meta) if training else None
+    return run_sweep(rt, reference, png, samples=samples, seed=seed, training=train_ref)
+
+
 @click.command("eval")
 @click.argument("pack", type=click.Path(path_type=Path))
 @click.option("--data", required=True, type=click.Path(path_type=Path), metavar="PATH",
@@ -71,10 +85,14 @@ def evaluate_pack(pack: str | Path, data: str | Path, samples: int = 1000, seed:
 @click.option("--training", type=click.Path(path_type=Path), default=None, metavar="PATH",
               help="The data the model was trained on, for the memorisation check (default: --data).")
 @click.option("--truncation", type=float, default=None, metavar="PSI", help="Images: truncation ψ of the samples.")
+@click.option("--temperature", type=float, default=None, metavar="T", help="Text: sampling temperature of the samples.")
+@click.option("--sweep", type=click.Path(path_type=Path), default=None, metavar="PNG",
+              help="Text: also score a temperature sweep and plot BLEU-5 against Self-BLEU-5 (the "
+                   "quality-diversity curve) to this PNG.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (keys fd, kid, swd, memorisation, ...).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 def eval_(pack: Path, data: Path, samples: int, seed: int, training: Path | None, truncation: float | None,
-          as_json: bool, device: str) -> None:
+          temperature: float | None, sweep: Path | None, as_json: bool, device: str) -> None:
     """Score the pack PACK against real data, offline (no weight downloads, no torch).
 
     Images: Fréchet distance and KID on the features of a fixed-seed random CNN (see
@@ -87,7 +105,11 @@ def eval_(pack: Path, data: Path, samples: int, seed: int, training: Path | None
       ganforge eval emoji.onnx --data emoji/ --samples 2000 --json
     """
     options = {} if truncation is None else {"truncation": truncation}
+    if temperature is not None:
+        options["temperature"] = temperature
     result = evaluate_pack(pack, data, samples, seed, training, device, **options)
+    if sweep is not None:
+        result["sweep"] = sweep_pack(pack, data, sweep, samples, seed, training, device)
     if as_json:
         click.echo(json.dumps(result, indent=2, sort_keys=True))
         return

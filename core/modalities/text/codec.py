@@ -122,7 +122,7 @@ GENERATE_OPTIONS: list[click.Option] = [
 ]
 
 __all__ = ["GENERATE_OPTIONS", "decode", "echo", "eval_samples", "load_reference", "output_bytes",
-           "resolve_dims", "scalars", "validate", "vocab", "write"]
+           "resolve_dims", "scalars", "sweep", "validate", "vocab", "write"]
 
 #: ``ganforge train text`` options (see :mod:`ganforge.core.commands.train`): ``--max-len`` is
 #: the run's ``crop`` (the token limit per line), ``--level`` and ``--max-vocab`` data options.
@@ -134,3 +134,23 @@ TRAIN_OPTIONS: list[click.Option] = [
     click.Option(["--max-vocab"], type=click.IntRange(min=8), default=None,
                  help="Word level: keep the most frequent tokens; the rest become <unk> (default 20000)."),
 ]
+
+
+SWEEP_TEMPERATURES = (0.6, 0.8, 1.0, 1.2, 1.4)
+
+
+def sweep(runtime: Any, reference: list[str], png: Path, samples: int = 1000, seed: int = 0,
+          training: list[str] | None = None, temperatures: tuple[float, ...] = SWEEP_TEMPERATURES) -> list[dict[str, Any]]:
+    """Score ``samples`` lines per temperature (BLEU-2..5 against ``reference``, Self-BLEU-2..5,
+    novelty against ``training`` when given) and plot BLEU-5 against Self-BLEU-5 to ``png``."""
+    from ...metrics.text import bleu, novelty, plot_quality_diversity, self_bleu
+
+    points = []
+    for t in temperatures:
+        lines = list(runtime.generate(seed, samples, temperature=t))
+        point: dict[str, Any] = {"temperature": t, **bleu(lines, reference, seed=seed), **self_bleu(lines, seed=seed)}
+        if training is not None:
+            point["novelty"] = novelty(lines, training)
+        points.append(point)
+    plot_quality_diversity({Path(str(runtime.path)).stem: points}, png)
+    return points
