@@ -63,14 +63,16 @@ def train_for(cfg: Any, minutes: float, probe_steps: int = 20) -> dict[str, Any]
     log = run / "log.jsonl"
     if not ckpt.has_checkpoints(run):
         cfg.steps = probe_steps
-        train(cfg, progress=False)
+        if train(cfg, progress=False).interrupted:
+            sys.exit("interrupted; rerun to resume")
     records = [json.loads(s) for s in log.read_text().splitlines() if s.strip()]
     timed = [r for r in records if "images_per_s" in r]
     rate = timed[-1]["images_per_s"] / cfg.batch  # steps per second, from the last window
     target = int(max(probe_steps, minutes * 60 * rate))
     cfg.steps = target
     t = time.perf_counter()
-    train(cfg, resume=True, progress=True)
+    if train(cfg, resume=True, progress=True).interrupted:
+        sys.exit("interrupted; rerun to resume")
     return {"steps": target, "steps_per_s": round(rate, 2), "resume_seconds": round(time.perf_counter() - t, 1)}
 
 
@@ -191,6 +193,40 @@ def oracle(args: argparse.Namespace, out: Path, results: dict[str, Any]) -> None
             say(f"oracle NLL {key}: {res[key]}")
 
 
+def report(results: dict[str, Any]) -> str:
+    """The markdown tables of benchmarks/RESULTS.md's Text section, from text.json."""
+    def row(name: str, r: dict[str, Any], extra: str = "") -> str:
+        b = " | ".join(f"{r[f'bleu{k}']:.3f}" for k in (2, 3, 4, 5))
+        sb = " | ".join(f"{r[f'self_bleu{k}']:.3f}" for k in (2, 3, 4, 5)) if "self_bleu2" in r else "– | – | – | –"
+        return f"| {name} | {b} | {sb} | {extra} |"
+
+    coco = results.get("coco", {})
+    lines = ["| model | BLEU-2 | BLEU-3 | BLEU-4 | BLEU-5 | Self-BLEU-2 | Self-BLEU-3 | Self-BLEU-4 | Self-BLEU-5 | novelty |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    if "real" in coco:
+        lines.append(row("real data (training lines)", coco["real"], "0 (by definition)"))
+    for name, sweep in coco.get("sweep", {}).items():
+        for key in sorted(sweep, key=float):
+            r = sweep[key]
+            lines.append(row(f"ganforge {name}, T={key}", r, f"{r['novelty']:.3f}"))
+    for name, b in PUBLISHED.items():
+        lines.append(row(f"published {name}", {f"bleu{k}": v for k, v in zip((2, 3, 4, 5), b, strict=True)}))
+    out = "\n".join(lines)
+    training = results.get("coco_training", {})
+    if training:
+        out += "\n\nTraining: " + "; ".join(f"{k}: {v['steps']} steps at {v['steps_per_s']} steps/s"
+                                          for k, v in training.items())
+    orc = results.get("oracle", {})
+    if orc:
+        out += ("\n\n| NLL-oracle (nats/token, lower is better) | value |\n|---|---|\n"
+                + "\n".join(f"| {k} | {v:.3f} |" for k, v in orc.items())
+                + "\n" + "\n".join(f"| published {k} | {v:.3f} |" for k, v in PUBLISHED_ORACLE.items()))
+        ot = results.get("oracle_training", {})
+        if ot:
+            out += "\n\nOracle training: " + "; ".join(f"{k}: {v['steps']} steps" for k, v in ot.items())
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=HERE.parent / "build" / "bench_text")
@@ -205,7 +241,11 @@ def main() -> None:
     p.add_argument("--samples", type=int, default=10_000)
     p.add_argument("--temperatures", type=float, nargs="+", default=[0.6, 0.8, 1.0, 1.2])
     p.add_argument("--skip-oracle", action="store_true")
+    p.add_argument("--report", action="store_true", help="print the markdown tables of the last results and exit")
     args = p.parse_args()
+    if args.report:
+        print(report(load_json(HERE / "results" / "text.json") or load_json(args.out / "text.json") or {}))
+        return
     if not (SHARED / "coco_train.txt").is_file():
         sys.exit(f"bench_text: {SHARED} is missing (the COCO captions come from ../shared)")
     args.out.mkdir(parents=True, exist_ok=True)

@@ -104,12 +104,15 @@ class TextFamily(Family):
     def generate(self, G: nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         return G.sample(**inputs)
 
-    def mle_step(self, trainer: Any, lr: float | None = None) -> dict[str, torch.Tensor]:
+    @staticmethod
+    def real_ids(trainer: Any) -> torch.Tensor:
+        """A batch of training lines from the engine's data stream (ids are not images: no
+        channels-last layout)."""
+        return trainer.dataset.sample(trainer.batch, trainer.gens["data"]).to(trainer.device, non_blocking=True)
+
+    def mle_step(self, trainer: Any) -> dict[str, torch.Tensor]:
         G, opt = trainer.G, trainer.opt_g
-        if lr is not None:
-            for group in opt.param_groups:
-                group["lr"] = lr
-        real = trainer.real_batch()
+        real = self.real_ids(trainer)
         loss = masked_nll(G, real)
         opt.zero_grad(set_to_none=True)
         (loss / self.length).backward()
@@ -213,7 +216,7 @@ class RelGANFamily(TextFamily):
         beta = self.beta(step, trainer.cfg.steps)
         V = len(self.vocab)
 
-        real = F.one_hot(trainer.real_batch(), V).float()
+        real = F.one_hot(self.real_ids(trainer), V).float()
         with torch.no_grad():
             soft, hard = G.gumbel_sample(trainer.batch, beta, gen, device)
         d_real, d_fake = D(real), D(self.onehot_fake(soft, hard))
