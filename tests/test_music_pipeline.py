@@ -163,3 +163,23 @@ def test_eval_json(music_pack: dict[str, Path]) -> None:
     assert qn["qn_min_steps"] == 3 and len(qn["per_track"]) == 3 and qn["per_track"][2] is None
     assert qn["reference"] == pytest.approx(1.0)  # every note in the songs lasts 3+ steps
     assert result["details"]["EB"]["reference_per_track"] == [0.0, 0.0, 0.0]
+
+
+def test_continue_a_midi_file(music_pack: dict[str, Path], tmp_path: Path) -> None:
+    from ganforge.core import runtime
+    from ganforge.core.modalities.music import codec
+
+    rt = runtime.load(music_pack["pack"])
+    song = music_pack["data"] / "song0.mid"
+    cond = codec.condition_from_midi(song, codec.settings(rt.meta))
+    assert cond.shape == (3, 16, rt.meta.decoder["pitches"])
+    assert cond[0].sum() == 16 and cond[1].sum() == 16  # four quarters of melody, a whole bass note
+    assert cond[2].sum() == 4 * 2  # four eighth-note drum hits (2 steps each)
+    plain = rt.generate_raw(4, 1)[0]
+    answered = rt.generate_raw(4, 1, continue_from=str(song))[0]
+    assert not np.allclose(plain, answered)
+    out = tmp_path / "cont.mid"
+    proc = ganforge("generate", str(music_pack["pack"]), "--continue", str(song), "-o", str(out))
+    assert proc.returncode == 0 and out.is_file(), proc.stderr
+    proc = ganforge("generate", str(music_pack["pack"]), "--continue", str(tmp_path / "nope.mid"), "-o", str(out))
+    assert proc.returncode == 2 and "nope.mid" in proc.stderr

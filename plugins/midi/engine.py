@@ -291,12 +291,8 @@ class Bridge:
         if not self.listen:
             return
         track = self.channels.index(msg.channel) if msg.channel in self.channels else 0
-        pitch = msg.note - self.s.low
-        while pitch < 0:
-            pitch += 12
-        while pitch >= self.s.pitches:
-            pitch -= 12
-        if pitch < 0:
+        pitch = self.player.codec.fold(msg.note, self.s)
+        if pitch is None:
             return
         with self._lock:
             if msg.type == "note_on" and msg.velocity > 0:

@@ -98,6 +98,54 @@ def output_bytes(meta: PackMeta, dims: dict[str, int], count: int) -> int:
     return count * s.tracks * dims["bars"] * s.steps_per_bar * s.pitches * 4
 
 
+# ---- options -> inputs ----------------------------------------------------------------------------
+def fold(pitch: int, s: Settings) -> int | None:
+    """A MIDI pitch moved by octaves into the pack's range (None if the range is under an octave
+    and misses its pitch class)."""
+    p = pitch - s.low
+    while p < 0:
+        p += 12
+    while p >= s.pitches:
+        p -= 12
+    return p if p >= 0 else None
+
+
+def condition_from_midi(path: str | Path, s: Settings) -> np.ndarray:
+    """The last bar of a MIDI file as the pack's ``condition`` ``(tracks, steps, pitches)``: voices
+    in file order onto the pack's melodic tracks, drums onto its drum track, pitches folded by
+    octaves into its range."""
+    from .roll import Skip, read_midi
+
+    try:
+        piece = read_midi(Path(path), s.steps_per_beat)
+    except Skip as e:
+        raise GanforgeError(f"--continue {path}: {e}") from None
+    except FileNotFoundError:
+        raise GanforgeError(f"--continue {path}: no such file") from None
+    cond = np.zeros((s.tracks, s.steps_per_bar, s.pitches), np.float32)
+    end = -(-piece.steps // s.steps_per_bar) * s.steps_per_bar
+    start = end - s.steps_per_bar
+    melodic = [t for t in range(s.tracks) if not s.drums[t]] or [0]
+    drum_track = next((t for t in range(s.tracks) if s.drums[t]), None)
+    voice = 0
+    for v in piece.voices:
+        if v.drum and drum_track is None:
+            continue
+        track = drum_track if v.drum else melodic[min(voice, len(melodic) - 1)]
+        voice += not v.drum
+        for n in v.notes:
+            p = fold(n.pitch, s)
+            if p is not None and n.end > start:
+                cond[track, max(n.start - start, 0):n.end - start, p] = 1.0
+    return cond
+
+
+def scalars(meta: PackMeta, options: dict[str, Any]) -> dict[str, Any]:
+    """Host-supplied inputs from the generate options: ``continue_from`` (a MIDI file) -> ``condition``."""
+    path = options.get("continue_from")
+    return {} if not path else {"condition": condition_from_midi(path, settings(meta))}
+
+
 # ---- decoding --------------------------------------------------------------------------------------
 def threshold_notes(prob: np.ndarray, threshold: float = DEFAULT_THRESHOLD) -> np.ndarray:
     """``(..., steps, pitches)`` probabilities -> bool sounding steps (hysteresis, gap fill, blips)."""
@@ -249,10 +297,12 @@ GENERATE_OPTIONS: list[click.Option] = [
                  help="Music: tempo written into the MIDI file."),
     click.Option(["--threshold"], type=click.FloatRange(0, 1, min_open=True, max_open=True), default=DEFAULT_THRESHOLD,
                  show_default=True, help="Music: note probability that starts a note (lower: denser)."),
+    click.Option(["--continue", "continue_from"], type=click.Path(path_type=Path, dir_okay=False), default=None,
+                 metavar="IN.mid", help="Music: continue the last bar of this MIDI file (the pack's condition)."),
     click.Option(["--preview/--no-preview"], default=False, help="Music: also write a piano-roll PNG per file."),
     click.Option(["--audio"], type=click.Path(path_type=Path, dir_okay=False), default=None, metavar="OUT.wav",
                  help="Music: render a WAV with fluidsynth and a General-MIDI soundfont (if installed)."),
 ]
 
-__all__ = ["GENERATE_OPTIONS", "Rolls", "Settings", "decode", "load_reference", "notes", "output_bytes",
-           "resolve_dims", "settings", "threshold_notes", "to_midi", "validate", "velocities", "write"]
+__all__ = ["GENERATE_OPTIONS", "Rolls", "Settings", "condition_from_midi", "decode", "fold", "load_reference", "notes", "output_bytes",
+           "resolve_dims", "scalars", "settings", "threshold_notes", "to_midi", "validate", "velocities", "write"]
