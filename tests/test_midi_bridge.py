@@ -266,3 +266,23 @@ def test_virtual_port_is_visible(pack: Path) -> None:
         assert any("ganforge-test" in name for name in port_names()["outputs"])
     finally:
         link.close()
+
+
+def test_bridge_and_codec_never_import_torch(pack: Path, tmp_path: Path) -> None:
+    script = f"""
+import sys, time
+from ganforge.core import runtime
+from ganforge.plugins.midi.engine import Bridge
+rt = runtime.load({str(pack)!r}, threads=1)
+bridge = Bridge(rt, lambda msgs: True, max_bars=1)
+assert bridge.wait_ready()
+for step in range(16):
+    bridge.on_step(step)
+bridge.close()
+rt.write(rt.generate(0, 1, bars=2), {str(tmp_path / "x.mid")!r}, preview=True)
+from ganforge.core.metrics import music
+print("torch" in sys.modules)
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "False"
