@@ -40,9 +40,11 @@ CLI = [sys.executable, "-m", "ganforge.core.cli"]
 KEYS = ("EB", "UPC", "QN", "polyphony", "scale_consistency")
 
 
-def train(data: Path, out: Path, budget: float) -> dict[str, Any]:
+def train(data: Path, out: Path, budget: float, lr: float | None) -> dict[str, Any]:
     cmd = CLI + ["train", "music", "--data", str(data), "--out", str(out), "--steps", "1000000", "--device", "cpu",
                  "--sample-every", "250", "--checkpoint-every", "250", "--no-progress"]
+    if lr is not None:
+        cmd += ["--lr", str(lr)]
     started = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
@@ -84,9 +86,14 @@ def quality(pack: Path, count: int) -> dict[str, Any]:
     n4 = len(bars) // 4 * 4
     real_windows = table(bars[:n4].reshape(-1, 4, *bars.shape[1:]).transpose(0, 2, 1, 3, 4).reshape(
         -1, bars.shape[1], 4 * bars.shape[2], bars.shape[3]))
+    from ganforge.core.modalities.music.data import shortest_usual_note
+
+    shortest = shortest_usual_note(train_set)
     t0 = time.perf_counter()
-    free = np.asarray(rt.generate(0, count)) > 0
+    free = np.asarray(rt.generate(0, count)) > 0  # the pack's own decoder settings
     gen_seconds = time.perf_counter() - t0
+    raw = np.asarray(rt.generate(0, count, min_steps=1)) > 0  # only one-step blips dropped
+    data_min = np.asarray(rt.generate(0, count, min_steps=shortest)) > 0
     # continuations: condition on held-out (test) bars, as the bridge does with --listen
     test_bars = test_set.bars().astype(np.float32)
     rng = np.random.default_rng(0)
@@ -95,6 +102,8 @@ def quality(pack: Path, count: int) -> dict[str, Any]:
                                                                "condition": conds[i:i + 1]}), rt.meta, {})) > 0
                            for i in range(count)])
     return {"real": real, "real_4bar_windows": real_windows, "generated": table(free),
+            "generated_min1": table(raw), "generated_data_min": table(data_min), "data_min_note_steps": shortest,
+            "pack_min_note_steps": int(rt.meta.decoder.get("min_note_steps", 1)),
             "continuations": table(cont), "samples": count, "generate_ms_per_sample": 1000 * gen_seconds / count,
             "pitch_low": s.low, "pitches": s.pitches}
 
@@ -151,7 +160,10 @@ def report(r: dict[str, Any]) -> str:
     q = r["quality"]
     lines = ["| | " + " | ".join(KEYS) + " |", "|---|" + "---|" * len(KEYS)]
     for name, label in (("real", "JSB train (whole pieces)"), ("real_4bar_windows", "JSB train (4-bar windows)"),
-                        ("generated", "generated from silence"), ("continuations", "continuations of test bars")):
+                        ("generated_min1", "generated, decoder drops one-step blips only"),
+                        ("generated_data_min", f"generated, decoder drops blips < {q['data_min_note_steps']} steps"),
+                        ("generated", "generated from silence (pack's decoder)"),
+                        ("continuations", "continuations of test bars (pack's decoder)")):
         lines.append(f"| {label} | " + " | ".join(fmt(q[name][k]) for k in KEYS) + " |")
     lines += ["", "| BPM | bars | messages | lag p50 (ms) | lag p99 (ms) | max (ms) | generation / bar | underruns |",
               "|---|---|---|---|---|---|---|---|"]
@@ -167,6 +179,8 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=500)
     parser.add_argument("--bars", type=int, default=64, help="bars per timing run")
     parser.add_argument("--pack", type=Path, default=None, help="skip training: measure this pack")
+    parser.add_argument("--lr", type=float, default=None, help="learning rate (default: the engine's)")
+    parser.add_argument("--no-timing", action="store_true")
     args = parser.parse_args()
     if not JSB.is_file():
         raise SystemExit(f"{JSB}: not found (the benchmark needs ../shared/data)")
@@ -177,12 +191,12 @@ def main() -> None:
         pack = args.pack
         if pack is None:
             run = Path(tmp) / "run"
-            results["training"] = train(JSB, run, args.budget)
+            results["training"] = train(JSB, run, args.budget, args.lr)
             pack = RESULTS_DIR / "music_jsb.onnx"
             export(run, pack)
         results["quality"] = quality(pack, args.samples)
         pianoroll_png(pack, RESULTS_DIR / "music_jsb_seed7")
-        results["timing"] = [timing(pack, bpm, args.bars) for bpm in (120.0, 180.0)]
+        results["timing"] = [] if args.no_timing else [timing(pack, bpm, args.bars) for bpm in (120.0, 180.0)]
     (RESULTS_DIR / "music.json").write_text(json.dumps(results, indent=2) + "\n")
     print(report(results))
 

@@ -115,6 +115,7 @@ def test_dataset_windows_condition_on_the_previous_bar(midi_dir: Path, tmp_path:
     assert (prev.amax(dim=(1, 2, 3)) < 0).any() and (prev.amax(dim=(1, 2, 3)) > 0).any()
     info = ds.data_info
     assert info["track_names"] == ["voice0", "voice1", "drums"] and info["bars"] == 2
+    assert info["min_note_steps"] == 4  # the melody moves in quarters: the decoder drops shorter blips
 
 
 def test_builtin_bach_chorales(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -120,3 +120,14 @@ def test_notes_and_velocities() -> None:
     prob = np.where(on, 0.75, 0.0).astype(np.float32)
     vel = codec.velocities(prob, on)
     assert codec.notes(vel) == [(2, 1, 4, 100), (0, 5, 6, 100)]
+
+
+def test_notes_shorter_than_the_datas_shortest_are_dropped_unless_confident() -> None:
+    p = np.zeros((1, 1, 16, 3), np.float32)
+    p[0, 0, 0:2, 0] = 0.7  # a 2-step note, unconfident
+    p[0, 0, 4:6, 1] = 0.9  # a 2-step note, confident
+    p[0, 0, 8:12, 2] = 0.7  # a quarter note
+    keep_all = codec.threshold_notes(p, 0.5, min_steps=1)
+    assert keep_all[0, 0, 0:2, 0].all() and keep_all[0, 0, 4:6, 1].all()
+    quarters = codec.threshold_notes(p, 0.5, min_steps=4)  # a set whose notes are at least quarters
+    assert not quarters[0, 0, :, 0].any() and quarters[0, 0, 4:6, 1].all() and quarters[0, 0, 8:12, 2].all()

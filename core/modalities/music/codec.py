@@ -147,8 +147,9 @@ def scalars(meta: PackMeta, options: dict[str, Any]) -> dict[str, Any]:
 
 
 # ---- decoding --------------------------------------------------------------------------------------
-def threshold_notes(prob: np.ndarray, threshold: float = DEFAULT_THRESHOLD) -> np.ndarray:
-    """``(..., steps, pitches)`` probabilities -> bool sounding steps (hysteresis, gap fill, blips)."""
+def threshold_notes(prob: np.ndarray, threshold: float = DEFAULT_THRESHOLD, min_steps: int = 1) -> np.ndarray:
+    """``(..., steps, pitches)`` probabilities -> bool sounding steps: hysteresis, one-step gaps
+    filled, and unconfident notes shorter than ``min_steps`` (and one-step ones) dropped."""
     if not 0.0 < threshold < 1.0:
         raise GanforgeError(f"threshold {threshold:g} must be in (0, 1)")
     p = np.moveaxis(np.asarray(prob, np.float32), -2, -1)  # (..., pitches, steps)
@@ -160,11 +161,16 @@ def threshold_notes(prob: np.ndarray, threshold: float = DEFAULT_THRESHOLD) -> n
     # one-step gaps inside a note whose probability did not collapse: keep the note whole
     gap = ~on[..., 1:-1] & on[..., :-2] & on[..., 2:] & (p[..., 1:-1] >= HOLD * threshold / 2)
     on[..., 1:-1] |= gap
-    # one-step notes that were never confident: noise, not notes
-    padded = np.pad(on, [(0, 0)] * (on.ndim - 1) + [(1, 1)])
-    single = on & ~padded[..., :-2] & ~padded[..., 2:]
-    on &= ~(single & (p < BLIP_KEEP))
-    return np.moveaxis(on, -1, -2)
+    # notes shorter than the data's shortest usual note (at least: one-step notes) that were never
+    # confident are noise, not notes
+    rows, prob_rows = on.reshape(-1, on.shape[-1]), p.reshape(-1, p.shape[-1])
+    d = np.diff(np.pad(rows.astype(np.int8), ((0, 0), (1, 1))), axis=1)
+    starts, ends = np.nonzero(d == 1), np.nonzero(d == -1)[1]
+    shortest = max(int(min_steps), 2)
+    for r, a, b in zip(starts[0], starts[1], ends, strict=True):
+        if b - a < shortest and prob_rows[r, a:b].max() < BLIP_KEEP:
+            rows[r, a:b] = False
+    return np.moveaxis(rows.reshape(on.shape), -1, -2)
 
 
 def velocities(prob: np.ndarray, on: np.ndarray) -> np.ndarray:
@@ -178,7 +184,8 @@ def decode(outputs: list[np.ndarray], meta: PackMeta, options: dict[str, Any]) -
     if prob.ndim != 4 or prob.shape[1] != s.tracks or prob.shape[3] != s.pitches:
         raise PackError(f"music output has shape {prob.shape}; the decoder expects (N, {s.tracks}, steps, {s.pitches})")
     threshold = float(options.get("threshold") or DEFAULT_THRESHOLD)
-    on = threshold_notes(prob, threshold)
+    min_steps = int(options.get("min_steps") or meta.decoder.get("min_note_steps", 1))
+    on = threshold_notes(prob, threshold, min_steps)
     return Rolls(velocities(prob, on), s)
 
 

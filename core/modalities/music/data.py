@@ -49,6 +49,7 @@ class MusicDataset:
             "low": rollset.low, "pitches": rollset.pitches, "steps_per_beat": rollset.steps_per_beat,
             "bars": bars, "files": rollset.files[:10_000], "skipped": rollset.skipped,
             "channels": len(rollset.names),  # the engine checks this on resume
+            "min_note_steps": shortest_usual_note(rollset),
         }
 
     def __len__(self) -> int:
@@ -63,6 +64,17 @@ class MusicDataset:
             windows.append(self.pieces[piece][:, b * s:(b + 1 + self.bars) * s])
         x = torch.stack(windows).float().mul_(2).sub_(1)
         return x[:, :, s:].contiguous(), x[:, :, :s].contiguous()
+
+
+def shortest_usual_note(rollset: corpus.RollSet, share: float = 0.05) -> int:
+    """The note length (steps) that all but ``share`` of the melodic notes reach, at most a beat:
+    the decoder drops unconfident notes shorter than that (JSB chorales: a quarter, since the set
+    has no shorter notes; a set of 16th-note runs: 1)."""
+    from ...metrics.music import note_lengths
+
+    melodic = [t for t, d in enumerate(rollset.drums) if not d]
+    lengths = np.concatenate([note_lengths(r[t]) for r in rollset.rolls for t in melodic] or [np.ones(1, int)])
+    return int(np.clip(np.percentile(lengths, 100 * share), 1, rollset.steps_per_beat))
 
 
 def build_dataset(path: str | Path, crop: int, options: dict[str, Any] | None = None,

@@ -95,7 +95,8 @@ class MusicFamily(Family):
         return {"steps_per_beat": self.steps_per_beat, "bars": self.bars, "beats_per_bar": 4,
                 "low": int(d.get("low", 36)), "pitches": self.pitches,
                 "track_names": list(d.get("track_names", ["piano"])), "programs": list(d.get("programs", [0])),
-                "drums": list(d.get("drums", [False])), "threshold": 0.5}
+                "drums": list(d.get("drums", [False])), "threshold": 0.5,
+                "min_note_steps": int(d.get("min_note_steps", 1))}
 
     def example_inputs(self, batch: int, dims: dict[str, int], seed: int = 0) -> tuple[torch.Tensor, ...]:
         gen = torch.Generator().manual_seed(seed)
@@ -132,7 +133,8 @@ class MusicFamily(Family):
 
         x, cond = real
         low, drums = int(self.data_info.get("low", 0)), list(self.data_info.get("drums", [False] * self.tracks))
-        fake = threshold_notes(self.sample_rolls(G, len(x), seed, cond))
+        fake = threshold_notes(self.sample_rolls(G, len(x), seed, cond),
+                               min_steps=int(self.data_info.get("min_note_steps", 1)))
         ref = music_stats(x.cpu().numpy() > 0, low, self.steps_per_beat, drums)
         got = music_stats(fake, low, self.steps_per_beat, drums)
         gaps = []
@@ -152,7 +154,7 @@ class MusicFamily(Family):
         d = self.decoder_settings()
         s = Settings(self.steps_per_beat, self.bars, d["low"], self.pitches, d["track_names"], d["programs"], d["drums"])
         prob = self.sample_rolls(G, 4, seed)
-        vel = velocities(prob, threshold_notes(prob))
+        vel = velocities(prob, threshold_notes(prob, min_steps=d["min_note_steps"]))
         images = [pianoroll_image(v, s) for v in vel]
         gap = np.full((6, images[0].shape[1], 3), 255, np.uint8)
         Image.fromarray(np.concatenate([x for img in images for x in (img, gap)][:-1])).save(path)
