@@ -183,3 +183,15 @@ def test_continue_a_midi_file(music_pack: dict[str, Path], tmp_path: Path) -> No
     assert proc.returncode == 0 and out.is_file(), proc.stderr
     proc = ganforge("generate", str(music_pack["pack"]), "--continue", str(tmp_path / "nope.mid"), "-o", str(out))
     assert proc.returncode == 2 and "nope.mid" in proc.stderr
+
+
+def test_train_cli_music_options(music_pack: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = ganforge("train", "music", "--data", str(music_pack["data"]), "--out", str(out), "--steps", "2",
+                    "--batch", "2", "--device", "cpu", "--no-progress", "--tracks", "single", "--bars", "2",
+                    "--steps-per-beat", "2", "--sample-every", "100", timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["data_options"] == {"tracks": "single", "bars": 2, "steps_per_beat": 2}
+    start = json.loads((out / "log.jsonl").read_text().splitlines()[0])
+    assert start["data"]["track_names"] == ["piano"] and start["data"]["steps_per_beat"] == 2

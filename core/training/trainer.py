@@ -77,7 +77,11 @@ class Trainer:
 
         self.gens = {s: torch.Generator().manual_seed(stream_seed(cfg.seed, self.dist.rank, s))
                      for s in RNG_STREAMS}
-        self.augment = DiffAugment(cfg.augment, self.gens["augment"], **family.augment_options())
+        # A family whose data are not images (music piano-rolls) lists the ops that make sense for
+        # it (``augment_ops``, often none); the run's ``augment`` applies otherwise.
+        ops = getattr(family, "augment_ops", None)
+        self.augment = DiffAugment(cfg.augment if ops is None else ops, self.gens["augment"],
+                                   **family.augment_options())
         #: class labels of the current real batch (conditional datasets), reused for the fakes
         self.labels: torch.Tensor | None = None
         self.step_count = 0

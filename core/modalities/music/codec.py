@@ -311,5 +311,19 @@ GENERATE_OPTIONS: list[click.Option] = [
                  help="Music: render a WAV with fluidsynth and a General-MIDI soundfont (if installed)."),
 ]
 
-__all__ = ["GENERATE_OPTIONS", "Rolls", "Settings", "condition_from_midi", "decode", "fold", "load_reference", "notes", "output_bytes",
+#: ``ganforge train music`` options; their values go to the run's data options (see
+#: :mod:`.corpus`).
+TRAIN_OPTIONS: list[click.Option] = [
+    click.Option(["--steps-per-beat"], type=click.Choice(["1", "2", "4", "8"]), default=None,
+                 callback=lambda ctx, param, v: None if v is None else int(v),
+                 help="Grid resolution (default 4: sixteenth notes)."),
+    click.Option(["--bars"], type=click.IntRange(1, 64), default=None, help="Bars per training sample (default 4)."),
+    click.Option(["--tracks"], type=click.Choice(["tracks", "single"]), default=None,
+                 help="'tracks' (default): one track per MIDI track, drums apart; 'single': one piano track."),
+    click.Option(["--low"], type=click.IntRange(0, 127), default=None, help="Lowest MIDI pitch (default: from the data)."),
+    click.Option(["--pitches"], type=click.IntRange(1, 128), default=None, help="Pitch count (default: from the data)."),
+]
+
+
+__all__ = ["TRAIN_OPTIONS", "GENERATE_OPTIONS", "Rolls", "Settings", "condition_from_midi", "decode", "fold", "load_reference", "notes", "output_bytes",
            "resolve_dims", "scalars", "settings", "threshold_notes", "to_midi", "validate", "velocities", "write"]

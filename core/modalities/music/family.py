@@ -70,8 +70,9 @@ class MusicFamily(Family):
             labels = -torch.ones(x.shape[0], self.tracks, self.steps_per_bar, self.pitches, device=x.device)
         return D(x, labels)
 
-    def augment_options(self) -> dict[str, Any]:
-        return {"wrap": False}
+    #: no image augmentation: colour jitter and cutout of a piano-roll make notes half-on and D's
+    #: task meaningless, and translation would move bar lines
+    augment_ops: list[str] = []
 
     # ---- export ------------------------------------------------------------------------------
     def export_module(self, G: nn.Module) -> nn.Module:
