@@ -94,6 +94,7 @@ class LatentPlayer:
 
         self.runtime, self.codec = runtime, codec
         self.s = codec.settings(runtime.meta)
+        self.min_steps = int(runtime.meta.decoder.get("min_note_steps", 1))
         self.seed = seed
         self.reset(seed)
 
@@ -117,7 +118,7 @@ class LatentPlayer:
         feeds = {"z": self.z, "z_tracks": self.z_tracks, "z_bars": (z_bars * controls.variation).astype(np.float32),
                  "condition": condition[None].astype(np.float32)}
         prob = self.runtime.run(feeds)[0][0]
-        on = self.codec.threshold_notes(prob, controls.threshold)
+        on = self.codec.threshold_notes(prob, controls.threshold, self.min_steps)
         return on, self.codec.velocities(prob, on)
 
 
