@@ -73,10 +73,14 @@ class TextGenerator(nn.Module):
         ids (B, L). Token t is the first whose cumulative ``softmax(logits / T)`` exceeds
         ``u_t`` — the same distribution as Gumbel-max, from one number per position."""
         x, h, c = self.start(u.shape[0], u)
+        # The softmax and its running sum are taken in float64: a float32 cumsum over thousands
+        # of words differs between runtimes by up to ~1e-4, enough to move the boundary past
+        # ``u`` about once per hundred lines; in float64 only the logits' own rounding remains.
+        temperature, u = temperature.double(), u.double()
         out = []
         for t in range(self.length):
             h, c = self.cell(x, h, c)
-            p = F.softmax(self.logits(h) / temperature[:, None], dim=1)
+            p = F.softmax(self.logits(h).double() / temperature[:, None], dim=1)
             cdf = torch.cumsum(p, dim=1)
             tok = (cdf < u[:, t:t + 1] * cdf[:, -1:]).sum(1).clamp(max=self.vocab - 1)
             out.append(tok)
