@@ -189,3 +189,38 @@ def test_bad_labels_stop_training_before_it_starts(tmp_path):
                     "--out", tmp_path / "run", "--no-progress")
     one_error_line(result, "bad.npz", "one per image")
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_a_size_the_generator_cannot_make_is_refused(tmp_path):
+    images, _ = discs(6)
+    np.savez(tmp_path / "d.npz", images=images)
+    result = invoke("train", "image", "--data", tmp_path / "d.npz", "--size", 48, "--steps", 1,
+                    "--out", tmp_path / "run", "--no-progress")
+    one_error_line(result, "48", "power of two")
+
+
+def test_conditional_resume_is_exact(tmp_path):
+    import torch
+
+    from ganforge.core.modalities.image.data import build_dataset
+    from ganforge.core.modalities.image.family import ImageFamily
+    from ganforge.core.training import checkpoint as ckpt
+    from ganforge.core.training.config import TrainConfig
+    from ganforge.core.training.run import train
+
+    images, labels = discs(30)
+    np.savez(tmp_path / "d.npz", images=images, labels=labels, categories=np.array(CATEGORIES))
+
+    def run(out: str, steps: int, resume: bool = False) -> None:
+        cfg = TrainConfig(modality="image", family="stylish", data=str(tmp_path / "d.npz"), out=str(tmp_path / out),
+                          steps=steps, crop=16, batch=4, device="cpu", model=dict(TINY), sample_every=1000,
+                          checkpoint_every=2, augment=["translate", "color", "cutout"], r1_every=2)
+        train(cfg, resume=resume, progress=False, family_factory=ImageFamily, dataset_factory=build_dataset)
+
+    run("straight", 4)
+    run("split", 2)
+    run("split", 4, resume=True)
+    a = ckpt.load_latest(tmp_path / "straight")[1]
+    b = ckpt.load_latest(tmp_path / "split")[1]
+    for key in (k for k in a if k.startswith(("G.", "D.", "G_ema."))):
+        assert torch.equal(a[key], b[key]), key

@@ -69,3 +69,11 @@ def test_translation_and_cutout_uncover_transparency_for_sprites():
     assert set(cut.unique().tolist()) == {-1.0, 1.0}
     wrapped = DiffAugment(["translate"], torch.Generator().manual_seed(1))(x)
     assert torch.equal(wrapped, x)  # the texture default still wraps around
+
+
+def test_generator_sizes_32_64_128():
+    for size in (32, 64, 128):
+        G = ImageGenerator(size, 3, z_dim=8, w_dim=8, channel_base=256, channel_max=16)
+        D = ImageDiscriminator(size, 3, channel_base=256, channel_max=16)
+        x = G(torch.randn(2, 8))
+        assert x.shape == (2, 3, size, size) and D(x).shape == (2,)

@@ -63,7 +63,10 @@ def build_dataset(path: str | Path, crop: int, options: dict[str, Any] | None = 
     unknown = sorted(set(opts) - set(OPTIONS))
     if unknown:
         raise DataError(f"unknown image data option(s): {', '.join(unknown)} (known: {', '.join(OPTIONS)})")
-    data = read_dataset(path, int(crop), opts["fit"], warn)
+    crop = int(crop)
+    if crop < 8 or crop & (crop - 1):
+        raise DataError(f"image size {crop} is not a power of two of at least 8 (use --size 32, 64 or 128)")
+    data = read_dataset(path, crop, opts["fit"], warn)
     images, labels, files = data.images, data.labels, data.files
     if opts["limit"] is not None:
         limit = int(opts["limit"])
