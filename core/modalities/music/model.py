@@ -43,20 +43,21 @@ class MusicGenerator(nn.Module):
                  channels: int = 128, track_dim: int = 16) -> None:
         super().__init__()
         self.tracks, self.pitches, self.z_dim = tracks, pitches, z_dim
-        ups = 2 if steps_per_bar >= 4 else 0
-        first = steps_per_bar // (2 ** ups)
         self.temporal = nn.Sequential(nn.Conv1d(z_dim, z_dim, 3, padding=1), _act(),
                                       nn.Conv1d(z_dim, z_dim, 3, padding=1))
         self.conditioner = Conditioner(tracks, pitches, cond_dim, channels)
         self.track_embed = nn.Parameter(torch.randn(tracks, track_dim) * 0.5)
         width = 3 * z_dim + cond_dim + track_dim
         c = channels
-        self.seed = nn.Sequential(nn.ConvTranspose1d(width, c, first, stride=first), _act())
-        self.up1 = nn.Sequential(nn.ConvTranspose1d(c, c, 4, stride=2, padding=1), _act()) if ups else nn.Identity()
+        # bar -> beats; the network thinks in beats first, then refines steps: notes come out
+        # held for whole beats unless the last layers choose otherwise (no fragmented notes)
+        per_beat = steps_per_bar // 4  # 4/4: four beats per bar
+        self.seed = nn.Sequential(nn.ConvTranspose1d(width, c, 4, stride=4), _act())
+        self.up1 = nn.Sequential(nn.Conv1d(c, c, 3, padding=1), _act())
         # tracks listen to each other here (harmony), after which each track is refined alone
-        self.mix = nn.Sequential(nn.Conv1d(tracks * c, tracks * c, 3, padding=1, groups=1), _act())
-        self.up2 = (nn.Sequential(nn.ConvTranspose1d(c, c // 2, 4, stride=2, padding=1), _act()) if ups
-                    else nn.Sequential(nn.Conv1d(c, c // 2, 3, padding=1), _act()))
+        self.mix = nn.Sequential(nn.Conv1d(tracks * c, tracks * c, 3, padding=1), _act())
+        self.up2 = nn.Sequential(nn.Upsample(scale_factor=per_beat, mode="nearest") if per_beat > 1 else nn.Identity(),
+                                 nn.Conv1d(c, c // 2, 3, padding=1), _act())
         self.head = nn.Conv1d(c // 2, pitches, 3, padding=1)
 
     def forward(self, z: torch.Tensor, z_tracks: torch.Tensor, z_bars: torch.Tensor,
