@@ -74,4 +74,4 @@ def test_plot(tmp_path: Path) -> None:
               "relgan": [{"temperature": 1.0, "bleu5": 0.3, "self_bleu5": 0.4}]}
     path = plot_quality_diversity(curves, tmp_path / "qd.png", {"real data": {"bleu5": 0.2, "self_bleu5": 0.38}})
     img = Image.open(path)
-    assert img.size == (720, 540) and len(np.unique(np.asarray(img).reshape(-1, 3), axis=0)) > 3
+    assert img.size == (760, 540) and len(np.unique(np.asarray(img).reshape(-1, 3), axis=0)) > 3

@@ -168,7 +168,7 @@ def plot_quality_diversity(curves: dict[str, list[dict[str, float]]], path: str 
     and single points (the real data). Pillow only."""
     from PIL import Image, ImageDraw
 
-    W, H, M = 720, 540, 70
+    W, H, M = 760, 540, 70
     img = Image.new("RGB", (W, H), "white")
     d = ImageDraw.Draw(img)
     values = [(p[x], p[y]) for c in curves.values() for p in c] + [(p[x], p[y]) for p in (points or {}).values()]
@@ -199,12 +199,16 @@ def plot_quality_diversity(curves: dict[str, list[dict[str, float]]], path: str 
             d.ellipse([px - 3, py - 3, px + 3, py + 3], fill=colour)
             if "temperature" in p:
                 d.text((px + 4, py - 12), f"{p['temperature']:g}", fill=colour)
-        d.text((W - M - 150, M + 10 + 16 * k), f"— {name}", fill=colour)
+        ly = M + 16 + 16 * k  # legend: a line in the curve's colour (the default font lacks dashes)
+        d.line([W - M - 170, ly, W - M - 155, ly], fill=colour, width=2)
+        d.text((W - M - 150, ly - 6), name, fill=colour)
     for j, (name, p) in enumerate((points or {}).items()):
         px, py = at(p[x], p[y])
         d.rectangle([px - 5, py - 5, px + 5, py + 5], outline="black", width=2)
         d.text((px + 7, py + 2), name, fill="black")
-        d.text((W - M - 150, M + 10 + 16 * (len(curves) + j)), f"□ {name}", fill="black")
+        ly = M + 16 + 16 * (len(curves) + j)
+        d.rectangle([W - M - 166, ly - 4, W - M - 158, ly + 4], outline="black", width=2)
+        d.text((W - M - 150, ly - 6), name, fill="black")
     path = Path(path)
     img.save(path)
     return path
