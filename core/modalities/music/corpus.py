@@ -33,7 +33,7 @@ OPTIONS: dict[str, Any] = {
     "limit": None,  # read only the first N files (quick experiments, tests)
     "split": "traindata",  # which part of a .mat file
 }
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 
 
 def _stderr(msg: str) -> None:

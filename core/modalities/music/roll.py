@@ -12,6 +12,7 @@ count and a reason per file, and an empty result is a clear error.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -199,8 +200,7 @@ class Layout:
 
 
 def layout_for(pieces: Iterable[Piece], mode: str = "tracks", max_tracks: int = 4) -> Layout:
-    """Track slots: the largest voice count seen (capped), drums last when any piece has them;
-    names and programs from the first piece that fills a slot."""
+    """Track slots: the largest voice count seen (capped), drums last when any piece has them."""
     pieces = list(pieces)
     if mode == "single":
         return Layout(["piano"], [0], [False])
@@ -209,12 +209,18 @@ def layout_for(pieces: Iterable[Piece], mode: str = "tracks", max_tracks: int = 
     has_drums = any(v.drum for p in pieces for v in p.voices)
     melodic = min(max((sum(not v.drum for v in p.voices) for p in pieces), default=1),
                   max_tracks - has_drums)
-    names, programs = [f"track {i + 1}" for i in range(melodic)], [0] * melodic
-    filled = [False] * melodic
+    # each slot takes the name and program most pieces give it (a chorale with an extra horn
+    # part does not rename the soprano track)
+    seen: list[Counter[tuple[str, int]]] = [Counter() for _ in range(melodic)]
     for p in pieces:
         for i, v in enumerate(v for v in p.voices if not v.drum):
-            if i < melodic and not filled[i]:
-                names[i], programs[i], filled[i] = v.name, v.program, True
+            if i < melodic:
+                seen[i][(v.name, v.program)] += 1
+    names, programs = [], []
+    for i, counts in enumerate(seen):
+        name, program = counts.most_common(1)[0][0] if counts else (f"track {i + 1}", 0)
+        names.append(name)
+        programs.append(program)
     if has_drums:
         names, programs = names + ["drums"], programs + [0]
     return Layout(names, programs, [False] * melodic + [True] * has_drums)
