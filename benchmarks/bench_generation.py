@@ -51,30 +51,37 @@ img = ((x.clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).numpy()
 print(json.dumps({{"seconds": time.perf_counter() - t0}}))
 """
 
-PEAK_GENERATE = """
-import json, resource
-from ganforge.core.runtime import load
-rt = load({pack!r}, device="cpu", threads={threads})
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-img = rt.generate(seed=0, size=(4096, 4096))
-print(json.dumps({{"peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                   "after_load_mib": base / 1024, "result_mib": img.nbytes / 2**20}}))
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss across fork+exec, so a child started by a big
+# parent would report the parent's peak.
+HWM = """
+def hwm_mib():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM"):
+            return int(line.split()[1]) / 1024
 """
 
-PEAK_TRAIN = """
-import json, resource, torch
+PEAK_GENERATE = HWM + """
+import json
+from ganforge.core.runtime import load
+rt = load({pack!r}, device="cpu", threads={threads})
+base = hwm_mib()
+img = rt.generate(seed=0, size=(4096, 4096))
+print(json.dumps({{"peak_mib": hwm_mib(), "after_load_mib": base, "result_mib": img.nbytes / 2**20}}))
+"""
+
+PEAK_TRAIN = HWM + """
+import json, torch
 from ganforge.core.modalities.texture.data import build_dataset
 from ganforge.core.modalities.texture.family import TextureFamily
 from ganforge.core.training.config import TrainConfig
 from ganforge.core.training.trainer import Trainer
 ds = build_dataset("builtin:skimage", 128)
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base = hwm_mib()
 t = Trainer(TextureFamily({{}}, ds.data_info), ds, TrainConfig(batch=16, crop=128, device="cpu", r1_every=1),
             torch.device("cpu"))
 for _ in range(3):
     t.step()
-print(json.dumps({{"peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                   "before_model_mib": base / 1024}}))
+print(json.dumps({{"peak_mib": hwm_mib(), "before_model_mib": base}}))
 """
 
 
@@ -148,7 +155,7 @@ def main() -> None:
               f"{cold['speedup']:.2f}× faster")
 
         peak_gen = run_python(PEAK_GENERATE.format(pack=str(fp32), threads=args.threads))
-        peak_train = run_python(PEAK_TRAIN)
+        peak_train = run_python(PEAK_TRAIN.format())
         print(f"peak memory: generate 4096² {peak_gen['peak_mib']:.0f} MiB "
               f"(result {peak_gen['result_mib']:.0f} MiB); train batch 16 crop 128 {peak_train['peak_mib']:.0f} MiB")
 
