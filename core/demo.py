@@ -45,27 +45,16 @@ class DemoResult:
 
 def write_preview(image: Any, path: Path, size: int = SIZE) -> Path:
     """The texture tiled 2×2 and scaled back to ``size``² (so the file stays small), atomically."""
-    import os
-    import tempfile
-
     import numpy as np
     from PIL import Image
+
+    from .atomic import write_atomic
 
     tiled = np.tile(np.clip(image, 0.0, 1.0), (2, 2, 1))
     u8 = (tiled * 255.0 + 0.5).astype(np.uint8)
     img = Image.fromarray(u8[..., 0], "L") if np.array_equal(u8[..., 0], u8[..., 2]) else Image.fromarray(u8)
     img = img.resize((size, size), Image.Resampling.LANCZOS)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        img.save(tmp, format="PNG")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a preview is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, lambda tmp: img.save(tmp, format="PNG"))
     return path
 
 

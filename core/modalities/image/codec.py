@@ -11,14 +11,13 @@ Generate options: ``category`` (a name from the pack's ``decoder.categories``), 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import click
 import numpy as np
 
+from ...atomic import write_atomic
 from ...errors import DataError, GanforgeError, PackError
 from ...pack import PackMeta
 
@@ -153,20 +152,6 @@ def _pil(image: np.ndarray) -> Any:
     return Image.fromarray(u8[..., 0] if mode == "L" else u8, mode)
 
 
-def _save_atomic(save: Any, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    try:
-        save(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def sheet(images: np.ndarray, columns: int, pad: int = 2) -> np.ndarray:
     """Images (N, S, S, C) laid out in a grid with transparent (or white) gaps."""
     n, s, _, c = images.shape
@@ -202,15 +187,15 @@ def write(decoded: np.ndarray, out: Path, options: dict[str, Any]) -> list[Path]
     if out.suffix.lower() == ".gif":
         frames = [_pil(img).convert("RGBA") for img in decoded]
         frames += frames[-2:0:-1]  # ping-pong
-        _save_atomic(lambda p: frames[0].save(p, format="GIF", save_all=True, append_images=frames[1:],
-                                              duration=80, loop=0, disposal=2), targets[0])
+        write_atomic(targets[0], lambda p: frames[0].save(p, format="GIF", save_all=True, append_images=frames[1:],
+                                                          duration=80, loop=0, disposal=2))
         return targets[:1]
     if single:
         columns = n if options.get("interpolate") else int(np.ceil(np.sqrt(n)))
-        _save_atomic(lambda p: _pil(sheet(decoded, columns)).save(p, format="PNG"), targets[0])
+        write_atomic(targets[0], lambda p: _pil(sheet(decoded, columns)).save(p, format="PNG"))
         return targets[:1]
     for image, target in zip(decoded, targets, strict=True):
-        _save_atomic(lambda p, image=image: _pil(image).save(p, format="PNG"), target)
+        write_atomic(target, lambda p, image=image: _pil(image).save(p, format="PNG"))
     return targets
 
 

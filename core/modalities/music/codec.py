@@ -12,8 +12,6 @@ make type-1 MIDI files (one track per voice, GM programs, drums on channel 10), 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ from typing import Any
 import click
 import numpy as np
 
+from ...atomic import write_atomic
 from ...errors import GanforgeError, PackError
 from ...pack import PackMeta
 from . import render
@@ -237,15 +236,6 @@ def to_midi(roll: np.ndarray, s: Settings, bpm: float = DEFAULT_BPM, ticks_per_b
     return mid
 
 
-def _atomic(save: Any, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        save(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write(decoded: Rolls, out: Path, options: dict[str, Any]) -> list[Path]:
@@ -274,7 +264,7 @@ def write(decoded: Rolls, out: Path, options: dict[str, Any]) -> list[Path]:
     written = []
     for i, target in enumerate(targets):
         mid = to_midi(np.asarray(decoded[i]), s, bpm)
-        _atomic(mid.save, target)
+        write_atomic(target, mid.save)
         written.append(target)
         if options.get("preview"):
             png = target.with_suffix(".png")

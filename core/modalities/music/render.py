@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ...atomic import write_atomic
 from ...errors import GanforgeError
 
 SOUNDFONT_ENV = "GANFORGE_SOUNDFONT"
@@ -44,14 +45,7 @@ def pianoroll_image(roll: np.ndarray, settings: Any, cell: tuple[int, int] = (3,
 def save_pianoroll(roll: np.ndarray, settings: Any, path: Path) -> None:
     from PIL import Image
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp.png", dir=path.parent)
-    os.close(fd)
-    try:
-        Image.fromarray(pianoroll_image(np.asarray(roll), settings)).save(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, Image.fromarray(pianoroll_image(np.asarray(roll), settings)).save)
 
 
 def find_soundfont() -> tuple[str, str]:

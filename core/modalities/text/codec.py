@@ -11,15 +11,14 @@ less varied, above 1 wilder).
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import click
 import numpy as np
 
+from ...atomic import write_atomic
 from ...errors import GanforgeError, PackError
 from ...pack import PackMeta
 from .vocab import SPECIALS, Vocab
@@ -94,15 +93,11 @@ def write(decoded: np.ndarray, out: Path, options: dict[str, Any]) -> list[Path]
     path = out / "lines.txt" if out.is_dir() else out
     if not path.parent.is_dir():
         raise GanforgeError(f"{path}: folder {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+    def save(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
             f.writelines(f"{s}\n" for s in decoded)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return [path]
+
+    return [write_atomic(path, save)]
 
 
 def load_reference(path: str | Path, meta: PackMeta) -> list[str]:

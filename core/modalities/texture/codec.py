@@ -11,9 +11,7 @@ context a tile needs on each side, measured at export; packs without it are gene
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ from typing import Any
 import click
 import numpy as np
 
+from ...atomic import write_atomic
 from ...errors import GanforgeError, PackError
 from ...pack import PackMeta
 from ...tiling import TilePlan, square_tiles
@@ -167,17 +166,7 @@ def _to_pil(image: np.ndarray) -> Any:
 
 
 def _save_atomic(image: Any, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; an image is an ordinary shareable file
-    try:
-        image.save(tmp, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, lambda tmp: image.save(tmp, format="PNG"))
 
 
 def write(decoded: np.ndarray, out: Path, options: dict[str, Any]) -> list[Path]:
