@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,17 +100,29 @@ def quantize_pack(float_path: str | Path, out_path: str | Path, *, source: str |
         # Folds constants and fuses ops so the quantiser sees plain Conv/Pad/Resize chains.
         quant_pre_process(str(float_path), str(pre), skip_symbolic_shape=True)
         convs = [n.name for n in onnx.load(str(pre)).graph.node if n.op_type == "Conv"]
-        # The first conv runs at the coarsest grid (cheap) and the last one writes the pixels:
-        # keeping both in float32 bought ~1 dB of PSNR for no measurable speed.
-        keep_float = [convs[0], convs[-1]] if len(convs) > 2 else []
-        quantize_static(
-            str(pre), str(out_path), _Reader(runtime, dims, samples),
-            quant_format=QuantFormat.QOperator, per_channel=per_channel, op_types_to_quantize=QUANTIZED_OPS,
-            nodes_to_exclude=keep_float,
-            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-            extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
-        )
-    psnr = measure_psnr(float_path, out_path, options=options)
+        # Quality first: the leading convs run on coarse grids (cheap), but their rounding error
+        # is upsampled into every pixel. Keep the first k of them (and the last, which writes the
+        # pixels) in float32, growing k until the PSNR target is met. Measured on a trained
+        # default texture pack: k=1 36 dB at 1.5x over float32 ORT, k=5 42 dB at 1.4x.
+        best: tuple[float, int] | None = None
+        for k in range(1, max(len(convs) - 1, 2)):
+            keep_float = convs[:k] + convs[-1:] if len(convs) > 2 else []
+            attempt = Path(work) / f"int8_k{k}.onnx"
+            quantize_static(
+                str(pre), str(attempt), _Reader(runtime, dims, samples),
+                quant_format=QuantFormat.QOperator, per_channel=per_channel, op_types_to_quantize=QUANTIZED_OPS,
+                nodes_to_exclude=keep_float,
+                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
+            )
+            psnr_k = measure_psnr(float_path, attempt, options=options)
+            if best is None or psnr_k > best[0]:
+                best = (psnr_k, len(keep_float))
+                os.replace(attempt, out_path)
+            if psnr_k >= TARGET_PSNR_DB:
+                break
+    assert best is not None
+    psnr, kept = best
     min_psnr_db = MIN_PSNR_DB if min_psnr_db is None else min_psnr_db
     if psnr < min_psnr_db:
         raise PackError(f"{source}: int8 quantisation loses too much quality (PSNR {psnr:.1f} dB < "
@@ -118,7 +131,7 @@ def quantize_pack(float_path: str | Path, out_path: str | Path, *, source: str |
         f"int8 PSNR {psnr:.1f} dB is under the {TARGET_PSNR_DB:g} dB target; check the textures"]
     meta = dataclasses.replace(runtime.meta, precision="int8", train={
         **runtime.meta.train, "int8_psnr_db": round(psnr, 2), "int8_calibration_samples": samples,
-        "int8_per_channel": per_channel})
+        "int8_per_channel": per_channel, "int8_float_convs": kept})
     model = onnx.load(str(out_path))
     from .export import _set_metadata
 
