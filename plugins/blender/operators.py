@@ -183,6 +183,13 @@ def _abspath(pack: str) -> str:
     return bpy.path.abspath(pack) if pack else pack
 
 
+def _apply_texture(op: Any, context: Any, item: logic.Texture) -> None:
+    """One generated texture -> an Image datablock, shown and remembered (main thread only)."""
+    image = blend_data.texture_to_image(item, blend_data.image_name(op.pack, item.seed))
+    context.window_manager.ganforge_last_image = image.name
+    _show(context, image)
+
+
 class GANFORGE_OT_generate_texture(_JobOperator, bpy.types.Operator):
     """Generate a seamless texture from a generator pack into a new image"""
 
@@ -200,9 +207,7 @@ class GANFORGE_OT_generate_texture(_JobOperator, bpy.types.Operator):
         return (lambda: logic.generate_textures(pack, seed, 1, w, h)), 1
 
     def apply(self, context: Any, item: logic.Texture) -> None:
-        image = blend_data.texture_to_image(item, blend_data.image_name(self.pack, item.seed))
-        context.window_manager.ganforge_last_image = image.name
-        _show(context, image)
+        _apply_texture(self, context, item)
 
 
 class GANFORGE_OT_variations(_JobOperator, bpy.types.Operator):
@@ -223,9 +228,7 @@ class GANFORGE_OT_variations(_JobOperator, bpy.types.Operator):
         return (lambda: logic.generate_textures(pack, seed, n, w, h)), n
 
     def apply(self, context: Any, item: logic.Texture) -> None:
-        image = blend_data.texture_to_image(item, blend_data.image_name(self.pack, item.seed))
-        context.window_manager.ganforge_last_image = image.name
-        _show(context, image)
+        _apply_texture(self, context, item)
 
 
 class GANFORGE_OT_interpolate(_JobOperator, bpy.types.Operator):
