@@ -106,6 +106,20 @@ def texture_props(rt: runtime.PackRuntime, seed: int, width: int, height: int, *
     }
 
 
+def open_texture_pack(pack: str | os.PathLike[str], width: int, height: int,
+                      count: int) -> tuple[Any, int, int, dict[str, int]]:
+    """Open a texture pack and refuse a size or memory need before any work is done.
+
+    Returns the runtime, the resolved width and height (0 = the pack's default) and the dims.
+    """
+    rt = open_pack(pack)
+    check_modality(rt, "texture")
+    width, height = resolve_size(rt, width, height)
+    dims = rt.codec.resolve_dims(rt.meta, {"size": (width, height)})
+    rt.schedule(count, dims)
+    return rt, width, height, dims
+
+
 def generate_textures(pack: str | os.PathLike[str], seed: int, count: int, width: int,
                       height: int) -> Iterator[Texture]:
     """``count`` textures from consecutive seeds, one at a time (a cancel point between them).
@@ -116,10 +130,7 @@ def generate_textures(pack: str | os.PathLike[str], seed: int, count: int, width
     check_seed(seed)
     if not 1 <= count <= MAX_COUNT:
         raise GanforgeError(f"count {count} is outside 1..{MAX_COUNT}")
-    rt = open_pack(pack)
-    check_modality(rt, "texture")
-    width, height = resolve_size(rt, width, height)
-    rt.schedule(count, rt.codec.resolve_dims(rt.meta, {"size": (width, height)}))  # refuse before working
+    rt, width, height, _ = open_texture_pack(pack, width, height, count)
     for i in range(count):
         image = rt.generate(seed=seed + i, count=1, size=(width, height))[0]
         yield Texture(image, seed + i, texture_props(rt, seed + i, width, height))
@@ -209,11 +220,7 @@ def interpolate(pack: str | os.PathLike[str], seed_a: int, seed_b: int, steps: i
     check_seed(seed_b)
     if not 2 <= steps <= MAX_STEPS:
         raise GanforgeError(f"steps {steps} is outside 2..{MAX_STEPS}")
-    rt = open_pack(pack)
-    check_modality(rt, "texture")
-    width, height = resolve_size(rt, width, height)
-    dims = rt.codec.resolve_dims(rt.meta, {"size": (width, height)})
-    rt.schedule(1, dims)
+    rt, width, height, dims = open_texture_pack(pack, width, height, 1)
     a, b = rt.draw_inputs(seed_a, 1, dims), rt.draw_inputs(seed_b, 1, dims)
     for i in range(steps):
         t = i / (steps - 1)

@@ -275,19 +275,20 @@ server = None  # set by build(); module-level for ``python -m``
 def build(default_pack: str | None = None) -> GanforgeServer:
     ls = GanforgeServer(default_pack)
 
-    @ls.feature(types.INITIALIZE)
-    def initialize(ls: GanforgeServer, params: types.InitializeParams) -> None:
+    def apply_settings(ls: GanforgeServer, options: Any) -> None:
+        # Bad settings are the user's to fix: say so in the editor, keep the old ones.
         try:
-            ls.settings = ls.settings.updated(params.initialization_options)
+            ls.settings = ls.settings.updated(options)
         except GanforgeError as e:
             ls.window_show_message(types.ShowMessageParams(types.MessageType.Error, f"ganforge: {e}"))
 
+    @ls.feature(types.INITIALIZE)
+    def initialize(ls: GanforgeServer, params: types.InitializeParams) -> None:
+        apply_settings(ls, params.initialization_options)
+
     @ls.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     def did_change_configuration(ls: GanforgeServer, params: types.DidChangeConfigurationParams) -> None:
-        try:
-            ls.settings = ls.settings.updated(params.settings)
-        except GanforgeError as e:
-            ls.window_show_message(types.ShowMessageParams(types.MessageType.Error, f"ganforge: {e}"))
+        apply_settings(ls, params.settings)
 
     @ls.command(GENERATE)
     async def generate(ls: GanforgeServer, *args: Any) -> dict[str, Any]:
