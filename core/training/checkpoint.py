@@ -70,7 +70,9 @@ def save(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any
     """Atomically write ``tensors`` + JSON ``meta`` to ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(".tmp-*"):  # left by a killed writer
+    # Left by a killed writer: ours (".tmp-…") and the one safetensors itself makes while
+    # writing (".tmpXXXXXX", Rust's tempfile crate). This directory holds only our files.
+    for stale in path.parent.glob(".tmp*"):
         stale.unlink(missing_ok=True)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".safetensors")
