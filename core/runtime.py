@@ -229,17 +229,23 @@ class PackRuntime:
             raise GanforgeError(f"{self.path}: missing input(s) {missing}")
         return self.session.run(self.output_names, {n: feeds[n] for n in self.input_names})
 
-    def _work_bytes_per_item(self, out_bytes_per_item: int) -> int:
-        # The exporter measures the widest activation relative to the output. A layer holds its
-        # input, its padded copy and its output, and onnxruntime's arena rounds up: the peak RSS
-        # measured for the default texture generator (onnxruntime 1.32, CPU, 1024-3072 px) was
-        # 6.7-7.2x ratio x decoded bytes, so 8x keeps the guard on the safe side.
+    def _work_bytes_per_item(self, graph_out_bytes_per_item: int) -> int:
+        # The exporter measures the widest activation relative to the graph's output. A layer
+        # holds its input, its padded copy and its output, and onnxruntime's arena rounds up: the
+        # peak RSS measured for the default texture generator (onnxruntime 1.32, CPU, 1024-4096
+        # px) was 6.7-7.2x ratio x output bytes, so 8x keeps the guard on the safe side.
         ratio = float(self.meta.train.get("peak_activation_ratio", 1.0))
-        return int(8 * max(ratio, 1.0) * out_bytes_per_item)
+        return int(8 * max(ratio, 1.0) * graph_out_bytes_per_item)
+
+    def _graph_output_bytes(self, dims: dict[str, int], count: int) -> int:
+        # The ratio is relative to the graph's output, which can be smaller than the decoded
+        # result (a greyscale texture decodes to RGB); codecs say so with graph_output_bytes.
+        raw = getattr(self.codec, "graph_output_bytes", None) or self.codec.output_bytes
+        return int(raw(self.meta, dims, count))
 
     def work_bytes(self, dims: dict[str, int]) -> int:
         """Estimated working memory of running one item at ``dims`` (bytes)."""
-        return self._work_bytes_per_item(int(self.codec.output_bytes(self.meta, dims, 1)))
+        return self._work_bytes_per_item(self._graph_output_bytes(dims, 1))
 
     def schedule(self, count: int, dims: dict[str, int]) -> tuple[int, TilePlan | None]:
         """Check the memory guard for ``count`` items at ``dims``: ``(batch size, tile plan)``.

@@ -27,8 +27,8 @@ from ganforge.exporters.onnx.export import export_generator
 TINY = {"base": 16, "stages": 2, "local_dim": 4, "global_dim": 4, "min_width": 8}
 
 
-def _export(tmp: Path, options: dict, crop: int) -> Path:
-    family = TextureFamily(dict(options), {"channels": 3, "crop": crop})
+def _export(tmp: Path, options: dict, crop: int, channels: int = 3) -> Path:
+    family = TextureFamily(dict(options), {"channels": channels, "crop": crop})
     torch.manual_seed(1)
     out = tmp / "tex.onnx"
     export_generator(family, family.build_generator().eval(), out, facts={}, modality="texture")
@@ -211,6 +211,18 @@ def test_guard_accepts_4096_by_tiling(default_pack: Path, tmp_path: Path, monkey
         rt.schedule(1, dims)
     monkeypatch.delenv("GANFORGE_MAX_WORK_MB")
     assert rt.schedule(1, codec.resolve_dims(rt.meta, {"size": "16384x16384"}))[1] is not None
+
+
+def test_greyscale_pack_is_guarded_by_its_own_activations(default_pack: Path, tmp_path: Path) -> None:
+    """A greyscale generator has the same activations as an RGB one; its decoded result is RGB,
+    but the working memory must be scaled from the one-plane graph output it was measured on
+    (scaling from the decoded RGB overstated it 3x and tiled 1024² for no reason, 1.7x slower)."""
+    grey = runtime.load(_export(tmp_path, {}, 128, channels=1), device="cpu")
+    rgb = runtime.load(default_pack, device="cpu")
+    dims = codec.resolve_dims(grey.meta, {"size": "1024x1024"})
+    assert grey.meta.train["peak_activation_ratio"] == pytest.approx(3 * rgb.meta.train["peak_activation_ratio"], rel=1e-3)
+    assert grey.work_bytes(dims) == pytest.approx(rgb.work_bytes(dims), rel=1e-3)
+    assert grey.schedule(1, dims) == (1, None)  # default bounds: 1024² runs whole
 
 
 @pytest.mark.slow

@@ -112,6 +112,12 @@ def output_bytes(meta: PackMeta, dims: dict[str, int], count: int) -> int:
     return n * h * w * c * 4
 
 
+def graph_output_bytes(meta: PackMeta, dims: dict[str, int], count: int) -> int:
+    """Bytes of the graph's float32 output (``channels`` planes, before decoding to RGB)."""
+    n, h, w, _ = output_shape(meta, dims, count)
+    return n * h * w * settings(meta)[1] * 4
+
+
 def tile_plan(meta: PackMeta, dims: dict[str, int], budget_bytes: int,
               work_bytes: Callable[[dict[str, int]], int]) -> TilePlan | None:
     """Square tiles of latent cells whose working memory (``work_bytes(window dims)``) fits
@@ -217,6 +223,6 @@ def add_generate_options(command: click.Command) -> click.Command:
 
 
 __all__: list[str] = [
-    "GENERATE_OPTIONS", "MAX_SIDE", "add_generate_options", "decode", "halo", "output_bytes", "output_shape",
+    "GENERATE_OPTIONS", "MAX_SIDE", "add_generate_options", "decode", "graph_output_bytes", "halo", "output_bytes", "output_shape",
     "parse_size", "resolve_dims", "settings", "tile_plan", "to_unit", "validate", "write",
 ]
