@@ -20,7 +20,8 @@ from ...training.family import Family
 from .model import MusicDiscriminator, MusicGenerator
 
 # Small on purpose: MIDI sets are small (JSB: ~2,900 four-bar windows) and training runs on CPUs.
-DEFAULTS: dict[str, Any] = {"z_dim": 32, "cond_dim": 64, "channels": 64, "d_channels": 64}
+# d_streams: D also reads onsets, pitch classes and beat position (MuseGAN's extra streams).
+DEFAULTS: dict[str, Any] = {"z_dim": 32, "cond_dim": 64, "channels": 64, "d_channels": 64, "d_streams": True}
 
 
 class MusicExport(nn.Module):
@@ -52,7 +53,9 @@ class MusicFamily(Family):
         return MusicGenerator(self.tracks, self.pitches, self.steps_per_bar, o["z_dim"], o["cond_dim"], o["channels"])
 
     def build_discriminator(self) -> MusicDiscriminator:
-        return MusicDiscriminator(self.tracks, self.pitches, self.options["d_channels"])
+        return MusicDiscriminator(self.tracks, self.pitches, self.options["d_channels"],
+                                  int(self.data_info.get("low", 0)), self.steps_per_beat,
+                                  bool(self.options["d_streams"]))
 
     def sample_inputs(self, batch: int, gen: torch.Generator, device: torch.device,
                       labels: torch.Tensor | None = None, bars: int | None = None) -> dict[str, torch.Tensor]:

@@ -81,13 +81,26 @@ class MusicGenerator(nn.Module):
 
 
 class MusicDiscriminator(nn.Module):
-    """Scores ``bars`` given the previous bar: both are read as one sequence over time."""
+    """Scores ``bars`` given the previous bar: both are read as one sequence over time.
 
-    def __init__(self, tracks: int, pitches: int, channels: int = 128) -> None:
+    Besides the piano-roll it reads what MuseGAN's discriminator streams read: onsets (a note
+    starting where it was silent — fragmented notes are onsets in odd places), pitch classes
+    (chroma: how many keys a bar uses) and, so an onset can be judged by where it falls, the
+    position of each step within its beat.
+    """
+
+    def __init__(self, tracks: int, pitches: int, channels: int = 128, low: int = 0,
+                 steps_per_beat: int = 4, streams: bool = True) -> None:
         super().__init__()
+        self.streams = streams
         c = channels
+        chroma = torch.zeros(pitches, 12)
+        chroma[torch.arange(pitches), (low + torch.arange(pitches)) % 12] = 1.0
+        self.register_buffer("chroma", chroma, persistent=False)
+        self.steps_per_beat = steps_per_beat
+        features = tracks * (2 * pitches + 12) + steps_per_beat if streams else tracks * pitches
         self.net = nn.Sequential(
-            nn.Conv1d(tracks * pitches, c, 3, padding=1), _act(),
+            nn.Conv1d(features, c, 3, padding=1), _act(),
             nn.Conv1d(c, c, 4, stride=2, padding=1), _act(),
             nn.Conv1d(c, 2 * c, 4, stride=2, padding=1), _act(),
             nn.Conv1d(2 * c, 2 * c, 3, padding=1), _act(),
@@ -95,6 +108,19 @@ class MusicDiscriminator(nn.Module):
         self.out = nn.Linear(4 * c, 1)
 
     def forward(self, x: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
-        seq = torch.cat([condition, x], dim=2).transpose(2, 3).flatten(1, 2)  # (B, T*P, S + L)
+        roll = torch.cat([condition, x], dim=2)  # (B, T, S + L, P) in [-1, 1]
+        if not self.streams:
+            return self._score(roll.transpose(2, 3).flatten(1, 2))
+        on = (roll + 1) * 0.5
+        onsets = torch.relu(on - torch.cat([torch.zeros_like(on[:, :, :1]), on[:, :, :-1]], dim=2))
+        chroma = (on @ self.chroma).clamp(max=1.0)  # (B, T, S + L, 12)
+        b, _, steps, _ = on.shape
+        phase = torch.arange(steps, device=on.device) % self.steps_per_beat
+        beat = nn.functional.one_hot(phase, self.steps_per_beat).to(on.dtype).T.expand(b, -1, -1)
+        seq = torch.cat([on.transpose(2, 3).flatten(1, 2), onsets.transpose(2, 3).flatten(1, 2),
+                         chroma.transpose(2, 3).flatten(1, 2), beat], dim=1)  # (B, features, S + L)
+        return self._score(seq)
+
+    def _score(self, seq: torch.Tensor) -> torch.Tensor:
         h = self.net(seq)
         return self.out(torch.cat([h.mean(dim=2), h.amax(dim=2)], dim=1))
