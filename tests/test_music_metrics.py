@@ -83,6 +83,17 @@ def test_tonal_distance() -> None:
     assert td["1-2"] == td["0-2"]
 
 
+def test_diversity_is_zero_for_a_collapsed_set_and_jaccard_otherwise() -> None:
+    a = np.concatenate([roll(), roll(), roll()])
+    a[:, 0, 0:4, [0, 4]] = True  # three identical samples: 8 cells each
+    assert M.diversity(a) == 0.0 and M.music_stats(a, LOW, 4)["diversity"] == 0.0
+    a[1, 0, 0:4, 4] = False  # sample 1 keeps 4 of the 8 cells: distance 1/2 to each neighbour
+    a[2, 0, 8:12, 9] = True  # sample 2: the 8 cells plus 4 more: 1 - 4/12 from sample 1
+    assert M.diversity(a) == pytest.approx((0.5 + (1 - 4 / 12)) / 2)
+    assert M.diversity(roll()) != M.diversity(roll())  # NaN: one sample has no pairs
+    assert M.diversity(np.concatenate([roll(), roll()])) == 0.0  # two silent samples are alike
+
+
 def test_drum_tracks_only_get_empty_bars() -> None:
     r = roll(tracks=2)
     r[0, 0, 0:4, 0] = True

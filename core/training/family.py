@@ -56,6 +56,13 @@ class Family(ABC):
         """Run the generator on inputs from :meth:`sample_inputs`."""
         return G(**inputs)
 
+    def generator_penalty(self, G: nn.Module, fake: torch.Tensor,
+                          inputs: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """An extra term for G's loss, from the batch's fakes and the inputs that made them
+        (e.g. a mode-seeking term; it may run ``G`` again, but must not draw random numbers
+        outside ``inputs``: resume is exact); None (the default) adds nothing."""
+        return None
+
     # ---- export contract -----------------------------------------------------------------
     @abstractmethod
     def export_module(self, G: nn.Module) -> nn.Module:

@@ -105,6 +105,7 @@ class Trainer:
         # Fakes take the real batch's labels, so both sides of D see the data's class mix.
         extra = {} if self.labels is None else {"labels": self.labels}
         inputs = self.family.sample_inputs(self.batch, self.gens["noise"], self.device, **extra)
+        self.fake_inputs = inputs  # for the family's generator_penalty
         return self.family.generate(self.G, inputs)
 
     def discriminate(self, x: torch.Tensor) -> torch.Tensor:
@@ -165,6 +166,10 @@ class Trainer:
             with self.autocast():
                 fake_logits = self.discriminate(aug(fake))
             loss_g = losses.g_loss(kind, fake_logits.float())
+            penalty = self.family.generator_penalty(G, fake, self.fake_inputs)
+            if penalty is not None:
+                out["g_penalty"] = penalty.detach()
+                loss_g = loss_g + penalty
             self.opt_g.zero_grad(set_to_none=True)
             self.scaler_g.scale(loss_g).backward()
         finally:

@@ -21,7 +21,11 @@ from .model import MusicDiscriminator, MusicGenerator
 
 # Small on purpose: MIDI sets are small (JSB: ~2,900 four-bar windows) and training runs on CPUs.
 # d_streams: D also reads onsets, pitch classes and beat position (MuseGAN's extra streams).
-DEFAULTS: dict[str, Any] = {"z_dim": 32, "cond_dim": 64, "channels": 64, "d_channels": 64, "d_streams": True}
+# d_mbstd: D sees how much the samples of a batch differ (against mode collapse).
+# mode_seeking: weight of MSGAN's term (Mao et al. 2019): two latents for the same previous bar
+# must give different bars. Without it every run collapsed to one phrase per condition.
+DEFAULTS: dict[str, Any] = {"z_dim": 32, "cond_dim": 64, "channels": 64, "d_channels": 64, "d_streams": True,
+                            "d_mbstd": True, "mode_seeking": 1.0}
 
 
 class MusicExport(nn.Module):
@@ -55,7 +59,7 @@ class MusicFamily(Family):
     def build_discriminator(self) -> MusicDiscriminator:
         return MusicDiscriminator(self.tracks, self.pitches, self.options["d_channels"],
                                   int(self.data_info.get("low", 0)), self.steps_per_beat,
-                                  bool(self.options["d_streams"]))
+                                  bool(self.options["d_streams"]), bool(self.options["d_mbstd"]))
 
     def sample_inputs(self, batch: int, gen: torch.Generator, device: torch.device,
                       labels: torch.Tensor | None = None, bars: int | None = None) -> dict[str, torch.Tensor]:
@@ -67,6 +71,23 @@ class MusicFamily(Family):
             labels = -torch.ones(batch, self.tracks, self.steps_per_bar, self.pitches)
         return {"z": z.to(device), "z_tracks": z_tracks.to(device), "z_bars": z_bars.to(device),
                 "condition": labels.to(device)}
+
+    def generator_penalty(self, G: nn.Module, fake: torch.Tensor,
+                          inputs: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """MSGAN's mode-seeking term: half the batch is generated again from the same previous
+        bars with another sample's latents; the term is the inverse of how far apart the two
+        results are per unit of latent distance (large when G ignores its latents)."""
+        weight, b = float(self.options["mode_seeking"]), fake.shape[0]
+        if weight <= 0 or b < 2:
+            return None
+        h = b // 2
+        other = torch.arange(h, device=fake.device) + h  # no new randomness: resume stays exact
+        latents = ("z", "z_tracks", "z_bars")
+        again = G(**{k: inputs[k][other] if k in latents else inputs[k][:h] for k in inputs})
+        z = torch.cat([inputs[k].flatten(1) for k in latents], dim=1)
+        apart = (fake[:h] - again).abs().mean(dim=(1, 2, 3))
+        dz = (z[:h] - z[other]).abs().mean(dim=1)
+        return weight / ((apart / dz).mean() + 1e-5)
 
     def discriminate(self, D: nn.Module, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         if labels is None:
@@ -130,8 +151,9 @@ class MusicFamily(Family):
 
     def evaluate(self, G: nn.Module, real: Any, seed: int) -> dict[str, float]:
         """Gap between the music statistics of EMA samples (decoded like a pack's) and of the
-        real batch, continuing the real batch's previous bars: mean relative gap of EB, UPC and
-        QN over tracks first (the best checkpoint is chosen by it), then the raw values."""
+        real batch, continuing the real batch's previous bars: mean relative gap of EB, UPC, QN
+        and diversity (so a collapsed generator never looks best) over tracks first (the best
+        checkpoint is chosen by it), then the raw values."""
         from ...metrics.music import mean_of, music_stats
         from .codec import threshold_notes
 
@@ -142,11 +164,11 @@ class MusicFamily(Family):
         ref = music_stats(x.cpu().numpy() > 0, low, self.steps_per_beat, drums)
         got = music_stats(fake, low, self.steps_per_beat, drums)
         gaps = []
-        for key in ("EB", "UPC", "QN"):
-            r, g = mean_of(ref[key]), mean_of(got[key])
+        for key in ("EB", "UPC", "QN", "diversity"):
+            r, g = (float(ref[key]), float(got[key])) if key == "diversity" else (mean_of(ref[key]), mean_of(got[key]))
             gaps.append(1.0 if np.isnan(g) else abs(g - r) / max(abs(r), 0.05))
         return {"stat_gap": float(np.mean(gaps)), "EB": mean_of(got["EB"]), "UPC": mean_of(got["UPC"]),
-                "QN": mean_of(got["QN"])}
+                "QN": mean_of(got["QN"]), "diversity": got["diversity"]}
 
     def write_samples(self, G: nn.Module, path: Path, seed: int) -> None:
         """Four samples' piano-rolls stacked (decoded with the default threshold)."""
