@@ -325,6 +325,20 @@ def test_resume_refuses_to_change_what_is_learned(tmp_path):
                    "--resume")
 
 
+def test_loss_r1_and_model_options_reach_the_run(tmp_path):
+    data, run = photos(tmp_path / "photos"), tmp_path / "run"
+    result = invoke("train", "texture", "--data", data, "--out", run, "--steps", 1, "--crop", "32", "--batch", "2",
+                    "--no-progress", "--loss", "hinge", "--r1-gamma", "10", "--r1-every", "4",
+                    "--model-option", "base=32", "--model-option", "stages=3")
+    assert result.exit_code == 0, result.output
+    saved = json.loads((run / "config.json").read_text())
+    assert (saved["loss"], saved["r1_gamma"], saved["r1_every"]) == ("hinge", 10.0, 4)
+    assert saved["model"] == {"base": 32, "stages": 3}
+    one_error_line(invoke("train", "texture", "--data", data, "--out", tmp_path / "r2", "--model-option", "base"),
+                   "--model-option", "KEY=VALUE")
+    one_error_line(invoke("train", "texture", "--out", run, "--resume", "--r1-gamma", "1"), "--r1-gamma", str(run))
+
+
 # ---- with the shared data set (CI has it) ---------------------------------------------------------
 def shared_data(sub: str) -> Path:
     """``../shared/data/<sub>``: skipped when absent, a failure when GANFORGE_REQUIRE_SHARED=1 (CI)."""

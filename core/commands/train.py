@@ -21,7 +21,7 @@ DEVICES = ("auto", "cpu", "cuda")
 def _options() -> list[click.Option]:
     """The training options every modality shares (fresh instances per subcommand); defaults
     come from :class:`TrainConfig` (torch-free), so the help always shows the real ones."""
-    from ..training.config import TrainConfig
+    from ..training.config import LOSSES, TrainConfig
 
     d = TrainConfig()
     return [
@@ -53,6 +53,15 @@ def _options() -> list[click.Option]:
                           "limit=N). Values are JSON (true, 3, \"x\") or plain strings."),
         click.Option(["--lr"], type=click.FloatRange(min=0, min_open=True), default=None,
                      help=f"Learning rate of both networks (default: G {d.lr_g:g}, D {d.lr_d:g})."),
+        click.Option(["--loss"], type=click.Choice(LOSSES), default=None,
+                     help="GAN loss (default: the family's: ns_r1 for textures and images, hinge for music)."),
+        click.Option(["--r1-gamma"], type=click.FloatRange(min=0), default=None,
+                     help=f"Weight of the R1 penalty on real data (default {d.r1_gamma:g}; 0 turns it off)."),
+        click.Option(["--r1-every"], type=click.IntRange(min=1), default=None, metavar="STEPS",
+                     help=f"Lazy R1: penalise every this many D steps (default {d.r1_every})."),
+        click.Option(["--model-option"], multiple=True, metavar="KEY=VALUE",
+                     help="A model-family option, repeatable (music: channels=128, mode_seeking=0; "
+                          "texture: base=64). Values are JSON or plain strings."),
         click.Option(["--checkpoint-every"], type=click.IntRange(min=1), default=d.checkpoint_every, show_default=True,
                      metavar="STEPS", help="Save a checkpoint every this many steps."),
         click.Option(["--checkpoint-minutes"], type=click.FloatRange(min=0, min_open=True),
@@ -65,7 +74,7 @@ def _options() -> list[click.Option]:
 
 
 #: CLI option -> TrainConfig field (only those that differ in name or shape).
-_FIELDS = {"lr": ("lr_g", "lr_d"), "data_option": ("data_options",)}
+_FIELDS = {"lr": ("lr_g", "lr_d"), "data_option": ("data_options",), "model_option": ("model",)}
 #: Options that are not TrainConfig fields.
 _NOT_CONFIG = {"resume", "progress"}
 
@@ -89,7 +98,7 @@ def _family_key(modality_name: str, family: str | None) -> tuple[str, Any]:
     return name, registry.families[key]
 
 
-def parse_data_options(items: Any) -> dict[str, Any]:
+def parse_data_options(items: Any, flag: str = "--data-option") -> dict[str, Any]:
     """``("fit=crop", "limit=300")`` -> ``{"fit": "crop", "limit": 300}`` (JSON values, else strings)."""
     import json
 
@@ -97,7 +106,7 @@ def parse_data_options(items: Any) -> dict[str, Any]:
     for item in items or ():
         key, sep, raw = str(item).partition("=")
         if not sep or not key.strip():
-            raise RunError(f"--data-option {item!r} is not KEY=VALUE")
+            raise RunError(f"{flag} {item!r} is not KEY=VALUE")
         try:
             out[key.strip()] = json.loads(raw)
         except json.JSONDecodeError:
@@ -115,6 +124,8 @@ def build_config(modality_name: str, params: dict[str, Any], explicit: set[str])
     params = dict(params)
     if params.get("data_option") is not None:
         params["data_option"] = parse_data_options(params["data_option"]) or None
+    if params.get("model_option") is not None:
+        params["model_option"] = parse_data_options(params["model_option"], "--model-option") or None
     values: dict[str, Any] = {}
     for name, value in params.items():
         if name in _NOT_CONFIG or value is None:
