@@ -192,31 +192,44 @@ class Bridge:
     # ---- playing (clock thread) --------------------------------------------------------------
     def on_step(self, step: int) -> None:
         """Play grid step ``step`` of the bar (0 = a bar line: the next bar starts)."""
-        s = self.s
         with self._lock:
             if self._stop.is_set() or self.finished.is_set():
                 return
-            if step == 0:
-                self._start_bar()
-            self._step = step
-            if self._current is None:  # started mid-bar: wait for the next bar line
+            if step != 0:
+                self._play_step(step)
                 return
-            if self.listen:
-                self._played[:, step] |= self._held
-            bar = self._current
-            on, vel = bar.on[:, step], bar.velocity[:, step]
-            offs, ons = self.sounding & ~on, on & ~self.sounding
-            msgs = self._messages(offs, ons, vel)
-            self.sounding = on.copy()
-            self.stats.steps += 1
-            self.send(msgs)
-            if self.listen and step == s.steps_per_bar - 1:
-                with self._cv:  # answer this bar: generate the next one now, from what was played
-                    self._want = self._bar_no + 1
+            self._start_bar()
+            try:
+                self._play_step(step)
+            finally:
+                # Wake the worker only once the bar line's notes are out: woken first, its Python
+                # work took the GIL from this thread and made every downbeat ~1.1 ms late (p50
+                # 1.7 ms against 0.6 ms on the other steps, measured at 120 BPM).
+                with self._cv:
                     self._cv.notify_all()
-            if step == s.steps_per_bar - 1 and self.max_bars is not None and self.stats.bars >= self.max_bars:
-                self.panic()
-                self.finished.set()
+
+    def _play_step(self, step: int) -> None:
+        """Send step ``step``'s note-offs and note-ons (caller holds ``_lock``)."""
+        s = self.s
+        self._step = step
+        if self._current is None:  # started mid-bar: wait for the next bar line
+            return
+        if self.listen:
+            self._played[:, step] |= self._held
+        bar = self._current
+        on, vel = bar.on[:, step], bar.velocity[:, step]
+        offs, ons = self.sounding & ~on, on & ~self.sounding
+        msgs = self._messages(offs, ons, vel)
+        self.sounding = on.copy()
+        self.stats.steps += 1
+        self.send(msgs)
+        if self.listen and step == s.steps_per_bar - 1:
+            with self._cv:  # answer this bar: generate the next one now, from what was played
+                self._want = self._bar_no + 1
+                self._cv.notify_all()
+        if step == s.steps_per_bar - 1 and self.max_bars is not None and self.stats.bars >= self.max_bars:
+            self.panic()
+            self.finished.set()
 
     def _start_bar(self) -> None:
         with self._cv:
@@ -230,7 +243,6 @@ class Bridge:
                 self._want = self._bar_no + self.ahead
             self._played[:] = False
             self.stats.bars += 1
-            self._cv.notify_all()
 
     def _messages(self, offs: np.ndarray, ons: np.ndarray, vel: np.ndarray) -> list[Any]:
         import mido
