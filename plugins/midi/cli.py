@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import signal
 import sys
@@ -133,6 +134,10 @@ def play(pack: Path, port: str | None, virtual: str | None, bpm: float, clock: s
             links.append(Link(control, output=False, on_message=lambda m: incoming(m, False, True)))
         if not bridge.wait_ready():
             raise GanforgeError(f"{pack}: generating the first bars took too long")
+        # Everything loaded so far lives as long as the bridge: freezing it keeps the garbage
+        # collector's full passes (which walk every tracked object) from pausing a downbeat.
+        gc.collect()
+        gc.freeze()
         if follower is None:
             internal = InternalClock(bridge, bpm)
             internal.start()

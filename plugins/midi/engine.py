@@ -195,18 +195,19 @@ class Bridge:
         with self._lock:
             if self._stop.is_set() or self.finished.is_set():
                 return
-            if step != 0:
-                self._play_step(step)
-                return
-            self._start_bar()
+            if step == 0:
+                self._start_bar()
             try:
                 self._play_step(step)
             finally:
-                # Wake the worker only once the bar line's notes are out: woken first, its Python
-                # work took the GIL from this thread and made every downbeat ~1.1 ms late (p50
-                # 1.7 ms against 0.6 ms on the other steps, measured at 120 BPM).
-                with self._cv:
-                    self._cv.notify_all()
+                # The worker makes the bar after next once the step after the bar line is out
+                # (a whole bar of slack remains). Woken at the bar line itself, its Python work
+                # competed with the downbeat for the GIL and the CPU: downbeat lag p50 1.7 ms
+                # against 0.6 ms on other steps when woken first; tails to 2 ms when woken just
+                # after (measured at 120 BPM on 2 cores).
+                if step == min(1, self.s.steps_per_bar - 1):
+                    with self._cv:
+                        self._cv.notify_all()
 
     def _play_step(self, step: int) -> None:
         """Send step ``step``'s note-offs and note-ons (caller holds ``_lock``)."""
