@@ -157,8 +157,9 @@ def test_eval_json(music_pack: dict[str, Path]) -> None:
     proc = ganforge("eval", str(music_pack["pack"]), "--data", str(music_pack["data"]), "--samples", "8", "--json")
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
-    for key in ("EB", "UPC", "QN", "polyphony", "scale_consistency", "TD"):
+    for key in ("EB", "UPC", "QN", "polyphony", "scale_consistency", "TD", "diversity"):
         assert key in result
+    assert 0 < result["diversity"] <= 1 and 0 < result["details"]["diversity"]["reference"] <= 1
     qn = result["details"]["QN"]
     assert qn["qn_min_steps"] == 3 and len(qn["per_track"]) == 3 and qn["per_track"][2] is None
     assert qn["reference"] == pytest.approx(1.0)  # every note in the songs lasts 3+ steps

@@ -34,5 +34,6 @@ def ganforge_register_metrics(register: Callable[[Metric], None]) -> None:
         ("QN", "qualified-note rate (notes of at least 3/4 beat)", False),
         ("polyphony", "pitches per sounding step", True), ("scale_consistency", "best major-scale share", False),
         ("TD", "tonal distance between tracks", True),
+        ("diversity", "Jaccard distance between consecutive samples (0: collapsed)", False),
     ]:
         register(Metric(NAME, name, f"{_PKG}.metrics:{name.lower()}", text, lower))

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ...metrics.music import diversity as _diversity
 from ...metrics.music import mean_of, music_stats, note_lengths
 
 _cache: dict[int, dict[str, Any]] = {}
@@ -68,3 +69,15 @@ def scale_consistency(generated: Any, reference: Any, **_: Any) -> dict[str, Any
 
 def td(generated: Any, reference: Any, **_: Any) -> dict[str, Any]:
     return _metric("TD", generated, reference)
+
+
+def diversity(generated: Any, reference: Any, **_: Any) -> dict[str, Any]:
+    """Of the generated samples, and of the reference cut into consecutive windows as long as
+    one sample (windows of one piece follow each other, as consecutive samples do not)."""
+    rolls = np.asarray(generated) > 0
+    bars = reference.bars()  # (n, T, S, P)
+    per = max(1, rolls.shape[2] // bars.shape[2])
+    n = len(bars) // per * per
+    windows = bars[:n].reshape(-1, per, *bars.shape[1:]).transpose(0, 2, 1, 3, 4)
+    windows = windows.reshape(len(windows), bars.shape[1], per * bars.shape[2], bars.shape[3])
+    return {"value": _diversity(rolls), "reference": _diversity(windows > 0)}
