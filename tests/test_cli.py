@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from shared_data import shared_path
 
 from ganforge.core import plugins
 from ganforge.core.cli import cli
@@ -340,20 +341,9 @@ def test_loss_r1_and_model_options_reach_the_run(tmp_path):
 
 
 # ---- with the shared data set (CI has it) ---------------------------------------------------------
-def shared_data(sub: str) -> Path:
-    """``../shared/data/<sub>``: skipped when absent, a failure when GANFORGE_REQUIRE_SHARED=1 (CI)."""
-    root = Path(__file__).resolve().parents[2] / "shared" / "data" / sub
-    if not root.is_dir():
-        message = f"{root}: shared data not present"
-        if os.environ.get("GANFORGE_REQUIRE_SHARED", "") == "1":
-            pytest.fail(message + " (GANFORGE_REQUIRE_SHARED=1)")
-        pytest.skip(message)
-    return root
-
-
 @pytest.mark.shared
 def test_train_on_the_shared_texture_photos(tmp_path):
-    data = shared_data("texture")
+    data = shared_path("texture")
     result = invoke("train", "texture", "--data", data, "--out", tmp_path / "run", "--steps", 2, "--crop", 32,
                     "--batch", 2, "--sample-every", 1000, "--no-progress")
     assert result.exit_code == 0, result.output

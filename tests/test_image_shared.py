@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from shared_data import shared_path
 
 from ganforge.core.cli import cli
 
-TWEMOJI = Path(__file__).resolve().parents[2] / "shared" / "data" / "image" / "twemoji64.npz"
-
 
 def twemoji() -> Path:
-    if not TWEMOJI.is_file():
-        message = f"{TWEMOJI}: shared data not present"
-        if os.environ.get("GANFORGE_REQUIRE_SHARED", "") == "1":
-            pytest.fail(message + " (GANFORGE_REQUIRE_SHARED=1)")
-        pytest.skip(message)
-    return TWEMOJI
+    return shared_path("image/twemoji64.npz")
 
 
 @pytest.mark.shared

@@ -4,23 +4,15 @@ on the file."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-COCO = Path(__file__).resolve().parents[2] / "shared" / "data" / "text"
+from shared_data import shared_path
 
 
 def coco(name: str) -> Path:
-    path = COCO / name
-    if not path.is_file():
-        message = f"{path}: shared data not present"
-        if os.environ.get("GANFORGE_REQUIRE_SHARED", "") == "1":
-            pytest.fail(message + " (GANFORGE_REQUIRE_SHARED=1)")
-        pytest.skip(message)
-    return path
+    return shared_path(f"text/{name}")
 
 
 @pytest.mark.shared

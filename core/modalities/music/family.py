@@ -163,10 +163,9 @@ class MusicFamily(Family):
                                min_steps=int(self.data_info.get("min_note_steps", 1)))
         ref = music_stats(x.cpu().numpy() > 0, low, self.steps_per_beat, drums)
         got = music_stats(fake, low, self.steps_per_beat, drums)
-        gaps = []
-        for key in ("EB", "UPC", "QN", "diversity"):
-            r, g = (float(ref[key]), float(got[key])) if key == "diversity" else (mean_of(ref[key]), mean_of(got[key]))
-            gaps.append(1.0 if np.isnan(g) else abs(g - r) / max(abs(r), 0.05))
+        pairs = [(mean_of(ref[k]), mean_of(got[k])) for k in ("EB", "UPC", "QN")]
+        pairs.append((ref["diversity"], got["diversity"]))  # one value, not one per track
+        gaps = [1.0 if np.isnan(g) else abs(g - r) / max(abs(r), 0.05) for r, g in pairs]
         return {"stat_gap": float(np.mean(gaps)), "EB": mean_of(got["EB"]), "UPC": mean_of(got["UPC"]),
                 "QN": mean_of(got["QN"]), "diversity": got["diversity"]}
 
