@@ -53,14 +53,24 @@ def save_json(path: Path, data: Any) -> None:
 
 
 # ---- training on a budget -------------------------------------------------------------------
-def train_for(cfg: Any, minutes: float, probe_steps: int = 20) -> dict[str, Any]:
+def train_for(cfg: Any, minutes: float, probe_steps: int = 20, steps: int | None = None) -> dict[str, Any]:
     """Train ``cfg`` for about ``minutes`` of wall clock (resumable): a probe run times a step,
-    then a resume up to the steps that fit. Returns steps and seconds."""
+    then a resume up to the steps that fit. With ``steps``, train exactly that many instead (a
+    schedule, such as the RelGAN paper's, that must not depend on the machine). Returns steps
+    and seconds."""
     from ganforge.core.training import checkpoint as ckpt
     from ganforge.core.training.run import train
 
     run = Path(cfg.out)
     log = run / "log.jsonl"
+    if steps is not None:
+        cfg.steps = steps
+        t = time.perf_counter()
+        if train(cfg, resume=ckpt.has_checkpoints(run), progress=True).interrupted:
+            sys.exit("interrupted; rerun to resume")
+        records = [json.loads(s) for s in log.read_text().splitlines() if s.strip()]
+        rate = [r for r in records if "images_per_s" in r][-1]["images_per_s"] / cfg.batch
+        return {"steps": steps, "steps_per_s": round(rate, 2), "resume_seconds": round(time.perf_counter() - t, 1)}
     if not ckpt.has_checkpoints(run):
         cfg.steps = probe_steps
         if train(cfg, progress=False).interrupted:
@@ -171,6 +181,12 @@ def oracle(args: argparse.Namespace, out: Path, results: dict[str, Any]) -> None
                   data_options={"level": "word"}, sample_every=10**9, checkpoint_every=500, log_every=20)
     mle_run, rel_run = out / "runs" / "oracle-mle", out / "runs" / "oracle-relgan"
     timing = results.setdefault("oracle_training", {})
+    if args.oracle_init is not None:
+        from ganforge.core.training import checkpoint as ckpt
+
+        mle_run = args.oracle_init.resolve()
+        last = ckpt.list_checkpoints(mle_run)[-1]
+        timing["mle"] = {"steps": int(last.stem.split("_")[-1]), "reused": str(mle_run)}
     if "mle" not in timing:
         cfg = TrainConfig(family="mle", out=str(mle_run), model={"hidden": 32, "emb": 32}, **common)
         timing["mle"] = train_for(cfg, args.oracle_mle_minutes)
@@ -181,8 +197,10 @@ def oracle(args: argparse.Namespace, out: Path, results: dict[str, Any]) -> None
         model = {"hidden": 32, "emb": 32, "init_from": str(ckpt.list_checkpoints(mle_run)[-1]),
                  "pretrain_steps": 0, "d_emb": 32, "d_reps": args.d_reps, "d_channels": 32}
         cfg = TrainConfig(family="relgan", out=str(rel_run), model=model, **common)
-        timing["relgan"] = train_for(cfg, args.oracle_adv_minutes, probe_steps=5)
+        timing["relgan"] = train_for(cfg, args.oracle_adv_minutes, probe_steps=5, steps=args.oracle_adv_steps)
         save_json(out / "text.json", results)
+    held_out = [" ".join(f"w{int(t)}" for t in row) for row in orc.sample(2000, seed=2)]
+    test = results.setdefault("oracle_nll_test", {})
     for name, run in (("mle", mle_run), ("relgan", rel_run)):
         rt = runtime.load(export(run, out / f"oracle-{name}.onnx"))
         for temp in args.oracle_temperatures:
@@ -190,7 +208,35 @@ def oracle(args: argparse.Namespace, out: Path, results: dict[str, Any]) -> None
             if key not in res:
                 res[key] = round(oracle_nll(orc, list(rt.generate(0, 2000, temperature=temp))), 4)
                 save_json(out / "text.json", results)
-            say(f"oracle NLL {key}: {res[key]}")
+            if key not in test:
+                test[key] = round(nll_test(run, held_out, temp), 4)
+                save_json(out / "text.json", results)
+            say(f"oracle {key}: NLL-oracle {res[key]}, NLL-test {test[key]}")
+
+
+def nll_test(run: Path, lines: list[str], temperature: float) -> float:
+    """NLL-test: the model's own per-token NLL (nats, ``<eos>`` included) of held-out oracle
+    lines, with its logits divided by ``temperature`` as the pack samples them. NLL-oracle
+    rewards a model that says only likely things; NLL-test rises when it stops covering the
+    data, so the pair shows what a lower temperature or a GAN buys and what it costs."""
+    import torch
+    import torch.nn.functional as F
+
+    from ganforge.core.modalities.text.model import after_eos_mask
+    from ganforge.core.modalities.text.vocab import EOS_ID, PAD_ID
+    from ganforge.core.training.run import load_for_export
+
+    bundle = load_for_export(run)
+    G, vocab, length = bundle.generator, bundle.family.vocab, bundle.family.length
+    ids = torch.full((len(lines), length), PAD_ID, dtype=torch.int64)
+    for i, line in enumerate(lines):
+        toks = vocab.encode(line.split())[:length - 1] + [EOS_ID]
+        ids[i, :len(toks)] = torch.tensor(toks)
+    with torch.no_grad():
+        logits = G.teacher_forced(ids) / temperature
+        nll = F.cross_entropy(logits.transpose(1, 2), ids, reduction="none")
+        mask = after_eos_mask(ids)
+    return float((nll * mask).sum() / mask.sum())
 
 
 def report(results: dict[str, Any]) -> str:
@@ -235,6 +281,10 @@ def main() -> None:
     p.add_argument("--adv-minutes", type=float, default=2.5)
     p.add_argument("--oracle-mle-minutes", type=float, default=2.0)
     p.add_argument("--oracle-adv-minutes", type=float, default=1.0)
+    p.add_argument("--oracle-adv-steps", type=int, default=None,
+                   help="a fixed number of oracle RelGAN steps instead of --oracle-adv-minutes")
+    p.add_argument("--oracle-init", type=Path, default=None,
+                   help="reuse this finished oracle MLE run (e.g. of an earlier --out) instead of training one")
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--batch", type=int, default=32, help="COCO batch (64 on a GPU)")
     p.add_argument("--d-reps", type=int, default=8)

@@ -24,6 +24,8 @@ import numpy as np
 from ganforge.core.errors import PackError
 from ganforge.core.pack import PackMeta
 
+from .rewrites import hoist_quantize_over_copies, widen_narrow_convs
+
 MIN_PSNR_DB = 30.0
 TARGET_PSNR_DB = 40.0
 CALIBRATION_SEED = 1_000_000  # calibration and evaluation seeds never overlap user seeds 0..n
@@ -108,6 +110,7 @@ def quantize_pack(float_path: str | Path, out_path: str | Path, *, source: str |
         pre = Path(work) / "pre.onnx"
         # Folds constants and fuses ops so the quantiser sees plain Conv/Pad/Resize chains.
         quant_pre_process(str(float_path), str(pre), skip_symbolic_shape=True)
+        widen_narrow_convs(pre)
         convs = [n.name for n in onnx.load(str(pre)).graph.node if n.op_type == "Conv"]
         # Quality first: the leading convs run on coarse grids, but their rounding error is
         # upsampled into every pixel. Keep the first k of them in float32, growing k until the
@@ -131,6 +134,7 @@ def quantize_pack(float_path: str | Path, out_path: str | Path, *, source: str |
                     extra_options={"ActivationSymmetric": False, "WeightSymmetric": True,
                                    "CalibPercentile": CALIBRATION_PERCENTILE},
                 )
+            hoist_quantize_over_copies(attempt)
             psnr_k = measure_psnr(float_path, attempt, options=options)
             if best is None or psnr_k > best[0]:
                 best = (psnr_k, len(keep_float))
