@@ -10,7 +10,12 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from ganforge.exporters.onnx.rewrites import NARROW_CONV_WIDTH, hoist_quantize_over_copies, widen_narrow_convs
+from ganforge.exporters.onnx.rewrites import (
+    NARROW_CONV_WIDTH,
+    channel_means_as_matmul,
+    hoist_quantize_over_copies,
+    widen_narrow_convs,
+)
 
 
 def _run(path: Path, x: np.ndarray) -> np.ndarray:
@@ -85,3 +90,22 @@ def test_hoisting_leaves_a_shared_tensor_alone(tmp_path: Path) -> None:
              helper.make_node("Add", ["d", "p"], ["y"])]
     path = _save(nodes, [qs, qz, _wrap_pads()], tmp_path / "m.onnx")
     assert hoist_quantize_over_copies(path) == 0
+
+
+def test_channel_mean_as_matmul_matches_reduce_mean(tmp_path: Path) -> None:
+    axes = numpy_helper.from_array(np.array([1], np.int64), "axes")
+    other = numpy_helper.from_array(np.array([2], np.int64), "other")
+    nodes = [helper.make_node("ReduceMean", ["x", "axes"], ["m"], keepdims=1),
+             helper.make_node("ReduceMean", ["x", "other"], ["n"], keepdims=1),  # not over channels: kept
+             helper.make_node("Add", ["m", "n"], ["y"])]
+    path = _save(nodes, [axes, other], tmp_path / "m.onnx")
+    x = np.random.default_rng(2).standard_normal((2, 4, 6, 5)).astype(np.float32)
+    before = _run(path, x)
+    model = onnx.load(str(path))
+    assert channel_means_as_matmul(model) == 1
+    onnx.checker.check_model(model)
+    assert [n.op_type for n in model.graph.node].count("ReduceMean") == 1
+    onnx.save(model, str(path))
+    after = _run(path, x)
+    assert after.shape == before.shape == (2, 4, 6, 5)
+    np.testing.assert_allclose(after, before, atol=1e-6)

@@ -26,6 +26,7 @@ from ganforge.core.errors import PackError
 from ganforge.core.pack import PackMeta
 
 from .parity import TOLERANCE, check_parity
+from .rewrites import channel_means_as_matmul
 
 OPSET = 20
 EXAMPLE_BATCH = 2  # a batch of 1 would let the exporter fix the batch axis to 1
@@ -174,6 +175,8 @@ def export_generator(family: Any, generator: Any, out_path: str | Path, *, facts
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise PackError(f"{out_path}: the generator could not be exported to ONNX ({first[:200]})") from e
 
+    if not int8:  # the int8 quantiser starts from the plain graph (see channel_means_as_matmul)
+        channel_means_as_matmul(model)
     parity = check_parity(model.SerializeToString(), module, family, source=out_path, tolerance=tolerance)
     err = max(c.max_abs_err for c in parity)
     train = {**facts, "parity_max_abs_err": err, "parity_tolerance": tolerance,

@@ -24,7 +24,7 @@ import numpy as np
 from ganforge.core.errors import PackError
 from ganforge.core.pack import PackMeta
 
-from .rewrites import hoist_quantize_over_copies, widen_narrow_convs
+from .rewrites import channel_means_as_matmul, hoist_quantize_over_copies, widen_narrow_convs
 
 MIN_PSNR_DB = 30.0
 TARGET_PSNR_DB = 40.0
@@ -61,6 +61,14 @@ class _Reader:
     def get_next(self) -> dict[str, np.ndarray] | None:
         i = next(self._items, None)
         return None if i is None else self._runtime.draw_inputs(CALIBRATION_SEED + i, 1, self._dims)
+
+
+def _rewrite_float_means(path: Path) -> None:
+    import onnx
+
+    model = onnx.load(str(path))
+    if channel_means_as_matmul(model):
+        onnx.save_model(model, str(path))
 
 
 def measure_psnr(float_path: str | Path, int8_path: str | Path, *, options: dict[str, Any] | None = None,
@@ -135,6 +143,7 @@ def quantize_pack(float_path: str | Path, out_path: str | Path, *, source: str |
                                    "CalibPercentile": CALIBRATION_PERCENTILE},
                 )
             hoist_quantize_over_copies(attempt)
+            _rewrite_float_means(attempt)
             psnr_k = measure_psnr(float_path, attempt, options=options)
             if best is None or psnr_k > best[0]:
                 best = (psnr_k, len(keep_float))

@@ -150,3 +150,71 @@ def hoist_quantize_over_copies(path: Path) -> int:
         del graph.value_info[:]
         onnx.save_model(model, str(path))
     return rewritten
+
+
+ELEMENTWISE = {"Pow", "Mul", "Add", "Sub", "Div", "Sqrt", "LeakyRelu", "Relu", "Identity"}
+
+
+def _from_dequantize(name: str, producer: dict[str, Any]) -> bool:
+    """Whether tensor ``name`` is an elementwise function of a ``DequantizeLinear`` output."""
+    node = producer.get(name)
+    while node is not None and node.op_type in ELEMENTWISE:
+        node = producer.get(node.input[0])
+    return node is not None and node.op_type == "DequantizeLinear"
+
+
+def channel_means_as_matmul(model: Any) -> int:
+    """Rewrite each ``ReduceMean`` over the channels of an NCHW tensor (PixelNorm's) as a
+    ``MatMul`` by a ``1/C`` row, in place on the ModelProto; returns how many were rewritten.
+
+    The same mean up to float32 summation order (parity still checks it). onnxruntime reduces a
+    middle axis of a float32 tensor slowly: 1024², 16 channels, 2 threads: ``Pow`` +
+    ``ReduceMean`` 14.6 ms against 5.7 ms for ``Pow`` + ``MatMul``. Means of dequantised tensors
+    are left alone: onnxruntime runs the layers around its int8 convs channels-last, where the
+    reduction is already fast and the reshapes would cost two transposes each (measured: an int8
+    pack 8% slower with every mean rewritten, 4-6% faster with only its float32 part's).
+    """
+    import onnx
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    inferred = onnx.shape_inference.infer_shapes(model)
+    shapes = {v.name: v.type.tensor_type.shape for v in [*inferred.graph.value_info, *inferred.graph.input]}
+    inits = {t.name: t for t in graph.initializer}
+    producer = {o: n for n in graph.node for o in n.output}
+    rewritten = 0
+    out_nodes: list[Any] = []
+    for node in graph.node:
+        shape = None
+        if node.op_type == "ReduceMean" and not _from_dequantize(node.input[0], producer):
+            shape = shapes.get(node.input[0])
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        axes = attrs.get("axes")
+        if shape is not None and axes is None and len(node.input) > 1 and node.input[1] in inits:
+            axes = numpy_helper.to_array(inits[node.input[1]]).tolist()
+        if (shape is None or len(shape.dim) != 4 or not shape.dim[1].HasField("dim_value")
+                or list(axes or []) not in ([1], [-3]) or attrs.get("keepdims", 1) != 1):
+            out_nodes.append(node)
+            continue
+        c = shape.dim[1].dim_value
+        tag = f"ganforge_chmean_{rewritten}"
+        graph.initializer.extend([
+            numpy_helper.from_array(np.full((1, c), 1.0 / c, np.float32), f"{tag}_w"),
+            numpy_helper.from_array(np.array([0, c, -1], np.int64), f"{tag}_flat"),
+            numpy_helper.from_array(np.array([1, 0, 1, 1], np.int64), f"{tag}_keep"),
+            numpy_helper.from_array(np.array([0, 1, 0, 0], np.int64), f"{tag}_one"),
+        ])
+        x, y = node.input[0], node.output[0]
+        out_nodes += [
+            helper.make_node("Reshape", [x, f"{tag}_flat"], [f"{tag}_r"], name=f"{tag}_r"),
+            helper.make_node("MatMul", [f"{tag}_w", f"{tag}_r"], [f"{tag}_m"], name=f"{tag}_m"),
+            helper.make_node("Shape", [x], [f"{tag}_s"], name=f"{tag}_s"),
+            helper.make_node("Mul", [f"{tag}_s", f"{tag}_keep"], [f"{tag}_s0"], name=f"{tag}_s0"),
+            helper.make_node("Add", [f"{tag}_s0", f"{tag}_one"], [f"{tag}_shape"], name=f"{tag}_shape"),
+            helper.make_node("Reshape", [f"{tag}_m", f"{tag}_shape"], [y], name=f"{tag}_y"),
+        ]
+        rewritten += 1
+    if rewritten:
+        del graph.node[:]
+        graph.node.extend(out_nodes)
+    return rewritten
