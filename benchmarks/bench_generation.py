@@ -95,8 +95,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--run", type=Path, help="a texture run directory (default: train a short one)")
     ap.add_argument("--sizes", type=int, nargs="+", default=[512, 1024, 2048])
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--cold-repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--cold-repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -144,15 +144,17 @@ def main() -> None:
         print(table(["size", "torch eager ms", "ORT fp32 ms", "ORT int8 ms", "fp32 speed-up",
                      "int8 speed-up", "int8 PSNR dB"], rows))
 
-        cold_ort, cold_torch = [], []
+        cold_ort, cold_ort8, cold_torch = [], [], []
         for _ in range(args.cold_repeats):
-            r = run_python(COLD_ORT.format(pack=str(fp32), threads=args.threads))
-            assert not r["torch_imported"], "the runtime imported torch"
-            cold_ort.append(r["seconds"])
+            for pack, out in ((fp32, cold_ort), (int8, cold_ort8)):
+                r = run_python(COLD_ORT.format(pack=str(pack), threads=args.threads))
+                assert not r["torch_imported"], "the runtime imported torch"
+                out.append(r["seconds"])
             cold_torch.append(run_python(COLD_TORCH.format(run=str(run_dir), threads=args.threads))["seconds"])
-        cold = {"ort_s": cold_ort, "torch_s": cold_torch, "speedup": median(cold_torch) / median(cold_ort)}
-        print(f"cold start 1024²: onnxruntime {median(cold_ort):.2f} s, torch {median(cold_torch):.2f} s, "
-              f"{cold['speedup']:.2f}× faster")
+        cold = {"ort_s": cold_ort, "ort_int8_s": cold_ort8, "torch_s": cold_torch,
+                "speedup": median(cold_torch) / median(cold_ort), "int8_speedup": median(cold_torch) / median(cold_ort8)}
+        print(f"cold start 1024²: onnxruntime {median(cold_ort):.2f} s (int8 pack {median(cold_ort8):.2f} s), "
+              f"torch {median(cold_torch):.2f} s: {cold['speedup']:.2f}× faster (int8 pack {cold['int8_speedup']:.2f}×)")
 
         peak_gen = run_python(PEAK_GENERATE.format(pack=str(fp32), threads=args.threads))
         peak_train = run_python(PEAK_TRAIN.format())

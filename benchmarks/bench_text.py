@@ -316,10 +316,10 @@ def main() -> None:
     results["published"] = {"coco_bleu2_5": PUBLISHED, "oracle_nll": PUBLISHED_ORACLE}
     results["wall_seconds_this_run"] = round(time.perf_counter() - t0, 1)
     save_json(args.out / "text.json", results)
-    recorded = results
-    if args.skip_coco:  # keep the recorded COCO figures, replace the oracle's
-        recorded = load_json(HERE / "results" / "text.json") or {}
-        recorded.update({k: v for k, v in results.items() if not k.startswith("coco")})
+    # A run of one part keeps the other part's recorded figures.
+    recorded = load_json(HERE / "results" / "text.json") or {}
+    recorded.update({k: v for k, v in results.items()
+                     if not (args.skip_coco and k.startswith("coco")) and not (args.skip_oracle and k.startswith("oracle"))})
     save_json(HERE / "results" / "text.json", recorded)
     say(f"done in {results['wall_seconds_this_run']:.0f} s; results in benchmarks/results/text.json")
 
