@@ -15,6 +15,7 @@ import io
 import math
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,11 +64,12 @@ class _Reader:
         return None if i is None else self._runtime.draw_inputs(CALIBRATION_SEED + i, 1, self._dims)
 
 
-def _rewrite_float_means(path: Path) -> None:
+def _rewrite(path: Path, *rewrites: Callable[[Any], int]) -> None:
+    """Apply graph rewrites (see :mod:`.rewrites`) to the model file at ``path``."""
     import onnx
 
     model = onnx.load(str(path))
-    if channel_means_as_matmul(model):
+    if sum(rewrite(model) for rewrite in rewrites):
         onnx.save_model(model, str(path))
 
 
@@ -118,7 +120,7 @@ def quantize_pack(float_path: str | Path, out_path: str | Path, *, source: str |
         pre = Path(work) / "pre.onnx"
         # Folds constants and fuses ops so the quantiser sees plain Conv/Pad/Resize chains.
         quant_pre_process(str(float_path), str(pre), skip_symbolic_shape=True)
-        widen_narrow_convs(pre)
+        _rewrite(pre, widen_narrow_convs)
         convs = [n.name for n in onnx.load(str(pre)).graph.node if n.op_type == "Conv"]
         # Quality first: the leading convs run on coarse grids, but their rounding error is
         # upsampled into every pixel. Keep the first k of them in float32, growing k until the
@@ -142,8 +144,7 @@ def quantize_pack(float_path: str | Path, out_path: str | Path, *, source: str |
                     extra_options={"ActivationSymmetric": False, "WeightSymmetric": True,
                                    "CalibPercentile": CALIBRATION_PERCENTILE},
                 )
-            hoist_quantize_over_copies(attempt)
-            _rewrite_float_means(attempt)
+            _rewrite(attempt, hoist_quantize_over_copies, channel_means_as_matmul)
             psnr_k = measure_psnr(float_path, attempt, options=options)
             if best is None or psnr_k > best[0]:
                 best = (psnr_k, len(keep_float))

@@ -1,11 +1,13 @@
-"""Exact ONNX graph rewrites that make a quantised conv generator run faster on onnxruntime's CPU
-kernels. Each returns a graph that computes the same function (bit for bit where it says so);
-each exists because of a measured slow path, named in its docstring.
+"""ONNX graph rewrites that make a generator pack run faster on onnxruntime's CPU kernels.
+
+Each edits a ModelProto in place, keeps the function it computes (bit for bit, or up to float32
+summation order where it says so; the exporter's parity and PSNR checks run on the result) and
+returns how many places it changed. Each exists because of a slow path measured with
+onnxruntime's profiler, named in its docstring.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,7 +15,7 @@ import numpy as np
 NARROW_CONV_WIDTH = 16  # onnxruntime's uint8 QLinearConv is fast from 16 output channels up
 
 
-def widen_narrow_convs(path: Path, width: int = NARROW_CONV_WIDTH) -> int:
+def widen_narrow_convs(model: Any, width: int = NARROW_CONV_WIDTH) -> int:
     """Give every Conv with fewer than ``width`` output channels zero filters up to ``width`` and
     slice the real channels back out right after it; returns how many convs were widened.
 
@@ -22,10 +24,8 @@ def widen_narrow_convs(path: Path, width: int = NARROW_CONV_WIDTH) -> int:
     with 16 channels (1024², 1 thread: 56-67 ms against 21-26 ms, plus 4 ms for the slice), the
     single largest node of an int8 texture pack.
     """
-    import onnx
     from onnx import helper, numpy_helper
 
-    model = onnx.load(str(path))
     graph = model.graph
     inits = {t.name: t for t in graph.initializer}
     widened = 0
@@ -51,7 +51,6 @@ def widen_narrow_convs(path: Path, width: int = NARROW_CONV_WIDTH) -> int:
         widened += 1
     if widened:
         del graph.value_info[:]  # the widened shapes are re-inferred by onnxruntime
-        onnx.save_model(model, str(path))
     return widened
 
 
@@ -70,7 +69,7 @@ def _int_scales(node: Any, inits: dict[str, Any]) -> tuple[int, int] | None:
     return int(scales[2]), int(scales[3])
 
 
-def hoist_quantize_over_copies(path: Path) -> int:
+def hoist_quantize_over_copies(model: Any) -> int:
     """Quantise before the wrap-``Pad`` and nearest ``Resize`` that feed each ``QuantizeLinear``,
     and upsample uint8 by concatenation; returns how many chains were rewritten.
 
@@ -80,10 +79,8 @@ def hoist_quantize_over_copies(path: Path) -> int:
     uint8, against 2.5 ms for a uint8 concat-and-reshape upsample), and a float32 wrap pad moves
     4x the bytes of a uint8 one (6.3 ms against 1.5 ms).
     """
-    import onnx
     from onnx import helper, numpy_helper
 
-    model = onnx.load(str(path))
     graph = model.graph
     inits = {t.name: t for t in graph.initializer}
     producer = {o: n for n in graph.node for o in n.output}
@@ -148,7 +145,6 @@ def hoist_quantize_over_copies(path: Path) -> int:
         del graph.node[:]
         graph.node.extend(kept)
         del graph.value_info[:]
-        onnx.save_model(model, str(path))
     return rewritten
 
 
@@ -165,7 +161,7 @@ def _from_dequantize(name: str, producer: dict[str, Any]) -> bool:
 
 def channel_means_as_matmul(model: Any) -> int:
     """Rewrite each ``ReduceMean`` over the channels of an NCHW tensor (PixelNorm's) as a
-    ``MatMul`` by a ``1/C`` row, in place on the ModelProto; returns how many were rewritten.
+    ``MatMul`` by a ``1/C`` row.
 
     The same mean up to float32 summation order (parity still checks it). onnxruntime reduces a
     middle axis of a float32 tensor slowly: 1024², 16 channels, 2 threads: ``Pow`` +
