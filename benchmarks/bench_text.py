@@ -53,6 +53,12 @@ def save_json(path: Path, data: Any) -> None:
 
 
 # ---- training on a budget -------------------------------------------------------------------
+def steps_per_s(log: Path, batch: int) -> float:
+    """Training speed in the run's last logged window."""
+    records = [json.loads(s) for s in log.read_text().splitlines() if s.strip()]
+    return [r for r in records if "images_per_s" in r][-1]["images_per_s"] / batch
+
+
 def train_for(cfg: Any, minutes: float, probe_steps: int = 20, steps: int | None = None) -> dict[str, Any]:
     """Train ``cfg`` for about ``minutes`` of wall clock (resumable): a probe run times a step,
     then a resume up to the steps that fit. With ``steps``, train exactly that many instead (a
@@ -63,27 +69,20 @@ def train_for(cfg: Any, minutes: float, probe_steps: int = 20, steps: int | None
 
     run = Path(cfg.out)
     log = run / "log.jsonl"
-    if steps is not None:
-        cfg.steps = steps
-        t = time.perf_counter()
-        if train(cfg, resume=ckpt.has_checkpoints(run), progress=True).interrupted:
-            sys.exit("interrupted; rerun to resume")
-        records = [json.loads(s) for s in log.read_text().splitlines() if s.strip()]
-        rate = [r for r in records if "images_per_s" in r][-1]["images_per_s"] / cfg.batch
-        return {"steps": steps, "steps_per_s": round(rate, 2), "resume_seconds": round(time.perf_counter() - t, 1)}
-    if not ckpt.has_checkpoints(run):
-        cfg.steps = probe_steps
-        if train(cfg, progress=False).interrupted:
-            sys.exit("interrupted; rerun to resume")
-    records = [json.loads(s) for s in log.read_text().splitlines() if s.strip()]
-    timed = [r for r in records if "images_per_s" in r]
-    rate = timed[-1]["images_per_s"] / cfg.batch  # steps per second, from the last window
-    target = int(max(probe_steps, minutes * 60 * rate))
-    cfg.steps = target
+    rate = None
+    if steps is None:
+        if not ckpt.has_checkpoints(run):
+            cfg.steps = probe_steps
+            if train(cfg, progress=False).interrupted:
+                sys.exit("interrupted; rerun to resume")
+        rate = steps_per_s(log, cfg.batch)
+        steps = int(max(probe_steps, minutes * 60 * rate))
+    cfg.steps = steps
     t = time.perf_counter()
-    if train(cfg, resume=True, progress=True).interrupted:
+    if train(cfg, resume=ckpt.has_checkpoints(run), progress=True).interrupted:
         sys.exit("interrupted; rerun to resume")
-    return {"steps": target, "steps_per_s": round(rate, 2), "resume_seconds": round(time.perf_counter() - t, 1)}
+    rate = rate or steps_per_s(log, cfg.batch)
+    return {"steps": steps, "steps_per_s": round(rate, 2), "resume_seconds": round(time.perf_counter() - t, 1)}
 
 
 def export(run: Path, pack: Path) -> Path:
@@ -185,8 +184,8 @@ def oracle(args: argparse.Namespace, out: Path, results: dict[str, Any]) -> None
         from ganforge.core.training import checkpoint as ckpt
 
         mle_run = args.oracle_init.resolve()
-        last = ckpt.list_checkpoints(mle_run)[-1]
-        timing["mle"] = {"steps": int(last.stem.split("_")[-1]), "reused": str(mle_run)}
+        _, _, meta = ckpt.load_latest(mle_run)
+        timing["mle"] = {"steps": meta["step"], "reused": str(mle_run)}
     if "mle" not in timing:
         cfg = TrainConfig(family="mle", out=str(mle_run), model={"hidden": 32, "emb": 32}, **common)
         timing["mle"] = train_for(cfg, args.oracle_mle_minutes)
@@ -222,16 +221,13 @@ def nll_test(run: Path, lines: list[str], temperature: float) -> float:
     import torch
     import torch.nn.functional as F
 
+    from ganforge.core.modalities.text.data import encode_lines
     from ganforge.core.modalities.text.model import after_eos_mask
-    from ganforge.core.modalities.text.vocab import EOS_ID, PAD_ID
     from ganforge.core.training.run import load_for_export
 
     bundle = load_for_export(run)
-    G, vocab, length = bundle.generator, bundle.family.vocab, bundle.family.length
-    ids = torch.full((len(lines), length), PAD_ID, dtype=torch.int64)
-    for i, line in enumerate(lines):
-        toks = vocab.encode(line.split())[:length - 1] + [EOS_ID]
-        ids[i, :len(toks)] = torch.tensor(toks)
+    G, family = bundle.generator, bundle.family
+    ids = torch.tensor(encode_lines(lines, family.vocab, family.max_len)[0], dtype=torch.int64)
     with torch.no_grad():
         logits = G.teacher_forced(ids) / temperature
         nll = F.cross_entropy(logits.transpose(1, 2), ids, reduction="none")

@@ -34,7 +34,7 @@ def widen_narrow_convs(model: Any, width: int = NARROW_CONV_WIDTH) -> int:
             continue
         weight = numpy_helper.to_array(inits[node.input[1]])
         cout = weight.shape[0]
-        if cout >= width or int(next((a.i for a in node.attribute if a.name == "group"), 1)) != 1:
+        if cout >= width or next((a.i for a in node.attribute if a.name == "group"), 1) != 1:
             continue
         wide = np.zeros((width, *weight.shape[1:]), weight.dtype)
         wide[:cout] = weight
@@ -181,12 +181,13 @@ def channel_means_as_matmul(model: Any) -> int:
     rewritten = 0
     out_nodes: list[Any] = []
     for node in graph.node:
-        shape = None
-        if node.op_type == "ReduceMean" and not _from_dequantize(node.input[0], producer):
-            shape = shapes.get(node.input[0])
+        if node.op_type != "ReduceMean" or _from_dequantize(node.input[0], producer):
+            out_nodes.append(node)
+            continue
+        shape = shapes.get(node.input[0])
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         axes = attrs.get("axes")
-        if shape is not None and axes is None and len(node.input) > 1 and node.input[1] in inits:
+        if axes is None and len(node.input) > 1 and node.input[1] in inits:
             axes = numpy_helper.to_array(inits[node.input[1]]).tolist()
         if (shape is None or len(shape.dim) != 4 or not shape.dim[1].HasField("dim_value")
                 or list(axes or []) not in ([1], [-3]) or attrs.get("keepdims", 1) != 1):
