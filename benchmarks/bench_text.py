@@ -59,7 +59,8 @@ def steps_per_s(log: Path, batch: int) -> float:
     return [r for r in records if "images_per_s" in r][-1]["images_per_s"] / batch
 
 
-def train_for(cfg: Any, minutes: float, probe_steps: int = 20, steps: int | None = None) -> dict[str, Any]:
+def train_for(cfg: Any, minutes: float, probe_steps: int = 20, steps: int | None = None,
+              anneal_steps: int | None = None) -> dict[str, Any]:
     """Train ``cfg`` for about ``minutes`` of wall clock (resumable): a probe run times a step,
     then a resume up to the steps that fit. With ``steps``, train exactly that many instead (a
     schedule, such as the RelGAN paper's, that must not depend on the machine). Returns steps
@@ -78,6 +79,8 @@ def train_for(cfg: Any, minutes: float, probe_steps: int = 20, steps: int | None
         rate = steps_per_s(log, cfg.batch)
         steps = int(max(probe_steps, minutes * 60 * rate))
     cfg.steps = steps
+    if anneal_steps is not None:
+        cfg.model["anneal_steps"] = anneal_steps
     t = time.perf_counter()
     if train(cfg, resume=ckpt.has_checkpoints(run), progress=True).interrupted:
         sys.exit("interrupted; rerun to resume")
@@ -85,14 +88,33 @@ def train_for(cfg: Any, minutes: float, probe_steps: int = 20, steps: int | None
     return {"steps": steps, "steps_per_s": round(rate, 2), "resume_seconds": round(time.perf_counter() - t, 1)}
 
 
-def export(run: Path, pack: Path) -> Path:
+def export(run: Path, pack: Path, checkpoint: str = "last", step: int | None = None) -> Path:
+    """Export ``run``'s newest (or best) checkpoint once; with ``step``, the newest must be that
+    step (a staged run exports each stage right after training it)."""
     from ganforge.exporters.onnx.export import export_pack
 
     if not pack.is_file():
+        if step is not None:
+            from ganforge.core.training import checkpoint as ckpt
+
+            _, _, meta = ckpt.load_latest(run)
+            if meta["step"] != step:
+                sys.exit(f"{run} is at step {meta['step']}, not {step}: rerun with a fresh --out to export stage {step}")
         t = time.perf_counter()
-        export_pack(run, pack)
-        say(f"exported {pack.name} in {time.perf_counter() - t:.0f} s")
+        export_pack(run, pack, checkpoint=checkpoint)
+        say(f"exported {pack.name} ({checkpoint} checkpoint) in {time.perf_counter() - t:.0f} s")
     return pack
+
+
+def early_stop_facts(run: Path, epoch: float) -> dict[str, Any]:
+    """Where an early-stopped run's best checkpoint is, in steps and epochs, and its held-out NLL."""
+    from ganforge.core.training import checkpoint as ckpt
+
+    _, meta = ckpt.load(run / "checkpoints" / ckpt.BEST)
+    best = meta["best"]
+    _, _, last = ckpt.load_latest(run)
+    return {"best_step": best["step"], "best_epochs": round(best["step"] / epoch, 2),
+            "held_out_nll": round(best["value"], 3), "stopped_at": last["step"]}
 
 
 # ---- COCO ------------------------------------------------------------------------------------
@@ -119,28 +141,31 @@ def coco(args: argparse.Namespace, out: Path, results: dict[str, Any]) -> None:
         save_json(out / "text.json", results)
     say(f"real data: {results['coco']['real']}")
     max_len = max(len(s.split()) for s in train_lines)
+    epoch = len(train_lines) * 0.95 / args.batch  # steps per epoch over the lines not held out
     common = dict(modality="text", data=str(train_path), crop=max_len, batch=args.batch, seed=0, device=args.device,
-                  data_options={"level": "word"}, sample_every=10**9, checkpoint_every=500, log_every=20,
-                  checkpoint_minutes=5.0)
+                  data_options={"level": "word"}, checkpoint_every=500, log_every=20, checkpoint_minutes=5.0)
     mle_run, rel_run = out / "runs" / "coco-mle", out / "runs" / "coco-relgan"
     timing = results.setdefault("coco_training", {})
     if "mle" not in timing:
-        cfg = TrainConfig(family="mle", out=str(mle_run), model={"hidden": args.hidden, "emb": 64}, **common)
-        timing["mle"] = train_for(cfg, args.mle_minutes)
+        cfg = TrainConfig(family="mle", out=str(mle_run), model={"hidden": args.hidden, "emb": 64, "dropout": args.dropout},
+                          sample_every=max(1, int(epoch / 2)), patience=args.patience, **common)
+        timing["mle"] = {**train_for(cfg, args.mle_minutes), **early_stop_facts(mle_run, epoch)}
         save_json(out / "text.json", results)
     say(f"mle trained: {timing['mle']}")
-    if "relgan" not in timing:
-        from ganforge.core.training import checkpoint as ckpt
+    packs = {"mle": export(mle_run, out / "coco-mle.onnx", "best")}
+    for adv_steps in args.adv_steps:
+        name = f"relgan-{adv_steps}"
+        if name not in timing:
+            model = {"hidden": args.hidden, "emb": 64, "init_from": str(mle_run / "checkpoints" / "best.safetensors"),
+                     "pretrain_steps": 0, "d_emb": 32, "d_reps": args.d_reps, "d_channels": 32,
+                     "beta_max": 100.0}
+            # beta anneals over the longest stage: every stage is a point on one run
+            cfg = TrainConfig(family="relgan", out=str(rel_run), model=model, sample_every=10**9, **common)
+            timing[name] = train_for(cfg, 0, steps=adv_steps, anneal_steps=max(args.adv_steps))
+            save_json(out / "text.json", results)
+        say(f"{name} trained: {timing[name]}")
+        packs[name] = export(rel_run, out / f"coco-{name}.onnx", "last", step=adv_steps)
 
-        init = ckpt.list_checkpoints(mle_run)[-1]
-        model = {"hidden": args.hidden, "emb": 64, "init_from": str(init), "pretrain_steps": 0,
-                 "d_emb": 32, "d_reps": args.d_reps, "d_channels": 32, "beta_max": 100.0}
-        cfg = TrainConfig(family="relgan", out=str(rel_run), model=model, **common)
-        timing["relgan"] = train_for(cfg, args.adv_minutes, probe_steps=5)
-        save_json(out / "text.json", results)
-    say(f"relgan trained: {timing['relgan']}")
-
-    packs = {"mle": export(mle_run, out / "coco-mle.onnx"), "relgan": export(rel_run, out / "coco-relgan.onnx")}
     sweep = results["coco"].setdefault("sweep", {})
     for name, pack in packs.items():
         rt = runtime.load(pack)
@@ -176,44 +201,53 @@ def oracle(args: argparse.Namespace, out: Path, results: dict[str, Any]) -> None
     res = results.setdefault("oracle", {})
     if "real" not in res:
         res["real"] = round(oracle_nll(orc, data.read_text().splitlines()[:2000]), 4)
+    epoch = 10_000 * 0.95 / 64
     common = dict(modality="text", data=str(data), crop=20, batch=64, seed=0, device=args.device,
-                  data_options={"level": "word"}, sample_every=10**9, checkpoint_every=500, log_every=20)
+                  data_options={"level": "word"}, checkpoint_every=500, log_every=20)
+    size = {"hidden": args.oracle_hidden, "emb": args.oracle_emb}
     mle_run, rel_run = out / "runs" / "oracle-mle", out / "runs" / "oracle-relgan"
     timing = results.setdefault("oracle_training", {})
     if args.oracle_init is not None:
-        from ganforge.core.training import checkpoint as ckpt
-
         mle_run = args.oracle_init.resolve()
-        _, _, meta = ckpt.load_latest(mle_run)
-        timing["mle"] = {"steps": meta["step"], "reused": str(mle_run)}
+        timing["mle"] = {"reused": str(mle_run), **early_stop_facts(mle_run, epoch)}
     if "mle" not in timing:
-        cfg = TrainConfig(family="mle", out=str(mle_run), model={"hidden": 32, "emb": 32}, **common)
-        timing["mle"] = train_for(cfg, args.oracle_mle_minutes)
+        cfg = TrainConfig(family="mle", out=str(mle_run), model={**size, "dropout": args.oracle_dropout},
+                          sample_every=max(1, int(epoch / 2)), patience=args.patience, **common)
+        timing["mle"] = {**train_for(cfg, args.oracle_mle_minutes), **early_stop_facts(mle_run, epoch)}
         save_json(out / "text.json", results)
-    if "relgan" not in timing:
-        from ganforge.core.training import checkpoint as ckpt
-
-        model = {"hidden": 32, "emb": 32, "init_from": str(ckpt.list_checkpoints(mle_run)[-1]),
-                 "pretrain_steps": 0, "d_emb": 32, "d_reps": args.d_reps, "d_channels": 32}
-        cfg = TrainConfig(family="relgan", out=str(rel_run), model=model, **common)
-        timing["relgan"] = train_for(cfg, args.oracle_adv_minutes, probe_steps=5, steps=args.oracle_adv_steps)
-        save_json(out / "text.json", results)
+    say(f"oracle mle trained: {timing['mle']}")
+    runs = {"mle": (mle_run, export(mle_run, out / "oracle-mle.onnx", "best"), "best")}
+    for adv_steps in args.oracle_adv_steps:
+        name = f"relgan-{adv_steps}"
+        if name not in timing:
+            model = {**size, "init_from": str(mle_run / "checkpoints" / "best.safetensors"),
+                     "pretrain_steps": 0, "d_emb": 32, "d_reps": args.d_reps, "d_channels": 32}
+            cfg = TrainConfig(family="relgan", out=str(rel_run), model=model, sample_every=10**9, **common)
+            timing[name] = train_for(cfg, 0, steps=adv_steps, anneal_steps=max(args.oracle_adv_steps))
+            save_json(out / "text.json", results)
+        say(f"oracle {name} trained: {timing[name]}")
+        runs[name] = (rel_run, export(rel_run, out / f"oracle-{name}.onnx", "last", step=adv_steps), "last")
     held_out = [" ".join(f"w{int(t)}" for t in row) for row in orc.sample(2000, seed=2)]
     test = results.setdefault("oracle_nll_test", {})
-    for name, run in (("mle", mle_run), ("relgan", rel_run)):
-        rt = runtime.load(export(run, out / f"oracle-{name}.onnx"))
+    novel = results.setdefault("oracle_novelty", {})
+    train_lines = set(data.read_text().splitlines())
+    for name, (run, pack, which) in runs.items():
+        rt = runtime.load(pack)
         for temp in args.oracle_temperatures:
             key = f"{name}_t{temp:g}"
             if key not in res:
-                res[key] = round(oracle_nll(orc, list(rt.generate(0, 2000, temperature=temp))), 4)
+                lines = list(rt.generate(0, 2000, temperature=temp))
+                res[key] = round(oracle_nll(orc, lines), 4)
+                # NLL-oracle is lowest for a model that replays its training lines: say how many it does
+                novel[key] = round(sum(s not in train_lines for s in lines) / len(lines), 4)
                 save_json(out / "text.json", results)
             if key not in test:
-                test[key] = round(nll_test(run, held_out, temp), 4)
+                test[key] = round(nll_test(run, held_out, temp, which), 4)
                 save_json(out / "text.json", results)
-            say(f"oracle {key}: NLL-oracle {res[key]}, NLL-test {test[key]}")
+            say(f"oracle {key}: NLL-oracle {res[key]}, NLL-test {test[key]}, novelty {novel.get(key)}")
 
 
-def nll_test(run: Path, lines: list[str], temperature: float) -> float:
+def nll_test(run: Path, lines: list[str], temperature: float, checkpoint: str = "last") -> float:
     """NLL-test: the model's own per-token NLL (nats, ``<eos>`` included) of held-out oracle
     lines, with its logits divided by ``temperature`` as the pack samples them. NLL-oracle
     rewards a model that says only likely things; NLL-test rises when it stops covering the
@@ -225,7 +259,7 @@ def nll_test(run: Path, lines: list[str], temperature: float) -> float:
     from ganforge.core.modalities.text.model import after_eos_mask
     from ganforge.core.training.run import load_for_export
 
-    bundle = load_for_export(run)
+    bundle = load_for_export(run, checkpoint=checkpoint)
     G, family = bundle.generator, bundle.family
     ids = torch.tensor(encode_lines(lines, family.vocab, family.max_len)[0], dtype=torch.int64)
     with torch.no_grad():
@@ -273,20 +307,27 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=HERE.parent / "build" / "bench_text")
     p.add_argument("--device", default="auto")
-    p.add_argument("--mle-minutes", type=float, default=4.0)
-    p.add_argument("--adv-minutes", type=float, default=2.5)
-    p.add_argument("--oracle-mle-minutes", type=float, default=2.0)
-    p.add_argument("--oracle-adv-minutes", type=float, default=1.0)
-    p.add_argument("--oracle-adv-steps", type=int, default=None,
-                   help="a fixed number of oracle RelGAN steps instead of --oracle-adv-minutes")
+    p.add_argument("--mle-minutes", type=float, default=20.0,
+                   help="wall-clock cap of the COCO MLE run (early stopping usually ends it first)")
+    p.add_argument("--adv-steps", type=int, nargs="+", default=[300, 1000],
+                   help="COCO RelGAN stages: one run from the best MLE checkpoint, a pack exported and swept at each")
+    p.add_argument("--dropout", type=float, default=0.3, help="COCO MLE dropout")
+    p.add_argument("--patience", type=int, default=4,
+                   help="MLE early stopping: half-epoch evaluations of held-out NLL without improvement")
+    p.add_argument("--oracle-mle-minutes", type=float, default=20.0)
+    p.add_argument("--oracle-adv-steps", type=int, nargs="+", default=[1000, 5000],
+                   help="oracle RelGAN stages (the RelGAN paper runs 5,000 adversarial steps)")
+    p.add_argument("--oracle-hidden", type=int, default=32, help="oracle generator LSTM size (Texygen's: 32)")
+    p.add_argument("--oracle-emb", type=int, default=32)
+    p.add_argument("--oracle-dropout", type=float, default=0.0)
     p.add_argument("--oracle-init", type=Path, default=None,
                    help="reuse this finished oracle MLE run (e.g. of an earlier --out) instead of training one")
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--batch", type=int, default=32, help="COCO batch (64 on a GPU)")
     p.add_argument("--d-reps", type=int, default=8)
     p.add_argument("--samples", type=int, default=10_000)
-    p.add_argument("--temperatures", type=float, nargs="+", default=[0.6, 0.8, 1.0, 1.2])
-    p.add_argument("--oracle-temperatures", type=float, nargs="+", default=[1.0, 0.8],
+    p.add_argument("--temperatures", type=float, nargs="+", default=[0.8, 0.9, 1.0, 1.1, 1.2])
+    p.add_argument("--oracle-temperatures", type=float, nargs="+", default=[1.0, 0.8, 0.6, 0.5],
                    help="sampling temperatures for NLL-oracle (lower: better NLL-oracle, less diversity)")
     p.add_argument("--skip-oracle", action="store_true")
     p.add_argument("--skip-coco", action="store_true",

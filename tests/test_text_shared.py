@@ -45,5 +45,5 @@ def test_word_level_training_on_coco(tmp_path: Path) -> None:
     import json
 
     info = [json.loads(s) for s in (tmp_path / "run" / "log.jsonl").read_text().splitlines()][0]["data"]
-    assert info["count"] == 10_000 and info["truncated"] == 0 and info["unknown_tokens"] == 0
+    assert info["count"] + info["held_out"] == 10_000 and info["held_out"] == 500 and info["truncated"] == 0 and info["unknown_tokens"] == 0
     assert len(info["vocab"]["tokens"]) > 4000

@@ -69,6 +69,10 @@ def _options() -> list[click.Option]:
                      show_default=True, metavar="M", help="Also save one at least every M minutes."),
         click.Option(["--sample-every"], type=click.IntRange(min=1), default=d.sample_every, show_default=True,
                      metavar="STEPS", help="Write a preview image of samples every this many steps."),
+        click.Option(["--patience"], type=click.IntRange(min=0), default=d.patience, show_default=True,
+                     metavar="N", help="Early stopping: end the run after N sample evaluations (every "
+                     "--sample-every steps) without a better metric; 0 trains all --steps. `export "
+                     "--checkpoint best` then exports the best one."),
         click.Option(["--progress/--no-progress"], default=True, help="Show a progress bar."),
     ]
 

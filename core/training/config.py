@@ -21,7 +21,7 @@ DEVICES = ("auto", "cpu", "cuda")
 #: Fields a resumed run takes from the command line rather than from the saved config: how long
 #: to run and how to execute/report, never what is learned.
 RUNTIME_FIELDS = ("steps", "out", "device", "amp", "channels_last", "sample_every", "log_every",
-                  "checkpoint_every", "checkpoint_minutes", "keep_last")
+                  "checkpoint_every", "checkpoint_minutes", "keep_last", "patience")
 
 
 @dataclass
@@ -61,6 +61,9 @@ class TrainConfig:
     checkpoint_every: int = 1000
     checkpoint_minutes: float = 10.0
     keep_last: int = 3
+    #: early stopping: end the run once this many sample evaluations in a row have not bettered
+    #: the best metric (0: train all ``steps``); the best checkpoint is the early-stopped model
+    patience: int = 0
     model: dict[str, Any] = field(default_factory=dict)
     data_options: dict[str, Any] = field(default_factory=dict)
 
@@ -84,6 +87,8 @@ class TrainConfig:
                      "keep_last"):
             if int(getattr(self, name)) < 1:
                 raise bad(f"{name} must be at least 1 (got {getattr(self, name)})")
+        if int(self.patience) < 0:
+            raise bad(f"patience must be 0 (off) or more (got {self.patience})")
         if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
             raise bad(f"betas must be two numbers in [0, 1) (got {self.betas})")
         if self.lr_g <= 0 or self.lr_d <= 0:

@@ -83,8 +83,10 @@ def fit(trainer: Trainer, cfg: TrainConfig, run_dir: Path, static_meta: dict[str
 
     dist, main = trainer.dist, trainer.dist.is_main
     family = trainer.family
-    real_eval = trainer.dataset.sample(getattr(family, "eval_batch", EVAL_BATCH),
-                                       torch.Generator().manual_seed(cfg.seed + EVAL_SEED_OFFSET))
+    # A dataset that holds lines out (text) evaluates on those; the rest on a fixed real batch.
+    eval_sample = getattr(trainer.dataset, "eval_sample", trainer.dataset.sample)
+    real_eval = eval_sample(getattr(family, "eval_batch", EVAL_BATCH),
+                            torch.Generator().manual_seed(cfg.seed + EVAL_SEED_OFFSET))
     metrics: dict[str, float] = {}
     log = open(run_dir / "log.jsonl", "a") if main else None  # closed in the finally below
     bar = tqdm(total=cfg.steps, initial=trainer.step_count, unit="step", dynamic_ncols=True,
@@ -110,7 +112,7 @@ def fit(trainer: Trainer, cfg: TrainConfig, run_dir: Path, static_meta: dict[str
 
     t_start = t_window = last_save = time.monotonic()
     paused, window_steps = 0.0, 0
-    interrupted = False
+    interrupted = early = False
     try:
         with StopFlag(say) as stop:
             while trainer.step_count < cfg.steps:
@@ -149,12 +151,27 @@ def fit(trainer: Trainer, cfg: TrainConfig, run_dir: Path, static_meta: dict[str
                         checkpoint(extra_best=True)
                     paused += time.monotonic() - t
 
+                # Early stopping, stateless so a resume decides the same: no better metric in
+                # the last `patience` evaluations.
+                if cfg.patience and step % cfg.sample_every == 0 and not last:
+                    stale = best is not None and step - int(best["step"]) >= cfg.patience * cfg.sample_every
+                    [stale] = any_flags([stale], dist, trainer.device)  # rank 0 holds `best`
+                else:
+                    stale = False
+                if stale:
+                    if main:
+                        say(f"early stop at step {step}: {best['metric']} has not improved on "
+                            f"{best['value']:.4g} (step {best['step']}) in {cfg.patience} evaluations")
+                    write_log({"event": "early_stop", "step": step, "best": best})
+                    last = stop_now = True
+                    early = True
+
                 if step % cfg.checkpoint_every == 0 or last or due:
                     paused += checkpoint()
                     last_save = time.monotonic()
 
                 if stop_now:
-                    interrupted = step < cfg.steps
+                    interrupted = step < cfg.steps and not early
                     break
     finally:
         bar.close()

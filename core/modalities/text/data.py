@@ -9,7 +9,13 @@ run draws the same batches.
 ``builtin:names`` is the demo corpus: first names from `faker`'s person providers for eight
 European locales (accented Latin included), about 4,500 unique short lines — see the README for
 why. Options (``data_options``): ``level`` ("char" | "word"), ``max_vocab`` (word level: keep the
-most frequent, the rest become ``<unk>``), ``min_count``.
+most frequent, the rest become ``<unk>``), ``min_count``, ``held_out`` (the share of lines kept out
+of training, default 5%, none below 100 lines).
+
+The held-out lines are what the run's best checkpoint is chosen by (their NLL): a small corpus is
+memorised long before training ends, and the training lines cannot show it. The split is a fixed
+shuffle (seed 0, not the run's seed), so every run and every resume of one dataset holds out the
+same lines; the vocabulary comes from all lines, so a held-out word is never ``<unk>``.
 """
 
 from __future__ import annotations
@@ -23,7 +29,9 @@ from typing import Any
 from ...errors import DataError
 from .vocab import EOS_ID, LEVELS, PAD_ID, Vocab, normalise, tokenise
 
-OPTIONS: dict[str, Any] = {"level": "char", "max_vocab": 20_000, "min_count": 1}
+OPTIONS: dict[str, Any] = {"level": "char", "max_vocab": 20_000, "min_count": 1, "held_out": 0.05}
+#: Below this many lines nothing is held out: every line is needed for training.
+MIN_LINES_TO_HOLD_OUT = 100
 NAME_LOCALES = ("en_US", "fr_FR", "de_DE", "it_IT", "es_ES", "pt_BR", "pl_PL", "cs_CZ")
 #: A "line" longer than this (characters) means the file is not one sample per line.
 GIANT_LINE = 100_000
@@ -88,8 +96,9 @@ def read_lines(path: str | Path) -> tuple[list[str], str, list[str]]:
 
 
 class TextDataset:
-    def __init__(self, ids: Any, vocab: Vocab, info: dict[str, Any]) -> None:
-        self.ids = ids  # (N, max_len + 1) int64 tensor
+    def __init__(self, ids: Any, vocab: Vocab, info: dict[str, Any], held_out: Any = None) -> None:
+        self.ids = ids  # (N, max_len + 1) int64 tensor: the training lines
+        self.held_out = held_out if held_out is not None and len(held_out) else None  # (M, max_len + 1)
         self.vocab = vocab
         #: JSON-serialisable facts the family needs: vocab, max_len, counts, name, files
         self.data_info = info
@@ -102,6 +111,13 @@ class TextDataset:
         import torch
 
         return self.ids[torch.randint(0, len(self.ids), (batch,), generator=gen)]
+
+    def eval_sample(self, batch: int, gen: Any) -> Any:
+        """The lines a run is evaluated on: the first ``batch`` held-out lines (all of them when
+        there are fewer), or training lines drawn from ``gen`` when nothing is held out."""
+        if self.held_out is None:
+            return self.sample(batch, gen)
+        return self.held_out[:batch]
 
 
 def encode_lines(lines: list[str], vocab: Vocab, max_len: int) -> tuple[list[list[int]], int]:
@@ -130,6 +146,12 @@ def build_dataset(path: str | Path, max_len: int, options: dict[str, Any] | None
     max_len = int(max_len)
     if not 1 <= max_len <= 512:
         raise DataError(f"max length {max_len}: must be in 1..512 tokens")
+    try:
+        share = float(opts["held_out"])
+    except (TypeError, ValueError):
+        share = -1.0
+    if not 0.0 <= share <= 0.5:
+        raise DataError(f"held_out {opts['held_out']!r}: a share of the lines in 0..0.5 (0: hold none out)")
     lines, name, files = read_lines(path)
     toks = [tokenise(s, opts["level"]) for s in lines]
     vocab = Vocab.build(toks, opts["level"], int(opts["max_vocab"]), int(opts["min_count"]))
@@ -138,7 +160,12 @@ def build_dataset(path: str | Path, max_len: int, options: dict[str, Any] | None
         warn(f"note: {path}: {truncated} of {len(lines)} line(s) longer than {max_len} "
              f"{opts['level']} tokens were truncated (raise --max-len to keep them whole)")
     unk = sum(r.count(3) for r in rows)
+    ids = torch.tensor(rows, dtype=torch.int64)
+    n_held = int(round(share * len(rows))) if len(rows) >= MIN_LINES_TO_HOLD_OUT else 0
+    chosen = torch.zeros(len(rows), dtype=torch.bool)  # the training lines keep the file's order
+    chosen[torch.randperm(len(rows), generator=torch.Generator().manual_seed(0))[:n_held]] = True
+    held, train = ids[chosen], ids[~chosen]
     info = {"name": name, "source": str(path), "level": opts["level"], "max_len": max_len,
-            "vocab": vocab.to_json(), "count": len(lines), "truncated": truncated, "unknown_tokens": unk,
-            "files": files[:10_000], "skipped": [], "channels": None}
-    return TextDataset(torch.tensor(rows, dtype=torch.int64), vocab, info)
+            "vocab": vocab.to_json(), "count": len(train), "held_out": n_held, "truncated": truncated,
+            "unknown_tokens": unk, "files": files[:10_000], "skipped": [], "channels": None}
+    return TextDataset(train, vocab, info, held)
