@@ -106,6 +106,12 @@ def export(run: Path, pack: Path, checkpoint: str = "last", step: int | None = N
     return pack
 
 
+def parse_options(items: list[str]) -> dict[str, Any]:
+    from ganforge.core.commands.train import parse_data_options
+
+    return parse_data_options(items, "--oracle-model-option")
+
+
 def early_stop_facts(run: Path, epoch: float) -> dict[str, Any]:
     """Where an early-stopped run's best checkpoint is, in steps and epochs, and its held-out NLL."""
     from ganforge.core.training import checkpoint as ckpt
@@ -204,21 +210,22 @@ def oracle(args: argparse.Namespace, out: Path, results: dict[str, Any]) -> None
     epoch = 10_000 * 0.95 / 64
     common = dict(modality="text", data=str(data), crop=20, batch=64, seed=0, device=args.device,
                   data_options={"level": "word"}, checkpoint_every=500, log_every=20)
-    size = {"hidden": args.oracle_hidden, "emb": args.oracle_emb}
+    size = {"hidden": args.oracle_hidden, "emb": args.oracle_emb, **parse_options(args.oracle_model_option)}
+    tag = f"{args.oracle_tag}-" if args.oracle_tag else ""
     mle_run, rel_run = out / "runs" / "oracle-mle", out / "runs" / "oracle-relgan"
     timing = results.setdefault("oracle_training", {})
     if args.oracle_init is not None:
         mle_run = args.oracle_init.resolve()
-        timing["mle"] = {"reused": str(mle_run), **early_stop_facts(mle_run, epoch)}
-    if "mle" not in timing:
+        timing[f"{tag}mle"] = {"reused": str(mle_run), **early_stop_facts(mle_run, epoch)}
+    if f"{tag}mle" not in timing:
         cfg = TrainConfig(family="mle", out=str(mle_run), model={**size, "dropout": args.oracle_dropout},
                           sample_every=max(1, int(epoch / 2)), patience=args.patience, **common)
-        timing["mle"] = {**train_for(cfg, args.oracle_mle_minutes), **early_stop_facts(mle_run, epoch)}
+        timing[f"{tag}mle"] = {**train_for(cfg, args.oracle_mle_minutes), **early_stop_facts(mle_run, epoch)}
         save_json(out / "text.json", results)
-    say(f"oracle mle trained: {timing['mle']}")
-    runs = {"mle": (mle_run, export(mle_run, out / "oracle-mle.onnx", "best"), "best")}
+    say(f"oracle mle trained: {timing[f'{tag}mle']}")
+    runs = {f"{tag}mle": (mle_run, export(mle_run, out / "oracle-mle.onnx", "best"), "best")}
     for adv_steps in args.oracle_adv_steps:
-        name = f"relgan-{adv_steps}"
+        name = f"{tag}relgan-{adv_steps}"
         if name not in timing:
             model = {**size, "init_from": str(mle_run / "checkpoints" / "best.safetensors"),
                      "pretrain_steps": 0, "d_emb": 32, "d_reps": args.d_reps, "d_channels": 32}
@@ -226,7 +233,7 @@ def oracle(args: argparse.Namespace, out: Path, results: dict[str, Any]) -> None
             timing[name] = train_for(cfg, 0, steps=adv_steps, anneal_steps=max(args.oracle_adv_steps))
             save_json(out / "text.json", results)
         say(f"oracle {name} trained: {timing[name]}")
-        runs[name] = (rel_run, export(rel_run, out / f"oracle-{name}.onnx", "last", step=adv_steps), "last")
+        runs[name] = (rel_run, export(rel_run, out / f"oracle-relgan-{adv_steps}.onnx", "last", step=adv_steps), "last")
     held_out = [" ".join(f"w{int(t)}" for t in row) for row in orc.sample(2000, seed=2)]
     test = results.setdefault("oracle_nll_test", {})
     novel = results.setdefault("oracle_novelty", {})
@@ -320,6 +327,9 @@ def main() -> None:
     p.add_argument("--oracle-hidden", type=int, default=32, help="oracle generator LSTM size (Texygen's: 32)")
     p.add_argument("--oracle-emb", type=int, default=32)
     p.add_argument("--oracle-dropout", type=float, default=0.0)
+    p.add_argument("--oracle-model-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a text model option for both oracle runs, e.g. generator=rmc head_size=64")
+    p.add_argument("--oracle-tag", default="", help="prefix of this oracle run's result keys (beside others)")
     p.add_argument("--oracle-init", type=Path, default=None,
                    help="reuse this finished oracle MLE run (e.g. of an earlier --out) instead of training one")
     p.add_argument("--hidden", type=int, default=256)
@@ -355,8 +365,12 @@ def main() -> None:
     save_json(args.out / "text.json", results)
     # A run of one part keeps the other part's recorded figures.
     recorded = load_json(HERE / "results" / "text.json") or {}
-    recorded.update({k: v for k, v in results.items()
-                     if not (args.skip_coco and k.startswith("coco")) and not (args.skip_oracle and k.startswith("oracle"))})
+    for k, v in results.items():
+        if (args.skip_coco and k.startswith("coco")) or (args.skip_oracle and k.startswith("oracle")):
+            continue
+        # a tagged oracle run adds its keys beside the other runs' figures
+        tagged = args.oracle_tag and k.startswith("oracle") and isinstance(recorded.get(k), dict)
+        recorded[k] = {**recorded[k], **v} if tagged else v
     save_json(HERE / "results" / "text.json", recorded)
     say(f"done in {results['wall_seconds_this_run']:.0f} s; results in benchmarks/results/text.json")
 

@@ -122,3 +122,25 @@ def test_beta_anneals_over_a_fixed_horizon() -> None:
     assert fam.beta(500, 300) == pytest.approx(10.0)  # the run's --steps do not move the schedule
     assert fam.beta(2000, 3000) == pytest.approx(100.0)
     assert RelGANFamily({"pretrain_steps": 0}, info).beta(150, 300) == pytest.approx(10.0)
+
+
+def test_cli_early_stops_and_exports_the_best(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    data, run = corpus(tmp_path / "c.txt"), tmp_path / "run"
+    base = [sys.executable, "-m", "ganforge.core.cli"]
+    proc = subprocess.run([*base, "train", "text", "--data", str(data), "--out", str(run), "--family", "mle",
+                           "--steps", "400", "--batch", "16", "--lr", "0.5", "--sample-every", "5", "--patience", "2",
+                           "--model-option", "dropout=0.2", "--model-option", "hidden=32", "--no-progress"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "early stop at step" in proc.stderr
+    [stop] = _events(run, "early_stop")
+    proc = subprocess.run([*base, "export", str(run), "-o", str(tmp_path / "best.onnx"), "--checkpoint", "best"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    from ganforge.core import runtime
+
+    train_facts = runtime.load(tmp_path / "best.onnx").meta.train
+    assert train_facts["steps"] == stop["best"]["step"] and train_facts["checkpoint"] == "best.safetensors"

@@ -22,7 +22,8 @@ from ...errors import RunError
 from ...pack import InputSpec, OutputSpec
 from ...training.config import TrainConfig
 from ...training.family import Family
-from .model import MultiRepDiscriminator, TextGenerator, after_eos_mask
+from .model import MultiRepDiscriminator, SequenceGenerator, TextGenerator, after_eos_mask
+from .rmc import RelationalMemoryGenerator
 from .vocab import EOS_ID, PAD_ID, Vocab
 
 MLE_DEFAULTS: dict[str, Any] = {
@@ -31,6 +32,9 @@ MLE_DEFAULTS: dict[str, Any] = {
     "eval_samples": 512,
     # on the embeddings and LSTM outputs in MLE training: a small corpus is memorised without it
     "dropout": 0.0,
+    # "lstm" (one layer of `hidden`), or "rmc": relational memory of `mem_slots` slots and
+    # `heads` heads of `head_size` (the RelGAN paper's generator; its setting is 1, 2, 256)
+    "generator": "lstm", "mem_slots": 1, "heads": 2, "head_size": 256,
     # a checkpoint whose generator initialises this one (e.g. a RelGAN started from an MLE run
     # with pretrain_steps=0, as the RelGAN authors start from a saved pre-trained generator)
     "init_from": None,
@@ -50,7 +54,7 @@ RELGAN_DEFAULTS: dict[str, Any] = {
 class SamplerExport(nn.Module):
     """The pack's graph: (u (B, L) uniform, temperature (B,)) -> ids (B, L), unrolled."""
 
-    def __init__(self, G: TextGenerator) -> None:
+    def __init__(self, G: SequenceGenerator) -> None:
         super().__init__()
         self.G = G
 
@@ -65,7 +69,7 @@ class NoDiscriminator(nn.Module):
         raise RuntimeError("the mle family has no discriminator")
 
 
-def masked_nll(G: TextGenerator, ids: torch.Tensor) -> torch.Tensor:
+def masked_nll(G: SequenceGenerator, ids: torch.Tensor) -> torch.Tensor:
     """Mean negative log-likelihood per line (nats, summed over tokens up to ``<eos>``)."""
     logits = G.teacher_forced(ids)
     nll = F.cross_entropy(logits.transpose(1, 2), ids, reduction="none")
@@ -86,11 +90,18 @@ class TextFamily(Family):
         self.eval_batch = int(self.options["eval_samples"])
 
     # ---- networks ----------------------------------------------------------------------------
-    def build_generator(self) -> TextGenerator:
+    def build_generator(self) -> SequenceGenerator:
         o = self.options
         if not 0.0 <= float(o["dropout"]) < 1.0:
             raise RunError(f"text model option dropout={o['dropout']!r}: must be in [0, 1)")
-        G = TextGenerator(len(self.vocab), self.length, o["emb"], o["hidden"], float(o["dropout"]))
+        if o["generator"] == "lstm":
+            G: SequenceGenerator = TextGenerator(len(self.vocab), self.length, o["emb"], o["hidden"],
+                                                 float(o["dropout"]))
+        elif o["generator"] == "rmc":
+            G = RelationalMemoryGenerator(len(self.vocab), self.length, o["emb"], int(o["mem_slots"]),
+                                          int(o["heads"]), int(o["head_size"]), float(o["dropout"]))
+        else:
+            raise RunError(f"text model option generator={o['generator']!r}: choose lstm or rmc")
         if self.options.get("init_from"):
             from ...training import checkpoint as ckpt
 
@@ -132,6 +143,17 @@ class TextFamily(Family):
         return {"nll": loss.detach()}
 
     def train_step(self, trainer: Any) -> dict[str, torch.Tensor]:
+        # Dropout draws from torch's global generator, which checkpoints do not hold; seeding it
+        # each step from the run's (saved) "augment" stream, unused by text otherwise, keeps
+        # resume exact and leaves the data and noise streams as they were.
+        seed = int(torch.randint(0, 2**62, (1,), generator=trainer.gens["augment"]))
+        devices = [trainer.device] if trainer.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            return self.update(trainer)
+
+    def update(self, trainer: Any) -> dict[str, torch.Tensor]:
+        """One training step (MLE here; RelGAN adds its adversarial phase)."""
         return self.mle_step(trainer)
 
     # ---- export -------------------------------------------------------------------------------
@@ -220,7 +242,7 @@ class RelGANFamily(TextFamily):
         out[..., PAD_ID] += 1 - alive[..., 0]  # a pad one-hot where the line has ended
         return out
 
-    def train_step(self, trainer: Any) -> dict[str, torch.Tensor]:
+    def update(self, trainer: Any) -> dict[str, torch.Tensor]:
         step, pre = trainer.step_count, int(self.options["pretrain_steps"])
         if step < pre:
             return self.mle_step(trainer)

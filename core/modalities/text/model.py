@@ -1,10 +1,11 @@
-"""Text networks (torch): an LSTM language-model generator and RelGAN's multi-representation
-CNN discriminator.
+"""Text networks (torch): language-model generators and RelGAN's multi-representation CNN
+discriminator.
 
-The generator is one LSTM layer. Teacher-forced training runs ``nn.LSTM`` (fast kernels); every
-sampling path — Gumbel-softmax during GAN training, and the exported inverse-CDF sampler — steps
-the same weights by hand (:meth:`TextGenerator.cell`), which exports to plain ONNX ops.
-``<pad>`` and ``<bos>`` are never sampled: a constant mask sits on their logits.
+A generator is a recurrent step over embedded tokens (:class:`SequenceGenerator`); every sampling
+path — Gumbel-softmax during GAN training, and the exported inverse-CDF sampler — runs that step
+by hand, which exports to plain ONNX ops. The LSTM (:class:`TextGenerator`) is the default; the
+relational memory of the RelGAN paper is in :mod:`.rmc`. ``<pad>`` and ``<bos>`` are never
+sampled: a constant mask sits on their logits.
 """
 
 from __future__ import annotations
@@ -18,50 +19,62 @@ from .vocab import BOS_ID, EOS_ID, PAD_ID
 MASKED = -1e4  # added to the logits of tokens a sampler must never emit
 
 
-class TextGenerator(nn.Module):
-    def __init__(self, vocab: int, length: int, emb: int = 64, hidden: int = 256, dropout: float = 0.0) -> None:
+class SequenceGenerator(nn.Module):
+    """What every text generator shares: token embeddings, the output layer with its mask, and
+    the two samplers, written once over a recurrent ``step(x, state) -> (features, state)`` that
+    a subclass defines (an LSTM here, relational memory in :mod:`.rmc`)."""
+
+    def __init__(self, vocab: int, length: int, emb: int, features: int, dropout: float = 0.0) -> None:
         super().__init__()
-        self.vocab, self.length, self.hidden = vocab, length, hidden
+        self.vocab, self.length = vocab, length
         # Dropout regularises teacher-forced (MLE) training only: the samplers never drop, so
         # what GAN training and the pack sample is the whole network.
         self.drop = nn.Dropout(dropout)
         self.emb = nn.Embedding(vocab, emb)
-        self.lstm = nn.LSTM(emb, hidden, batch_first=True)
-        self.out = nn.Linear(hidden, vocab)
+        self.out = nn.Linear(features, vocab)
         mask = torch.zeros(vocab)
         mask[[PAD_ID, BOS_ID]] = MASKED
         self.register_buffer("logit_mask", mask)
 
+    # ---- what a subclass defines ---------------------------------------------------------------
+    def initial_state(self, batch: int, ref: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        raise NotImplementedError
+
+    def step(self, x: torch.Tensor, state: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        """One position: embedded input (B, emb) -> features (B, F) for the output layer, new state."""
+        raise NotImplementedError
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced features (B, L, F) of embedded inputs (B, L, emb); a subclass may
+        override this with a fused kernel."""
+        state = self.initial_state(x.shape[0], x)
+        out = []
+        for t in range(x.shape[1]):
+            h, state = self.step(x[:, t], state)
+            out.append(h)
+        return torch.stack(out, 1)
+
+    # ---- shared -------------------------------------------------------------------------------
     def logits(self, h: torch.Tensor) -> torch.Tensor:
         return self.out(h) + self.logit_mask
 
     def teacher_forced(self, ids: torch.Tensor) -> torch.Tensor:
         """Logits (B, L, V) predicting ``ids`` (B, L) from ``<bos>`` + ``ids[:, :-1]``."""
         bos = torch.full_like(ids[:, :1], BOS_ID)
-        h, _ = self.lstm(self.drop(self.emb(torch.cat([bos, ids[:, :-1]], 1))))
+        h = self.features(self.drop(self.emb(torch.cat([bos, ids[:, :-1]], 1))))
         return self.logits(self.drop(h))
 
-    def cell(self, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """One LSTM step with ``nn.LSTM``'s weights (gate order i, f, g, o)."""
-        lstm = self.lstm
-        gates = x @ lstm.weight_ih_l0.T + lstm.bias_ih_l0 + h @ lstm.weight_hh_l0.T + lstm.bias_hh_l0
-        i, f, g, o = gates.chunk(4, dim=1)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        return torch.sigmoid(o) * torch.tanh(c), c
-
-    def start(self, batch: int, ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        h = ref.new_zeros(batch, self.hidden)
-        x = self.emb.weight[BOS_ID].expand(batch, -1)
-        return x, h, h
+    def start(self, batch: int, ref: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        return self.emb.weight[BOS_ID].expand(batch, -1), self.initial_state(batch, ref)
 
     def gumbel_sample(self, batch: int, beta: float, gen: torch.Generator,
                       device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """RelGAN's sampler: hard ids ``argmax(o + g)`` fed back, and the relaxed one-hots
         ``softmax(beta (o + g))`` (B, L, V) that carry the gradient to D."""
-        x, h, c = self.start(batch, self.out.weight)
+        x, state = self.start(batch, self.out.weight)
         soft, hard = [], []
         for _ in range(self.length):
-            h, c = self.cell(x, h, c)
+            h, state = self.step(x, state)
             o = self.logits(h)
             u = torch.rand(o.shape, generator=gen).to(device).clamp_(1e-10, 1 - 1e-10)
             y = o - torch.log(-torch.log(u))
@@ -75,20 +88,49 @@ class TextGenerator(nn.Module):
         """Inverse-CDF sampling, no random ops: ``u`` (B, L) uniform, ``temperature`` (B,) ->
         ids (B, L). Token t is the first whose cumulative ``softmax(logits / T)`` exceeds
         ``u_t`` — the same distribution as Gumbel-max, from one number per position."""
-        x, h, c = self.start(u.shape[0], u)
+        x, state = self.start(u.shape[0], u)
         # The softmax and its running sum are taken in float64: a float32 cumsum over thousands
         # of words differs between runtimes by up to ~1e-4, enough to move the boundary past
         # ``u`` about once per hundred lines; in float64 only the logits' own rounding remains.
         temperature, u = temperature.double(), u.double()
         out = []
         for t in range(self.length):
-            h, c = self.cell(x, h, c)
+            h, state = self.step(x, state)
             p = F.softmax(self.logits(h).double() / temperature[:, None], dim=1)
             cdf = torch.cumsum(p, dim=1)
             tok = (cdf < u[:, t:t + 1] * cdf[:, -1:]).sum(1).clamp(max=self.vocab - 1)
             out.append(tok)
             x = self.emb(tok)
         return torch.stack(out, 1)
+
+
+class TextGenerator(SequenceGenerator):
+    """One LSTM layer. Teacher-forced training runs ``nn.LSTM`` (fast kernels); the samplers
+    step the same weights by hand, which exports to plain ONNX ops."""
+
+    def __init__(self, vocab: int, length: int, emb: int = 64, hidden: int = 256, dropout: float = 0.0) -> None:
+        super().__init__(vocab, length, emb, hidden, dropout)
+        self.hidden = hidden
+        self.lstm = nn.LSTM(emb, hidden, batch_first=True)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lstm(x)[0]
+
+    def initial_state(self, batch: int, ref: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        h = ref.new_zeros(batch, self.hidden)
+        return h, h
+
+    def step(self, x: torch.Tensor, state: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        h, c = self.cell(x, *state)
+        return h, (h, c)
+
+    def cell(self, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One LSTM step with ``nn.LSTM``'s weights (gate order i, f, g, o)."""
+        lstm = self.lstm
+        gates = x @ lstm.weight_ih_l0.T + lstm.bias_ih_l0 + h @ lstm.weight_hh_l0.T + lstm.bias_hh_l0
+        i, f, g, o = gates.chunk(4, dim=1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        return torch.sigmoid(o) * torch.tanh(c), c
 
 
 def after_eos_mask(ids: torch.Tensor) -> torch.Tensor:
