@@ -157,7 +157,8 @@ def novelty_metric(generated: Sequence[str], reference: Sequence[str], training:
 
 
 # ---- the quality-diversity plot ------------------------------------------------------------------
-COLOURS = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189), (255, 127, 14)]
+COLOURS = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189), (255, 127, 14), (140, 86, 75),
+           (227, 119, 194), (23, 190, 207)]
 
 
 def plot_quality_diversity(curves: dict[str, list[dict[str, float]]], path: str | Path,
