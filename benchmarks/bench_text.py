@@ -228,6 +228,8 @@ def oracle(args: argparse.Namespace, out: Path, results: dict[str, Any]) -> None
         timing[f"{tag}mle"] = {**train_for(cfg, args.oracle_mle_minutes), **early_stop_facts(mle_run, epoch)}
         save_json(out / "text.json", results)
     say(f"oracle mle trained: {timing[f'{tag}mle']}")
+    held_out = [" ".join(f"w{int(t)}" for t in row) for row in orc.sample(2000, seed=2)]
+    test = results.setdefault("oracle_nll_test", {})
     runs = {f"{tag}mle": (mle_run, export(mle_run, out / "oracle-mle.onnx", "best"), "best")}
     for adv_steps in args.oracle_adv_steps:
         name = f"{tag}relgan-{adv_steps}"
@@ -239,24 +241,36 @@ def oracle(args: argparse.Namespace, out: Path, results: dict[str, Any]) -> None
             save_json(out / "text.json", results)
         say(f"oracle {name} trained: {timing[name]}")
         runs[name] = (rel_run, export(rel_run, out / f"oracle-relgan-{adv_steps}.onnx", "last", step=adv_steps), "last")
-    held_out = [" ".join(f"w{int(t)}" for t in row) for row in orc.sample(2000, seed=2)]
-    test = results.setdefault("oracle_nll_test", {})
+        # NLL-test needs this stage's weights, which the next stage replaces: take it now
+        from ganforge.core.training import checkpoint as ckpt
+
+        if ckpt.load_latest(rel_run)[2]["step"] == adv_steps:
+            for temp in args.oracle_temperatures:
+                if f"{name}_t{temp:g}" not in test:
+                    test[f"{name}_t{temp:g}"] = round(nll_test(rel_run, held_out, temp), 4)
+                    save_json(out / "text.json", results)
+        else:
+            say(f"{rel_run} has moved past step {adv_steps}: no NLL-test for {name}")
     novel = results.setdefault("oracle_novelty", {})
+    distinct = results.setdefault("oracle_distinct", {})
     train_lines = set(data.read_text().splitlines())
     for name, (run, pack, which) in runs.items():
         rt = runtime.load(pack)
         for temp in args.oracle_temperatures:
             key = f"{name}_t{temp:g}"
-            if key not in res:
+            if key not in res or key not in distinct:
                 lines = list(rt.generate(0, 2000, temperature=temp))
                 res[key] = round(oracle_nll(orc, lines), 4)
-                # NLL-oracle is lowest for a model that replays its training lines: say how many it does
+                # NLL-oracle is lowest for a model that replays its training lines, or one line:
+                # say how many lines are new, and how many differ from each other
                 novel[key] = round(sum(s not in train_lines for s in lines) / len(lines), 4)
+                distinct[key] = round(len(set(lines)) / len(lines), 4)
                 save_json(out / "text.json", results)
-            if key not in test:
+            if key not in test and which == "best":  # a stage's NLL-test was taken after its training
                 test[key] = round(nll_test(run, held_out, temp, which), 4)
                 save_json(out / "text.json", results)
-            say(f"oracle {key}: NLL-oracle {res[key]}, NLL-test {test[key]}, novelty {novel.get(key)}")
+            say(f"oracle {key}: NLL-oracle {res[key]}, NLL-test {test.get(key)}, novelty {novel[key]}, "
+                f"distinct {distinct[key]}")
 
 
 def nll_test(run: Path, lines: list[str], temperature: float, checkpoint: str = "last") -> float:
@@ -307,14 +321,18 @@ def report(results: dict[str, Any]) -> str:
     orc = results.get("oracle", {})
     if orc:
         test, novel = results.get("oracle_nll_test", {}), results.get("oracle_novelty", {})
-        out += ("\n\n| run | T | NLL-oracle | NLL-test | novelty |\n|---|---|---|---|---|\n"
-                f"| real data (oracle samples) | 1 | {orc['real']:.3f} | | |\n")
+        distinct = results.get("oracle_distinct", {})
+        out += ("\n\n| run | T | NLL-oracle | NLL-test | novelty | distinct |\n|---|---|---|---|---|---|\n"
+                f"| real data (oracle samples) | 1 | {orc['real']:.3f} | | | |\n")
+
+        def fmt(v: float | None, spec: str) -> str:
+            return "" if v is None else format(v, spec)
+
         for key in (k for k in orc if k != "real"):
             name, temp = key.rsplit("_t", 1)
-            nt, nv = test.get(key), novel.get(key)
-            out += (f"| {name} | {temp} | {orc[key]:.3f} | {'' if nt is None else f'{nt:.2f}'} | "
-                    f"{'' if nv is None else f'{nv:.3f}'} |\n")
-        out += "\n".join(f"| published {k} | 1 | {v:.3f} | | |" for k, v in PUBLISHED_ORACLE.items())
+            out += (f"| {name} | {temp} | {orc[key]:.3f} | {fmt(test.get(key), '.2f')} | "
+                    f"{fmt(novel.get(key), '.3f')} | {fmt(distinct.get(key), '.3f')} |\n")
+        out += "\n".join(f"| published {k} | 1 | {v:.3f} | | | |" for k, v in PUBLISHED_ORACLE.items())
         ot = results.get("oracle_training", {})
         if ot:
             out += "\n\nOracle training: " + "; ".join(f"{k}: {v['steps']} steps" for k, v in ot.items())
