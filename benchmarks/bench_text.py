@@ -64,8 +64,7 @@ def steps_per_s(log: Path, batch: int) -> float:
     return [r for r in records if "images_per_s" in r][-1]["images_per_s"] / batch
 
 
-def train_for(cfg: Any, minutes: float, probe_steps: int = 20, steps: int | None = None,
-              anneal_steps: int | None = None) -> dict[str, Any]:
+def train_for(cfg: Any, minutes: float, probe_steps: int = 20, steps: int | None = None) -> dict[str, Any]:
     """Train ``cfg`` for about ``minutes`` of wall clock (resumable): a probe run times a step,
     then a resume up to the steps that fit. With ``steps``, train exactly that many instead (a
     schedule, such as the RelGAN paper's, that must not depend on the machine). Returns steps
@@ -84,8 +83,6 @@ def train_for(cfg: Any, minutes: float, probe_steps: int = 20, steps: int | None
         rate = steps_per_s(log, cfg.batch)
         steps = int(max(probe_steps, minutes * 60 * rate))
     cfg.steps = steps
-    if anneal_steps is not None:
-        cfg.model["anneal_steps"] = anneal_steps
     t = time.perf_counter()
     if train(cfg, resume=ckpt.has_checkpoints(run), progress=True).interrupted:
         sys.exit("interrupted; rerun to resume")
@@ -99,22 +96,41 @@ def export(run: Path, pack: Path, checkpoint: str = "last", step: int | None = N
     from ganforge.exporters.onnx.export import export_pack
 
     if not pack.is_file():
-        if step is not None:
-            from ganforge.core.training import checkpoint as ckpt
-
-            _, _, meta = ckpt.load_latest(run)
-            if meta["step"] != step:
-                sys.exit(f"{run} is at step {meta['step']}, not {step}: rerun with a fresh --out to export stage {step}")
+        if step is not None and latest_step(run) != step:
+            sys.exit(f"{run} is at step {latest_step(run)}, not {step}: rerun with a fresh --out to export stage {step}")
         t = time.perf_counter()
         export_pack(run, pack, checkpoint=checkpoint)
         say(f"exported {pack.name} ({checkpoint} checkpoint) in {time.perf_counter() - t:.0f} s")
     return pack
 
 
-def parse_options(items: list[str]) -> dict[str, Any]:
-    from ganforge.core.commands.train import parse_data_options
+def latest_step(run: Path) -> int:
+    from ganforge.core.training import checkpoint as ckpt
 
-    return parse_data_options(items, "--oracle-model-option")
+    return int(ckpt.load_latest(run)[2]["step"])
+
+
+def relgan_stages(run: Path, out: Path, model: dict[str, Any], common: dict[str, Any], stages: list[int],
+                  timing: dict[str, Any], save: Any, pack_prefix: str, name_prefix: str = "",
+                  after: Any = None) -> dict[str, Path]:
+    """Train one RelGAN run to each step count in ``stages`` in turn (beta annealed over the last),
+    exporting a pack after each; ``after(name, steps)`` runs while the run's newest checkpoint is
+    that stage's. Returns ``{name: pack}``; finished stages are skipped on a rerun."""
+    from ganforge.core.training.config import TrainConfig
+
+    packs = {}
+    for steps in stages:
+        name = f"{name_prefix}relgan-{steps}"
+        if name not in timing:
+            cfg = TrainConfig(family="relgan", out=str(run), model={**model, "anneal_steps": max(stages)},
+                              sample_every=10**9, **common)
+            timing[name] = train_for(cfg, 0, steps=steps)
+            save()
+        say(f"{pack_prefix} {name} trained: {timing[name]}")
+        packs[name] = export(run, out / f"{pack_prefix}-relgan-{steps}.onnx", "last", step=steps)
+        if after is not None:
+            after(name, steps)
+    return packs
 
 
 def early_stop_facts(run: Path, epoch: float) -> dict[str, Any]:
@@ -164,18 +180,10 @@ def coco(args: argparse.Namespace, out: Path, results: dict[str, Any]) -> None:
         save_json(out / "text.json", results)
     say(f"mle trained: {timing['mle']}")
     packs = {"mle": export(mle_run, out / "coco-mle.onnx", "best")}
-    for adv_steps in args.adv_steps:
-        name = f"relgan-{adv_steps}"
-        if name not in timing:
-            model = {"hidden": args.hidden, "emb": 64, "init_from": str(mle_run / "checkpoints" / "best.safetensors"),
-                     "pretrain_steps": 0, "d_emb": 32, "d_reps": args.d_reps, "d_channels": 32,
-                     "beta_max": 100.0}
-            # beta anneals over the longest stage: every stage is a point on one run
-            cfg = TrainConfig(family="relgan", out=str(rel_run), model=model, sample_every=10**9, **common)
-            timing[name] = train_for(cfg, 0, steps=adv_steps, anneal_steps=max(args.adv_steps))
-            save_json(out / "text.json", results)
-        say(f"{name} trained: {timing[name]}")
-        packs[name] = export(rel_run, out / f"coco-{name}.onnx", "last", step=adv_steps)
+    model = {"hidden": args.hidden, "emb": 64, "init_from": str(mle_run / "checkpoints" / "best.safetensors"),
+             "pretrain_steps": 0, "d_emb": 32, "d_reps": args.d_reps, "d_channels": 32, "beta_max": 100.0}
+    packs.update(relgan_stages(rel_run, out, model, common, args.adv_steps, timing,
+                               lambda: save_json(out / "text.json", results), "coco"))
 
     sweep = results["coco"].setdefault("sweep", {})
     for name, pack in packs.items():
@@ -203,6 +211,7 @@ def oracle(args: argparse.Namespace, out: Path, results: dict[str, Any]) -> None
     from oracle import OracleLSTM, oracle_nll, write_oracle_corpus
 
     from ganforge.core import runtime
+    from ganforge.core.commands.train import parse_data_options
     from ganforge.core.training.config import TrainConfig
 
     data = out / "oracle_train.txt"
@@ -215,7 +224,8 @@ def oracle(args: argparse.Namespace, out: Path, results: dict[str, Any]) -> None
     epoch = 10_000 * 0.95 / 64
     common = dict(modality="text", data=str(data), crop=20, batch=64, seed=0, device=args.device,
                   data_options={"level": "word"}, checkpoint_every=500, log_every=20)
-    size = {"hidden": args.oracle_hidden, "emb": args.oracle_emb, **parse_options(args.oracle_model_option)}
+    size = {"hidden": args.oracle_hidden, "emb": args.oracle_emb,
+            **parse_data_options(args.oracle_model_option, "--oracle-model-option")}
     tag = f"{args.oracle_tag}-" if args.oracle_tag else ""
     mle_run, rel_run = out / "runs" / "oracle-mle", out / "runs" / "oracle-relgan"
     timing = results.setdefault("oracle_training", {})
@@ -230,31 +240,32 @@ def oracle(args: argparse.Namespace, out: Path, results: dict[str, Any]) -> None
     say(f"oracle mle trained: {timing[f'{tag}mle']}")
     held_out = [" ".join(f"w{int(t)}" for t in row) for row in orc.sample(2000, seed=2)]
     test = results.setdefault("oracle_nll_test", {})
-    runs = {f"{tag}mle": (mle_run, export(mle_run, out / "oracle-mle.onnx", "best"), "best")}
-    for adv_steps in args.oracle_adv_steps:
-        name = f"{tag}relgan-{adv_steps}"
-        if name not in timing:
-            model = {**size, "init_from": str(mle_run / "checkpoints" / "best.safetensors"),
-                     "pretrain_steps": 0, "d_emb": 32, "d_reps": args.d_reps, "d_channels": 32}
-            cfg = TrainConfig(family="relgan", out=str(rel_run), model=model, sample_every=10**9, **common)
-            timing[name] = train_for(cfg, 0, steps=adv_steps, anneal_steps=max(args.oracle_adv_steps))
-            save_json(out / "text.json", results)
-        say(f"oracle {name} trained: {timing[name]}")
-        runs[name] = (rel_run, export(rel_run, out / f"oracle-relgan-{adv_steps}.onnx", "last", step=adv_steps), "last")
-        # NLL-test needs this stage's weights, which the next stage replaces: take it now
-        from ganforge.core.training import checkpoint as ckpt
+    def save() -> None:
+        save_json(out / "text.json", results)
 
-        if ckpt.load_latest(rel_run)[2]["step"] == adv_steps:
-            for temp in args.oracle_temperatures:
-                if f"{name}_t{temp:g}" not in test:
-                    test[f"{name}_t{temp:g}"] = round(nll_test(rel_run, held_out, temp), 4)
-                    save_json(out / "text.json", results)
+    def take_nll_test(name: str, run: Path, checkpoint: str) -> None:
+        for temp in args.oracle_temperatures:
+            if f"{name}_t{temp:g}" not in test:
+                test[f"{name}_t{temp:g}"] = round(nll_test(run, held_out, temp, checkpoint), 4)
+                save()
+
+    def stage_nll_test(name: str, steps: int) -> None:
+        # NLL-test needs this stage's weights, which the next stage replaces: take it now
+        if latest_step(rel_run) == steps:
+            take_nll_test(name, rel_run, "last")
         else:
-            say(f"{rel_run} has moved past step {adv_steps}: no NLL-test for {name}")
+            say(f"{rel_run} has moved past step {steps}: no NLL-test for {name}")
+
+    packs = {f"{tag}mle": export(mle_run, out / "oracle-mle.onnx", "best")}
+    take_nll_test(f"{tag}mle", mle_run, "best")
+    model = {**size, "init_from": str(mle_run / "checkpoints" / "best.safetensors"),
+             "pretrain_steps": 0, "d_emb": 32, "d_reps": args.d_reps, "d_channels": 32}
+    packs.update(relgan_stages(rel_run, out, model, common, args.oracle_adv_steps, timing, save, "oracle", tag,
+                               after=stage_nll_test))
     novel = results.setdefault("oracle_novelty", {})
     distinct = results.setdefault("oracle_distinct", {})
     train_lines = set(data.read_text().splitlines())
-    for name, (run, pack, which) in runs.items():
+    for name, pack in packs.items():
         rt = runtime.load(pack)
         for temp in args.oracle_temperatures:
             key = f"{name}_t{temp:g}"
@@ -265,10 +276,7 @@ def oracle(args: argparse.Namespace, out: Path, results: dict[str, Any]) -> None
                 # say how many lines are new, and how many differ from each other
                 novel[key] = round(sum(s not in train_lines for s in lines) / len(lines), 4)
                 distinct[key] = round(len(set(lines)) / len(lines), 4)
-                save_json(out / "text.json", results)
-            if key not in test and which == "best":  # a stage's NLL-test was taken after its training
-                test[key] = round(nll_test(run, held_out, temp, which), 4)
-                save_json(out / "text.json", results)
+                save()
             say(f"oracle {key}: NLL-oracle {res[key]}, NLL-test {test.get(key)}, novelty {novel[key]}, "
                 f"distinct {distinct[key]}")
 

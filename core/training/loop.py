@@ -153,11 +153,10 @@ def fit(trainer: Trainer, cfg: TrainConfig, run_dir: Path, static_meta: dict[str
 
                 # Early stopping, stateless so a resume decides the same: no better metric in
                 # the last `patience` evaluations.
+                stale = False
                 if cfg.patience and step % cfg.sample_every == 0 and not last:
                     stale = best is not None and step - int(best["step"]) >= cfg.patience * cfg.sample_every
                     [stale] = any_flags([stale], dist, trainer.device)  # rank 0 holds `best`
-                else:
-                    stale = False
                 if stale:
                     if main:
                         say(f"early stop at step {step}: {best['metric']} has not improved on "
