@@ -112,17 +112,18 @@ def latest_step(run: Path) -> int:
 
 def relgan_stages(run: Path, out: Path, model: dict[str, Any], common: dict[str, Any], stages: list[int],
                   timing: dict[str, Any], save: Any, pack_prefix: str, name_prefix: str = "",
-                  after: Any = None) -> dict[str, Path]:
-    """Train one RelGAN run to each step count in ``stages`` in turn (beta annealed over the last),
-    exporting a pack after each; ``after(name, steps)`` runs while the run's newest checkpoint is
-    that stage's. Returns ``{name: pack}``; finished stages are skipped on a rerun."""
+                  after: Any = None, anneal: int | None = None) -> dict[str, Path]:
+    """Train one RelGAN run to each step count in ``stages`` in turn (beta annealed over the last,
+    or over ``anneal`` steps), exporting a pack after each; ``after(name, steps)`` runs while the
+    run's newest checkpoint is that stage's. Returns ``{name: pack}``; finished stages are skipped
+    on a rerun."""
     from ganforge.core.training.config import TrainConfig
 
     packs = {}
     for steps in stages:
         name = f"{name_prefix}relgan-{steps}"
         if name not in timing:
-            cfg = TrainConfig(family="relgan", out=str(run), model={**model, "anneal_steps": max(stages)},
+            cfg = TrainConfig(family="relgan", out=str(run), model={**model, "anneal_steps": anneal or max(stages)},
                               sample_every=10**9, **common)
             timing[name] = train_for(cfg, 0, steps=steps)
             save()
@@ -212,6 +213,7 @@ def oracle(args: argparse.Namespace, out: Path, results: dict[str, Any]) -> None
 
     from ganforge.core import runtime
     from ganforge.core.commands.train import parse_data_options
+    from ganforge.core.training import checkpoint as ckpt
     from ganforge.core.training.config import TrainConfig
 
     data = out / "oracle_train.txt"
@@ -232,11 +234,19 @@ def oracle(args: argparse.Namespace, out: Path, results: dict[str, Any]) -> None
     if args.oracle_init is not None:
         mle_run = args.oracle_init.resolve()
         timing[f"{tag}mle"] = {"reused": str(mle_run), **early_stop_facts(mle_run, epoch)}
+    # --oracle-mle-epochs: a fixed schedule (the RelGAN authors pre-train 150 epochs) whose last
+    # weights RelGAN starts from; otherwise early stopping on held-out lines picks them
+    fixed = args.oracle_mle_epochs is not None
     if f"{tag}mle" not in timing:
         cfg = TrainConfig(family="mle", out=str(mle_run), model={**size, "dropout": args.oracle_dropout},
-                          sample_every=max(1, int(epoch / 2)), patience=args.patience, **common)
-        timing[f"{tag}mle"] = {**train_for(cfg, args.oracle_mle_minutes), **early_stop_facts(mle_run, epoch)}
+                          sample_every=max(1, int(epoch / 2)), patience=0 if fixed else args.patience,
+                          **common)
+        steps = round(args.oracle_mle_epochs * epoch) if fixed else None
+        timing[f"{tag}mle"] = {**train_for(cfg, args.oracle_mle_minutes, steps=steps),
+                               **early_stop_facts(mle_run, epoch)}
         save_json(out / "text.json", results)
+    start = "last" if fixed else "best"
+    start_file = ckpt.load_latest(mle_run)[0] if fixed else mle_run / "checkpoints" / ckpt.BEST
     say(f"oracle mle trained: {timing[f'{tag}mle']}")
     held_out = [" ".join(f"w{int(t)}" for t in row) for row in orc.sample(2000, seed=2)]
     test = results.setdefault("oracle_nll_test", {})
@@ -256,12 +266,13 @@ def oracle(args: argparse.Namespace, out: Path, results: dict[str, Any]) -> None
         else:
             say(f"{rel_run} has moved past step {steps}: no NLL-test for {name}")
 
-    packs = {f"{tag}mle": export(mle_run, out / "oracle-mle.onnx", "best")}
-    take_nll_test(f"{tag}mle", mle_run, "best")
-    model = {**size, "init_from": str(mle_run / "checkpoints" / "best.safetensors"),
-             "pretrain_steps": 0, "d_emb": 32, "d_reps": args.d_reps, "d_channels": 32}
+    packs = {f"{tag}mle": export(mle_run, out / "oracle-mle.onnx", start)}
+    take_nll_test(f"{tag}mle", mle_run, start)
+    model = {**size, "init_from": str(start_file),
+             "pretrain_steps": 0, "d_emb": 32, "d_reps": args.d_reps, "d_channels": 32,
+             **parse_data_options(args.oracle_relgan_option, "--oracle-relgan-option")}
     packs.update(relgan_stages(rel_run, out, model, common, args.oracle_adv_steps, timing, save, "oracle", tag,
-                               after=stage_nll_test))
+                               after=stage_nll_test, anneal=args.oracle_anneal_steps))
     novel = results.setdefault("oracle_novelty", {})
     distinct = results.setdefault("oracle_distinct", {})
     train_lines = set(data.read_text().splitlines())
@@ -359,6 +370,12 @@ def main() -> None:
     p.add_argument("--patience", type=int, default=4,
                    help="MLE early stopping: half-epoch evaluations of held-out NLL without improvement")
     p.add_argument("--oracle-mle-minutes", type=float, default=20.0)
+    p.add_argument("--oracle-mle-epochs", type=float, default=None,
+                   help="pre-train exactly this many epochs, no early stopping, and start RelGAN from the "
+                        "last weights (the RelGAN authors: 150)")
+    p.add_argument("--oracle-anneal-steps", type=int, default=None,
+                   help="steps over which beta reaches beta_max (default: the last stage; the RelGAN authors "
+                        "anneal over 5,000 and stop at 3,000)")
     p.add_argument("--oracle-adv-steps", type=int, nargs="+", default=[1000, 5000],
                    help="oracle RelGAN stages (the RelGAN paper runs 5,000 adversarial steps)")
     p.add_argument("--oracle-hidden", type=int, default=32, help="oracle generator LSTM size (Texygen's: 32)")
@@ -366,6 +383,8 @@ def main() -> None:
     p.add_argument("--oracle-dropout", type=float, default=0.0)
     p.add_argument("--oracle-model-option", action="append", default=[], metavar="KEY=VALUE",
                    help="a text model option for both oracle runs, e.g. generator=rmc head_size=64")
+    p.add_argument("--oracle-relgan-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a model option for the oracle RelGAN run only, e.g. d_steps=5")
     p.add_argument("--oracle-tag", default="", help="prefix of this oracle run's result keys (beside others)")
     p.add_argument("--oracle-init", type=Path, default=None,
                    help="reuse this finished oracle MLE run (e.g. of an earlier --out) instead of training one")

@@ -48,6 +48,8 @@ RELGAN_DEFAULTS: dict[str, Any] = {
     # steps keeps its schedule, so its stages are points on one run
     "anneal_steps": None,
     "d_emb": 64, "d_reps": 16, "d_channels": 64,
+    # discriminator updates per generator update (the RelGAN authors' oracle runs use 5)
+    "d_steps": 1,
 }
 
 
@@ -218,6 +220,13 @@ class RelGANFamily(TextFamily):
     defaults = RELGAN_DEFAULTS
     loss = "rsgan"
 
+    def __init__(self, options: dict[str, Any], data_info: dict[str, Any]) -> None:
+        super().__init__(options, data_info)
+        n = self.options["d_steps"]
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise RunError(f"text model option d_steps={n!r}: must be a whole number of at least 1")
+        self.d_steps = n
+
     def build_discriminator(self) -> nn.Module:
         o = self.options
         return MultiRepDiscriminator(len(self.vocab), self.length, o["d_emb"], o["d_reps"],
@@ -253,15 +262,16 @@ class RelGANFamily(TextFamily):
         G, D, device, gen = trainer.G, trainer.D, trainer.device, trainer.gens["noise"]
         beta = self.beta(step, trainer.cfg.steps)
 
-        real = self.real_ids(trainer)  # D embeds ids directly: the same as their one-hots
-        with torch.no_grad():
-            soft, hard = G.gumbel_sample(trainer.batch, beta, gen, device)
-        d_real, d_fake = D(real), D(self.onehot_fake(soft, hard))
-        loss_d = F.softplus(-(d_real - d_fake)).mean()  # relativistic standard GAN
-        trainer.opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        nn.utils.clip_grad_norm_(D.parameters(), self.options["clip"])
-        trainer.opt_d.step()
+        for _ in range(self.d_steps):
+            real = self.real_ids(trainer)  # D embeds ids directly: the same as their one-hots
+            with torch.no_grad():
+                soft, hard = G.gumbel_sample(trainer.batch, beta, gen, device)
+            d_real, d_fake = D(real), D(self.onehot_fake(soft, hard))
+            loss_d = F.softplus(-(d_real - d_fake)).mean()  # relativistic standard GAN
+            trainer.opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            nn.utils.clip_grad_norm_(D.parameters(), self.options["clip"])
+            trainer.opt_d.step()
 
         D.requires_grad_(False)
         try:
