@@ -96,8 +96,9 @@ def export(run: Path, pack: Path, checkpoint: str = "last", step: int | None = N
     from ganforge.exporters.onnx.export import export_pack
 
     if not pack.is_file():
-        if step is not None and latest_step(run) != step:
-            sys.exit(f"{run} is at step {latest_step(run)}, not {step}: rerun with a fresh --out to export stage {step}")
+        at = latest_step(run) if step is not None else None
+        if at != step:
+            sys.exit(f"{run} is at step {at}, not {step}: rerun with a fresh --out to export stage {step}")
         t = time.perf_counter()
         export_pack(run, pack, checkpoint=checkpoint)
         say(f"exported {pack.name} ({checkpoint} checkpoint) in {time.perf_counter() - t:.0f} s")
@@ -213,6 +214,7 @@ def oracle(args: argparse.Namespace, out: Path, results: dict[str, Any]) -> None
 
     from ganforge.core import runtime
     from ganforge.core.commands.train import parse_data_options
+    from ganforge.core.metrics.text import distinct, novelty
     from ganforge.core.training import checkpoint as ckpt
     from ganforge.core.training.config import TrainConfig
 
@@ -274,22 +276,22 @@ def oracle(args: argparse.Namespace, out: Path, results: dict[str, Any]) -> None
     packs.update(relgan_stages(rel_run, out, model, common, args.oracle_adv_steps, timing, save, "oracle", tag,
                                after=stage_nll_test, anneal=args.oracle_anneal_steps))
     novel = results.setdefault("oracle_novelty", {})
-    distinct = results.setdefault("oracle_distinct", {})
+    distinct_share = results.setdefault("oracle_distinct", {})
     train_lines = set(data.read_text().splitlines())
     for name, pack in packs.items():
         rt = runtime.load(pack)
         for temp in args.oracle_temperatures:
             key = f"{name}_t{temp:g}"
-            if key not in res or key not in distinct:
+            if key not in res or key not in distinct_share:
                 lines = list(rt.generate(0, 2000, temperature=temp))
                 res[key] = round(oracle_nll(orc, lines), 4)
                 # NLL-oracle is lowest for a model that replays its training lines, or one line:
                 # say how many lines are new, and how many differ from each other
-                novel[key] = round(sum(s not in train_lines for s in lines) / len(lines), 4)
-                distinct[key] = round(len(set(lines)) / len(lines), 4)
+                novel[key] = round(novelty(lines, train_lines), 4)
+                distinct_share[key] = round(distinct(lines), 4)
                 save()
             say(f"oracle {key}: NLL-oracle {res[key]}, NLL-test {test.get(key)}, novelty {novel[key]}, "
-                f"distinct {distinct[key]}")
+                f"distinct {distinct_share[key]}")
 
 
 def nll_test(run: Path, lines: list[str], temperature: float, checkpoint: str = "last") -> float:

@@ -27,6 +27,7 @@ TEMPERATURES = (1.0, 0.8)
 
 
 def score(run: Path, orc: OracleLSTM) -> dict[str, Any]:
+    from ganforge.core.metrics.text import distinct
     from ganforge.core.training.run import load_for_export
 
     bundle = load_for_export(run, checkpoint="last")
@@ -34,7 +35,7 @@ def score(run: Path, orc: OracleLSTM) -> dict[str, Any]:
     for temp in TEMPERATURES:
         lines = bundle.family.sample_lines(bundle.generator, 2000, 0, temperature=temp)
         out[f"nll_t{temp:g}"] = round(oracle_nll(orc, lines), 4)
-        out[f"distinct_t{temp:g}"] = round(len(set(lines)) / len(lines), 4)
+        out[f"distinct_t{temp:g}"] = round(distinct(lines), 4)
     return out
 
 

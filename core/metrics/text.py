@@ -141,6 +141,11 @@ def novelty(generated: Sequence[str], training: Iterable[str]) -> float:
     return float(np.mean([s.strip() not in seen for s in generated])) if len(generated) else 0.0
 
 
+def distinct(generated: Sequence[str]) -> float:
+    """Share of generated lines that differ from each other (1: no repeats; near 0: collapse)."""
+    return len(set(generated)) / len(generated) if len(generated) else 0.0
+
+
 # ---- the registered metrics (``ganforge eval``) ------------------------------------------------
 def bleu_metric(generated: Sequence[str], reference: Sequence[str], seed: int = 0, **_: Any) -> dict[str, Any]:
     scores = bleu(list(generated), list(reference), seed=seed)

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...errors import RunError
+from ...metrics.text import distinct
 from ...pack import InputSpec, OutputSpec
 from ...training.config import TrainConfig
 from ...training.family import Family
@@ -208,7 +209,7 @@ class TextFamily(Family):
         nll = float(masked_nll(G, real.to(device)))
         G.train(was)
         lines = self.sample_lines(G, 256, seed)
-        return {"nll": nll, "distinct": len(set(lines)) / len(lines)}
+        return {"nll": nll, "distinct": distinct(lines)}
 
     def write_samples(self, G: nn.Module, path: Path, seed: int) -> None:
         """32 sampled lines at temperature 1, as ``step_N.txt``."""
