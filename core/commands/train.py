@@ -34,6 +34,10 @@ def _options() -> list[click.Option]:
                           "runs/<modality>-<timestamp>; required with --resume."),
         click.Option(["--steps"], type=click.IntRange(min=1), default=d.steps, show_default=True,
                      help="Total training steps of the run; with --resume, train on up to this total."),
+        click.Option(["--minutes"], type=float, default=None, metavar="M",
+                     help="Train for M minutes of wall-clock time (this invocation), then save a "
+                          "checkpoint and stop; without --steps the time alone decides. With --resume, "
+                          "train M more minutes. Fractions are fine (0.5 = 30 s)."),
         click.Option(["--resume"], is_flag=True,
                      help="Continue the run in --out from its latest checkpoint, with its saved settings."),
         click.Option(["--seed"], type=int, default=d.seed, show_default=True,
@@ -120,7 +124,7 @@ def parse_data_options(items: Any, flag: str = "--data-option") -> dict[str, Any
 
 def build_config(modality_name: str, params: dict[str, Any], explicit: set[str]) -> Any:
     """The run's :class:`TrainConfig` from CLI params (merged with the saved one on --resume)."""
-    from ..training.config import RUNTIME_FIELDS, TrainConfig
+    from ..training.config import RUNTIME_FIELDS, UNBOUNDED_STEPS, TrainConfig
 
     def fields_of(name: str) -> tuple[str, ...]:
         return _FIELDS.get(name, (name,))
@@ -155,6 +159,8 @@ def build_config(modality_name: str, params: dict[str, Any], explicit: set[str])
                     raise RunError(f"--{name.replace('_', '-')} cannot change when resuming "
                                    f"{params['out']} (saved: {getattr(cfg, field_name)!r})")
         cfg.out = str(params["out"])
+        if "steps" in explicit and "minutes" not in explicit:
+            cfg.minutes = None  # an explicit step target, not the saved time budget, ends this run
     else:
         if not values.get("data"):
             raise DataError("--data is required: a folder of training files, or 'builtin:skimage' "
@@ -166,6 +172,8 @@ def build_config(modality_name: str, params: dict[str, Any], explicit: set[str])
             values["out"] = f"runs/{modality_name}-{time.strftime('%Y%m%d-%H%M%S')}"
         family_name, _ = _family_key(modality_name, params["family"])
         cfg = TrainConfig(**{**values, "modality": modality_name, "family": family_name})
+    if "minutes" in explicit and "steps" not in explicit:
+        cfg.steps = UNBOUNDED_STEPS  # the time decides
     cfg.validate()
     return cfg
 
@@ -216,7 +224,11 @@ def _make_command(modality_name: str, description: str) -> click.Command:
             click.echo(f"interrupted at step {result.step}; resume with: ganforge train {modality_name} "
                        f"--out {result.run_dir} --resume", err=True)
             return
-        click.echo(f"trained {result.step} steps; run: {result.run_dir}")
+        if result.out_of_time:
+            click.echo(f"stopped after {result.minutes:.3g} minutes at step {result.step}; continue with: "
+                       f"ganforge train {modality_name} --out {result.run_dir} --resume --minutes {cfg.minutes:g}")
+        else:
+            click.echo(f"trained {result.step} steps; run: {result.run_dir}")
         click.echo(f"export with: ganforge export {result.run_dir} -o {Path(result.run_dir).name}.onnx")
 
     params = [o for o in _options() if not (o.name == "crop" and any(e.name == "crop" for e in extra))] + extra
@@ -228,7 +240,9 @@ def _make_command(modality_name: str, description: str) -> click.Command:
         Checkpoints are written atomically to the run directory every --checkpoint-every steps
         and every --checkpoint-minutes. Ctrl-C (SIGINT) or SIGTERM saves a checkpoint and exits
         cleanly; continue with --resume. --steps is the run's total, so resuming a finished run
-        with a larger --steps trains it further.
+        with a larger --steps trains it further. --minutes M bounds the time instead: the run
+        stops after M minutes (a checkpoint, then a hint how to continue), and `--resume
+        --minutes M` trains M more; with both, whichever comes first ends the run.
         """,
     )
 
@@ -258,4 +272,6 @@ def train() -> None:
     Example:
       ganforge train texture --data photos/ --steps 4000 --out runs/bricks
       ganforge train texture --out runs/bricks --steps 8000 --resume
+      ganforge train texture --data photos/ --minutes 30 --out runs/walls
+      ganforge train texture --out runs/walls --resume --minutes 15
     """

@@ -6,6 +6,7 @@ Torch-free on purpose: the CLI builds and validates a config before deciding to 
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from dataclasses import asdict, dataclass, field, fields
@@ -20,8 +21,11 @@ DEVICES = ("auto", "cpu", "cuda")
 
 #: Fields a resumed run takes from the command line rather than from the saved config: how long
 #: to run and how to execute/report, never what is learned.
-RUNTIME_FIELDS = ("steps", "out", "device", "amp", "channels_last", "sample_every", "log_every",
+RUNTIME_FIELDS = ("steps", "minutes", "out", "device", "amp", "channels_last", "sample_every", "log_every",
                   "checkpoint_every", "checkpoint_minutes", "keep_last", "patience")
+
+#: ``steps`` of a run bounded by time alone (``--minutes`` without ``--steps``): never reached.
+UNBOUNDED_STEPS = 10**12
 
 
 @dataclass
@@ -31,6 +35,9 @@ class TrainConfig:
     data: str = "builtin:skimage"
     out: str = "runs/texture"
     steps: int = 20_000
+    #: wall-clock budget of one invocation (this many minutes of training, then a checkpoint and
+    #: a clean stop; a resume with ``minutes`` trains that many more); None: ``steps`` alone decides
+    minutes: float | None = None
     seed: int = 0
     device: str = "auto"
     batch: int = 16
@@ -87,6 +94,10 @@ class TrainConfig:
                      "keep_last"):
             if int(getattr(self, name)) < 1:
                 raise bad(f"{name} must be at least 1 (got {getattr(self, name)})")
+        if self.minutes is not None and not (isinstance(self.minutes, (int, float))
+                                             and not isinstance(self.minutes, bool)
+                                             and math.isfinite(self.minutes) and self.minutes > 0):
+            raise bad(f"minutes must be a number above 0 (got {self.minutes!r})")
         if int(self.patience) < 0:
             raise bad(f"patience must be 0 (off) or more (got {self.patience})")
         if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):

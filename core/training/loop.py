@@ -7,10 +7,13 @@
                                 checkpoints/best.safetensors when the metric improves
         every checkpoint_every / checkpoint_minutes, at the end, and on SIGINT/SIGTERM:
                                 checkpoints/step_N.safetensors (atomic), keep the last K
+        once ``minutes`` of wall-clock time have passed (this invocation):
+                                the same as the end: samples, a checkpoint, a "time_budget" event
 
 A signal never interrupts a step: the handler only sets a flag, the current step finishes, a
-checkpoint is written and ``fit`` returns ``interrupted=True``. Under torchrun the flags are
-OR-ed over ranks each step so all ranks stop and save at the same step; only rank 0 writes files.
+checkpoint is written and ``fit`` returns ``interrupted=True``. The time budget works the same
+way (``out_of_time=True``). Under torchrun the flags are OR-ed over ranks each step so all ranks
+stop and save at the same step; only rank 0 writes files.
 """
 
 from __future__ import annotations
@@ -77,8 +80,8 @@ def save_checkpoint(trainer: Trainer, path: Path, static_meta: dict[str, Any], e
 
 def fit(trainer: Trainer, cfg: TrainConfig, run_dir: Path, static_meta: dict[str, Any],
         best: dict[str, Any] | None = None, progress: bool = True,
-        say: Callable[[str], None] = print) -> tuple[int, bool]:
-    """Train until ``cfg.steps``; returns (step reached, interrupted)."""
+        say: Callable[[str], None] = print) -> tuple[int, bool, bool]:
+    """Train until ``cfg.steps`` or ``cfg.minutes``; returns (step reached, interrupted, out_of_time)."""
     from tqdm.auto import tqdm
 
     dist, main = trainer.dist, trainer.dist.is_main
@@ -89,8 +92,15 @@ def fit(trainer: Trainer, cfg: TrainConfig, run_dir: Path, static_meta: dict[str
                             torch.Generator().manual_seed(cfg.seed + EVAL_SEED_OFFSET))
     metrics: dict[str, float] = {}
     log = open(run_dir / "log.jsonl", "a") if main else None  # closed in the finally below
-    bar = tqdm(total=cfg.steps, initial=trainer.step_count, unit="step", dynamic_ncols=True,
-               disable=not (progress and main), file=sys.stderr)
+    budget = None if cfg.minutes is None else float(cfg.minutes) * 60.0
+    if budget is None:
+        bar = tqdm(total=cfg.steps, initial=trainer.step_count, unit="step", dynamic_ncols=True,
+                   disable=not (progress and main), file=sys.stderr)
+    else:  # a time bar: its total is the budget, so the ETA is the time left
+        bar = tqdm(total=budget, unit="s", dynamic_ncols=True, disable=not (progress and main),
+                   file=sys.stderr, bar_format="{l_bar}{bar}| {elapsed}<{remaining} left{postfix}")
+    # the bar's postfix: the step (on a time bar), losses, img/s, the latest metric
+    shown: dict[str, str] = {} if budget is None else {"step": str(trainer.step_count)}
     if main and progress:
         def say(msg: str) -> None:  # keeps messages above the bar
             tqdm.write(msg, file=sys.stderr)
@@ -112,16 +122,21 @@ def fit(trainer: Trainer, cfg: TrainConfig, run_dir: Path, static_meta: dict[str
 
     t_start = t_window = last_save = time.monotonic()
     paused, window_steps = 0.0, 0
-    interrupted = early = False
+    interrupted = early = out_of_time = False
     try:
         with StopFlag(say) as stop:
             while trainer.step_count < cfg.steps:
                 out = trainer.step()
                 step, window_steps = trainer.step_count, window_steps + 1
-                bar.update(1)
-                due = time.monotonic() - last_save >= cfg.checkpoint_minutes * 60
-                stop_now, due = any_flags([stop.requested, due], dist, trainer.device)
-                last = step >= cfg.steps or stop_now
+                now = time.monotonic()
+                if budget is None:
+                    bar.update(1)
+                else:
+                    bar.update(max(min(now - t_start, budget) - bar.n, 0.0))
+                due = now - last_save >= cfg.checkpoint_minutes * 60
+                spent = budget is not None and now - t_start >= budget
+                stop_now, due, spent = any_flags([stop.requested, due, spent], dist, trainer.device)
+                last = step >= cfg.steps or stop_now or spent
 
                 if step % cfg.log_every == 0 or last:
                     now = time.monotonic()
@@ -129,8 +144,11 @@ def fit(trainer: Trainer, cfg: TrainConfig, run_dir: Path, static_meta: dict[str
                     rate = window_steps * trainer.batch * dist.world_size / max(now - t_window - paused, 1e-9)
                     write_log({"step": step, **values, "images_per_s": round(rate, 2),
                                "time": round(now - t_start, 3)})
-                    bar.set_postfix({**{k: f"{v:.3f}" for k, v in values.items()}, "img/s": f"{rate:.1f}"},
-                                    refresh=False)
+                    if budget is not None:
+                        shown["step"] = str(step)
+                    shown.update({k: f"{v:.3f}" for k, v in values.items()})
+                    shown["img/s"] = f"{rate:.1f}"
+                    bar.set_postfix(shown, refresh=False)
                     t_window, paused, window_steps = now, 0.0, 0
 
                 if step % cfg.sample_every == 0 or last:
@@ -145,6 +163,10 @@ def fit(trainer: Trainer, cfg: TrainConfig, run_dir: Path, static_meta: dict[str
                             improved = best is None or value < best["value"]
                             if improved:
                                 best = {"metric": name, "value": value, "step": step}
+                            if budget is not None:
+                                shown["step"] = str(step)
+                            shown[name] = f"{value:.4g}"
+                            bar.set_postfix(shown, refresh=False)
                         write_log({"event": "sample", "step": step, **metrics})
                     [improved] = any_flags([improved], dist, trainer.device)  # rank 0 decides
                     if improved:
@@ -165,6 +187,14 @@ def fit(trainer: Trainer, cfg: TrainConfig, run_dir: Path, static_meta: dict[str
                     last = stop_now = True
                     early = True
 
+                if spent and not stop_now and step < cfg.steps:
+                    minutes = (time.monotonic() - t_start) / 60
+                    if main:
+                        say(f"time budget of {cfg.minutes:g} minutes spent at step {step}: saving a checkpoint")
+                    write_log({"event": "time_budget", "step": step, "minutes": cfg.minutes,
+                               "elapsed_minutes": round(minutes, 3)})
+                    out_of_time = True
+
                 if step % cfg.checkpoint_every == 0 or last or due:
                     paused += checkpoint()
                     last_save = time.monotonic()
@@ -172,8 +202,10 @@ def fit(trainer: Trainer, cfg: TrainConfig, run_dir: Path, static_meta: dict[str
                 if stop_now:
                     interrupted = step < cfg.steps and not early
                     break
+                if out_of_time:
+                    break
     finally:
         bar.close()
         if log is not None:
             log.close()
-    return trainer.step_count, interrupted
+    return trainer.step_count, interrupted, out_of_time

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -28,7 +29,7 @@ from ..components import resolve
 from ..errors import RunError
 from . import checkpoint as ckpt
 from . import distributed
-from .config import RUNTIME_FIELDS, TrainConfig
+from .config import RUNTIME_FIELDS, UNBOUNDED_STEPS, TrainConfig
 from .family import Family
 from .loop import fit
 from .trainer import RNG_STREAMS, Trainer, stream_seed
@@ -42,6 +43,10 @@ class TrainResult:
     run_dir: Path
     step: int
     interrupted: bool
+    #: stopped because the ``minutes`` budget ran out (a checkpoint was saved; resume to continue)
+    out_of_time: bool = False
+    #: wall-clock minutes this invocation trained
+    minutes: float = 0.0
 
 
 @dataclass
@@ -101,7 +106,10 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True,
             loaded = ckpt.load_latest(run_dir, warn=say)
             path, tensors, meta = loaded
             cfg, ignored = _merge_for_resume(cfg, TrainConfig.from_dict(meta["config"]))
-            say(f"resuming {run_dir} from {path.name} (step {meta['step']}) to step {cfg.steps}: the run's "
+            target = (f"for {cfg.minutes:g} more minutes" if cfg.minutes is not None else "") + (
+                "" if cfg.steps >= UNBOUNDED_STEPS else
+                f"{' or ' if cfg.minutes is not None else ''}to step {cfg.steps}")
+            say(f"resuming {run_dir} from {path.name} (step {meta['step']}) {target}: the run's "
                 f"saved config wins except for {', '.join(RUNTIME_FIELDS)}"
                 + (f"; ignoring this command's {', '.join(ignored)}" if ignored else ""))
         elif ckpt.has_checkpoints(run_dir):
@@ -145,8 +153,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True,
         if trainer.step_count >= cfg.steps:
             say(f"{run_dir}: already at step {trainer.step_count} (asked for {cfg.steps}); nothing to do")
             return TrainResult(run_dir, trainer.step_count, False)
-        step, interrupted = fit(trainer, cfg, run_dir, static_meta, best, progress, say)
-        return TrainResult(run_dir, step, interrupted)
+        started = time.monotonic()
+        step, interrupted, out_of_time = fit(trainer, cfg, run_dir, static_meta, best, progress, say)
+        return TrainResult(run_dir, step, interrupted, out_of_time, (time.monotonic() - started) / 60)
     finally:
         distributed.shutdown(dist)
 
