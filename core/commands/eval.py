@@ -2,7 +2,10 @@
 
 Torch-free: samples come from the pack through onnxruntime, the reference from the modality's
 codec (``load_reference``), and the numbers from the metrics the modality registered
-(``ganforge_register_metrics``; images: ``fd``, ``kid``, ``swd``, ``memorisation``).
+(``ganforge_register_metrics``; images: ``fd``, ``kid``, ``swd``, ``memorisation``; textures:
+``swd``, ``kid`` on 128-px crops). A codec may add to the report with ``eval_report(generated,
+reference, seed)`` (textures: the photos' own baselines and pixel standard deviations) and set
+its default sample count with ``EVAL_SAMPLES``.
 """
 
 from __future__ import annotations
@@ -17,20 +20,24 @@ import click
 from ..errors import GanforgeError
 
 
-def evaluate_pack(pack: str | Path, data: str | Path, samples: int = 1000, seed: int = 0,
+def evaluate_pack(pack: str | Path, data: str | Path, samples: int | None = None, seed: int = 0,
                   training: str | Path | None = None, device: str = "auto",
                   threads: int | None = None, **options: Any) -> dict[str, Any]:
     """Generate ``samples`` items from ``pack`` and score them against ``data`` with every metric
-    registered for the pack's modality. ``training``: the data the model was trained on, for the
-    memorisation check (default: ``data``). Returns ``{metric: value, ..., "details": {...}}``."""
+    registered for the pack's modality (``None``: the codec's ``EVAL_SAMPLES``, else 1000).
+    ``training``: the data the model was trained on, for the memorisation check (default:
+    ``data``). Returns ``{metric: value, ..., "details": {...}}`` plus what the codec's
+    ``eval_report`` adds."""
     from .. import plugins, runtime
     from ..components import resolve
 
-    if samples < 2:
+    if samples is not None and samples < 2:
         raise GanforgeError(f"--samples {samples}: need at least 2")
     rt = runtime.load(pack, device=device, threads=threads)
     modality = rt.meta.modality
     codec = rt.codec
+    if samples is None:
+        samples = int(getattr(codec, "EVAL_SAMPLES", 1000))
     metrics = {m.name: m for m in plugins.get_registry().metrics.values() if m.modality == modality}
     if not metrics or not hasattr(codec, "load_reference"):
         raise GanforgeError(f"{pack}: no offline metrics are registered for {modality!r} packs")
@@ -52,6 +59,10 @@ def evaluate_pack(pack: str | Path, data: str | Path, samples: int = 1000, seed:
     result.update(samples=int(len(generated)), reference=int(len(getattr(reference, "images", reference))),
                   seed=seed, pack=str(pack), data=str(data), seconds=round(time.perf_counter() - started, 2),
                   details=details)
+    report = getattr(codec, "eval_report", None)
+    if report is not None:
+        result.update(report(generated, reference, seed))
+    result["seconds"] = round(time.perf_counter() - started, 2)
     try:
         from ..metrics.features import FEATURE_VERSION
 
@@ -78,9 +89,10 @@ def sweep_pack(pack: str | Path, data: str | Path, png: Path, samples: int = 100
 @click.command("eval")
 @click.argument("pack", type=click.Path(path_type=Path))
 @click.option("--data", required=True, type=click.Path(path_type=Path), metavar="PATH",
-              help="Real data to compare with (images: a folder or .npz, read like training data).")
-@click.option("--samples", type=click.IntRange(min=2), default=1000, show_default=True,
-              help="How many items to generate.")
+              help="Real data to compare with (images: a folder or .npz, read like training data; "
+                   "textures: a photo or a folder of photos, each at least 128 px on a side).")
+@click.option("--samples", type=click.IntRange(min=2), default=None,
+              help="How many items to generate (default 1000; textures: 128 crops of 128 px).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the first sample.")
 @click.option("--training", type=click.Path(path_type=Path), default=None, metavar="PATH",
               help="The data the model was trained on, for the memorisation check (default: --data).")
@@ -89,9 +101,11 @@ def sweep_pack(pack: str | Path, data: str | Path, png: Path, samples: int = 100
 @click.option("--sweep", type=click.Path(path_type=Path), default=None, metavar="PNG",
               help="Text: also score a temperature sweep and plot BLEU-5 against Self-BLEU-5 (the "
                    "quality-diversity curve) to this PNG.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (keys fd, kid, swd, memorisation, ...).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object (keys fd, kid, swd, memorisation, ...; textures: swd, kid, "
+                   "baselines, pixel_std, reference_pixel_std).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-def eval_(pack: Path, data: Path, samples: int, seed: int, training: Path | None, truncation: float | None,
+def eval_(pack: Path, data: Path, samples: int | None, seed: int, training: Path | None, truncation: float | None,
           temperature: float | None, sweep: Path | None, as_json: bool, device: str) -> None:
     """Score the pack PACK against real data, offline (no weight downloads, no torch).
 
@@ -100,9 +114,18 @@ def eval_(pack: Path, data: Path, samples: int, seed: int, training: Path | None
     patches, and a nearest-neighbour memorisation check. Lower is better for all; FD depends on
     --samples (compare runs at the same count), KID does not.
 
+    Textures: SWD and KID of --samples random 128-px crops of a few generated 256-px (or
+    larger) textures against as many random crops of the photos. The same scores are shown for
+    the photos' own baselines against the same crops: real (other crops of the photos: the
+    floor), shuffle64/32/16 (crops tiled from random 64/32/16-px patches: right texture, lost
+    layout), noise (Gaussian with the photos' colour statistics) and flat (their mean colour).
+    A pack that learned the texture sits near real; one that collapsed sits near flat, and its
+    pixel standard deviation falls below half the photos' (pixel_std vs reference_pixel_std).
+
     \b
-    Example:
+    Examples:
       ganforge eval emoji.onnx --data emoji/ --samples 2000 --json
+      ganforge eval bricks.onnx --data photos/
     """
     options = {} if truncation is None else {"truncation": truncation}
     if temperature is not None:
@@ -114,11 +137,35 @@ def eval_(pack: Path, data: Path, samples: int, seed: int, training: Path | None
         click.echo(json.dumps(result, indent=2, sort_keys=True))
         return
     names = [k for k in ("fd", "kid", "swd", "memorisation") if k in result]
-    names += [k for k, v in result.items() if isinstance(v, float) and k not in names and k != "seconds"]
+    names += [k for k, v in result.items() if isinstance(v, float) and k not in names and k not in _SHOWN_APART]
     for name in names:
         click.echo(f"{name:14s} {result[name]:.6g}")
+    if "baselines" in result:
+        _echo_baselines(result)
     if "memorisation_flagged" in result:
         m = result["details"]["memorisation"]
         click.echo(f"{'':14s} {'FLAGGED: samples copy training images' if result['memorisation_flagged'] else 'not flagged'}"
                    f" (expected share {m['expected']:.2f}, distance ratio {m['distance_ratio']:.2f})")
     click.echo(f"{result['samples']} samples vs {result['reference']} reference items, {result['seconds']} s")
+
+
+#: Report numbers printed by :func:`_echo_baselines` rather than in the list of metrics.
+_SHOWN_APART = ("seconds", "pixel_std", "reference_pixel_std", "pixel_std_ratio")
+
+
+def _echo_baselines(result: dict[str, Any]) -> None:
+    """The pack among the photos' baselines, best (real) first, by SWD."""
+    rows = [(name, v["swd"], v["kid"]) for name, v in result["baselines"].items()]
+    rows.append(("> this pack", result["swd"], result["kid"]))
+    rows.sort(key=lambda r: r[1])
+    crop = result.get("crop", 128)
+    click.echo(f"\nthe photos' baselines on the same {crop}-px reference crops (lower is better; "
+               "real is the floor):")
+    click.echo(f"  {'':14s} {'swd':>10s} {'kid':>10s}")
+    for name, s, k in rows:
+        click.echo(f"  {name:14s} {s:10.4f} {k:10.4f}")
+    if "pixel_std" in result:
+        ratio = result.get("pixel_std_ratio", float("nan"))
+        verdict = "ok" if ratio >= 0.5 else "below half: collapsing"
+        click.echo(f"pixel std      {result['pixel_std']:.4f} vs the photos' {result['reference_pixel_std']:.4f} "
+                   f"({ratio:.2f}x; {verdict})")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ...components import Modality, ModelFamily
+from ...components import Metric, Modality, ModelFamily
 from ...hookspecs import hookimpl
 
 NAME = "texture"
@@ -34,3 +34,11 @@ def ganforge_register_families(register: Callable[[ModelFamily], None]) -> None:
         "circular-padded fully convolutional generator (local + global noise), patch "
         "discriminator, non-saturating loss + R1",
     ))
+
+
+@hookimpl
+def ganforge_register_metrics(register: Callable[[Metric], None]) -> None:
+    metrics = "ganforge.core.modalities.texture.metrics"
+    register(Metric(NAME, "swd", f"{metrics}:swd",
+                    "sliced Wasserstein distance on Laplacian patches of 128-px crops vs the photos'"))
+    register(Metric(NAME, "kid", f"{metrics}:kid", "kernel inception distance on random-CNN features of 128-px crops"))

@@ -205,6 +205,32 @@ def write(decoded: np.ndarray, out: Path, options: dict[str, Any]) -> list[Path]
     return written
 
 
+# ---- evaluation (``ganforge eval``; the work is in .metrics) -------------------------------------
+#: crops ``ganforge eval`` scores when --samples is not given
+EVAL_SAMPLES = 128
+
+
+def load_reference(path: str | Path, meta: PackMeta) -> Any:
+    """The photos to score against (a file, a folder or ``builtin:skimage``), torch-free."""
+    from .metrics import load_reference as load
+
+    return load(path, meta)
+
+
+def eval_samples(runtime: Any, reference: Any, count: int, seed: int, **options: Any) -> np.ndarray:
+    """``count`` random 128-px crops of a few generated textures (see .metrics)."""
+    from .metrics import eval_samples as make
+
+    return make(runtime, reference, count, seed, **options)
+
+
+def eval_report(generated: np.ndarray, reference: Any, seed: int) -> dict[str, Any]:
+    """The photos' baselines and the pixel standard deviations, for the eval report."""
+    from .metrics import eval_report as report
+
+    return report(generated, reference, seed)
+
+
 # ---- CLI options -----------------------------------------------------------------------------
 #: Options the ``generate`` command adds for textures: a list of ``click.Option`` objects, passed
 #: to the codec functions as ``options["size"]`` (str or None) and ``options["tile_preview"]``.
@@ -223,6 +249,7 @@ def add_generate_options(command: click.Command) -> click.Command:
 
 
 __all__: list[str] = [
-    "GENERATE_OPTIONS", "MAX_SIDE", "add_generate_options", "decode", "graph_output_bytes", "halo", "output_bytes", "output_shape",
-    "parse_size", "resolve_dims", "settings", "tile_plan", "to_unit", "validate", "write",
+    "EVAL_SAMPLES", "GENERATE_OPTIONS", "MAX_SIDE", "add_generate_options", "decode", "eval_report", "eval_samples",
+    "graph_output_bytes", "halo", "load_reference", "output_bytes", "output_shape", "parse_size", "resolve_dims",
+    "settings", "tile_plan", "to_unit", "validate", "write",
 ]
