@@ -63,6 +63,16 @@ def test_r1_and_gradient_penalty_match_closed_forms() -> None:
     assert torch.allclose(gp, torch.tensor(expected))
 
 
+def test_r1_of_a_logit_map_is_r1_of_its_per_image_mean() -> None:
+    # A patch discriminator's loss averages its map; R1 must not grow with the map's size (it
+    # once penalised the map's sum: 4096x too strong for an 8x8 map, and D never learned).
+    x = batch().requires_grad_(True)
+    logit_map = (2.0 * x).mean(dim=1, keepdim=True)  # (B, 1, 16, 16): one logit per pixel
+    per_image = logit_map.mean(dim=(1, 2, 3))
+    assert torch.allclose(losses.r1_penalty(logit_map, x), losses.r1_penalty(per_image, x))
+    assert torch.allclose(losses.r1_penalty(per_image, x), torch.tensor(4.0 / (3 * 16 * 16)))
+
+
 def test_ema_half_life_and_rampup() -> None:
     assert ema_beta(32, 10**9, 10_000, 0.05) == pytest.approx(0.5 ** (32 / 10_000))
     assert ema_beta(32, 64, 10_000, 0.05) == pytest.approx(0.5 ** (32 / 3.2))  # early: short memory

@@ -193,8 +193,8 @@ def run_training(cfg: Any, *, resume: bool, progress: bool) -> Any:
 
 def _modality_options(modality_name: str) -> list[click.Option]:
     """Training options a modality's codec adds (``TRAIN_OPTIONS``; text: --level, --max-len).
-    One named ``crop`` replaces the shared --crop (text: --max-len); the others' values go to
-    the run's ``data_options``."""
+    One named like a shared option replaces it (text's --max-len is ``crop``; texture's --crop
+    and --batch have their own defaults); the others' values go to the run's ``data_options``."""
     from .. import plugins
     from ..errors import GanforgeError
 
@@ -207,7 +207,11 @@ def _modality_options(modality_name: str) -> list[click.Option]:
 
 def _make_command(modality_name: str, description: str) -> click.Command:
     extra = _modality_options(modality_name)
-    extra_data = {o.name for o in extra} - {"crop"}
+    shared = _options()
+    # An extra option named like a shared one (texture: --crop, --batch) replaces it with the
+    # modality's own default and help; the others are data options.
+    replaced = {o.name for o in extra} & {o.name for o in shared}
+    extra_data = {o.name for o in extra} - replaced
 
     def callback(**params: Any) -> None:
         ctx = click.get_current_context()
@@ -231,7 +235,7 @@ def _make_command(modality_name: str, description: str) -> click.Command:
             click.echo(f"trained {result.step} steps; run: {result.run_dir}")
         click.echo(f"export with: ganforge export {result.run_dir} -o {Path(result.run_dir).name}.onnx")
 
-    params = [o for o in _options() if not (o.name == "crop" and any(e.name == "crop" for e in extra))] + extra
+    params = [o for o in shared if o.name not in replaced] + extra
     return click.Command(
         modality_name, callback=callback, params=params,
         short_help=description,

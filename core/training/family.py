@@ -56,11 +56,12 @@ class Family(ABC):
         """Run the generator on inputs from :meth:`sample_inputs`."""
         return G(**inputs)
 
-    def generator_penalty(self, G: nn.Module, fake: torch.Tensor,
-                          inputs: dict[str, torch.Tensor]) -> torch.Tensor | None:
-        """An extra term for G's loss, from the batch's fakes and the inputs that made them
-        (e.g. a mode-seeking term; it may run ``G`` again, but must not draw random numbers
-        outside ``inputs``: resume is exact); None (the default) adds nothing."""
+    def generator_penalty(self, G: nn.Module, fake: torch.Tensor, inputs: dict[str, torch.Tensor],
+                          real: torch.Tensor | None = None, step: int = 0) -> torch.Tensor | None:
+        """An extra term for G's loss, from the batch's fakes, the inputs that made them, the
+        step's real batch and the step number (e.g. a mode-seeking term, a texture-statistics
+        term; it may run ``G`` again, but must draw random numbers only from ``inputs`` or from
+        seeds derived from ``step``: resume is exact); None (the default) adds nothing."""
         return None
 
     # ---- export contract -----------------------------------------------------------------

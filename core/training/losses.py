@@ -39,7 +39,12 @@ def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
 
     The graph is kept so the penalty back-propagates into D's weights (double backward).
     """
-    (grad,) = torch.autograd.grad(real_logits.float().sum(), real, create_graph=True)
+    # A patch discriminator's loss averages its logit map, so each image's score is that mean:
+    # penalise the gradient of the mean. The gradient of the map's *sum* is (patches)x larger and
+    # its square (patches)^2 larger: for texture's 8x8 map that was gamma x 4096, which held D at
+    # chance for whole runs (benchmarks/RESULTS.md, "Why the texture discriminator sat idle").
+    per_image = real_logits.float().reshape(real_logits.shape[0], -1).mean(dim=1)
+    (grad,) = torch.autograd.grad(per_image.sum(), real, create_graph=True)
     return grad.float().square().sum(dim=tuple(range(1, grad.dim()))).mean()
 
 

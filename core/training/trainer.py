@@ -171,7 +171,8 @@ class Trainer:
             with self.autocast():
                 fake_logits = self.discriminate(aug(fake))
             loss_g = losses.g_loss(kind, fake_logits.float())
-            penalty = self.family.generator_penalty(G, fake, self.fake_inputs)
+            penalty = self.family.generator_penalty(G, fake, self.fake_inputs, real=real.detach(),
+                                                    step=self.step_count)
             if penalty is not None:
                 out["g_penalty"] = penalty.detach()
                 loss_g = loss_g + penalty

@@ -251,5 +251,17 @@ def add_generate_options(command: click.Command) -> click.Command:
 __all__: list[str] = [
     "EVAL_SAMPLES", "GENERATE_OPTIONS", "MAX_SIDE", "add_generate_options", "decode", "eval_report", "eval_samples",
     "graph_output_bytes", "halo", "load_reference", "output_bytes", "output_shape", "parse_size", "resolve_dims",
-    "settings", "tile_plan", "to_unit", "validate", "write",
+    "TRAIN_OPTIONS", "settings", "tile_plan", "to_unit", "validate", "write",
+]
+
+
+#: ``ganforge train texture``'s own defaults for the shared --crop and --batch (see
+#: :mod:`ganforge.core.commands.train`): 64-px crops in batches of 8 give ~3x more updates per
+#: minute on a CPU than 128 × 16, and the fully convolutional generator still renders any size.
+TRAIN_OPTIONS: list[click.Option] = [
+    click.Option(["--crop", "--size"], type=click.IntRange(min=8), default=64, show_default=True,
+                 help="Training crop side in pixels, a multiple of the generator stride (16). Larger "
+                      "crops let the discriminator judge larger structures, at ~4x the cost per step."),
+    click.Option(["--batch"], type=click.IntRange(min=1), default=8, show_default=True,
+                 help="Crops per step."),
 ]

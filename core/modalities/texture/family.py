@@ -1,4 +1,6 @@
-"""The texture model family: circular-padded generator + patch discriminator, NS loss + R1."""
+"""The texture model family: circular-padded generator + patch discriminator, NS loss + R1, and
+a texture-statistics term (sliced Wasserstein on fixed random features, ``statistics.py``) that
+gives the generator a signal from the first step."""
 
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ DEFAULTS: dict[str, Any] = {
     "min_width": 16,
     "d_base": 32,
     "d_depth": 4,
+    #: weight of the texture-statistics term in G's loss (0: adversarial loss only)
+    "stats_weight": 1.0,
 }
 
 
@@ -49,6 +53,20 @@ class TextureFamily(Family):
         o = self.options
         return TextureGenerator(o["local_dim"], o["global_dim"], o["base"], o["stages"], self.channels,
                                 o["min_width"])
+
+    def generator_penalty(self, G: nn.Module, fake: torch.Tensor, inputs: dict[str, torch.Tensor],
+                          real: torch.Tensor | None = None, step: int = 0) -> torch.Tensor | None:
+        """The texture-statistics term: fakes' random-feature distributions against the real
+        batch's, with projections seeded by the step (a resume computes the same term)."""
+        weight = float(self.options["stats_weight"])
+        if weight == 0 or real is None:
+            return None
+        from .statistics import RandomFeatures, sliced_wasserstein_loss
+
+        if getattr(self, "_features", None) is None or self._features.w0.device != fake.device:
+            self._features = RandomFeatures(self.channels).to(fake.device)
+        feats = self._features
+        return weight * sliced_wasserstein_loss(feats(fake.float()), feats(real.float()), seed=step)
 
     def build_discriminator(self) -> PatchDiscriminator:
         return PatchDiscriminator(self.channels, self.options["d_base"], self.options["d_depth"])

@@ -2,7 +2,8 @@
 (``codec.load_reference``) read the same files the same way.
 
 A path is one image or a folder of images (searched recursively, hidden entries skipped), or
-``builtin:skimage`` (scikit-image's bundled CC0 brick, grass and gravel photos). Images come
+``builtin:skimage`` (scikit-image's bundled CC0 brick, grass and gravel photos) or
+``builtin:ihc`` (its colour immunohistochemistry micrograph: what ``make demo`` learns). Images come
 back as uint8 arrays, (H, W) for greyscale (by mode, or RGB with equal channels) else (H, W, 3).
 """
 
@@ -19,6 +20,13 @@ from ...errors import DataError
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 BUILTIN = "builtin:skimage"
+#: built-in data sets: name -> (scikit-image data functions, data set name)
+BUILTINS: dict[str, tuple[tuple[str, ...], str]] = {
+    BUILTIN: (("brick", "grass", "gravel"), "skimage-textures"),
+    # Colour, and a texture through and through (stained tissue: nuclei, glands, fibres), 512²;
+    # scikit-image ships it (public domain) so a fresh install has it offline.
+    "builtin:ihc": (("immunohistochemistry",), "skimage-ihc"),
+}
 GREY_TOLERANCE = 2  # max channel spread (of 255) for an RGB image to count as grey
 
 
@@ -73,22 +81,21 @@ def _list_files(root: Path) -> list[Path]:
                   if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts))
 
 
-def _builtin() -> tuple[list[np.ndarray], list[str], str]:
+def _builtin(path: str) -> tuple[list[np.ndarray], list[str], str]:
     try:
         from skimage import data as skdata
     except ImportError:
-        raise DataError(f"{BUILTIN}: needs scikit-image (pip install scikit-image)") from None
-    names = ("brick", "grass", "gravel")
-    return [np.asarray(getattr(skdata, n)()) for n in names], [f"skimage.data.{n}" for n in names], \
-        "skimage-textures"
+        raise DataError(f"{path}: needs scikit-image (pip install scikit-image)") from None
+    names, name = BUILTINS[path]
+    return [np.asarray(getattr(skdata, n)()) for n in names], [f"skimage.data.{n}" for n in names], name
 
 
 def read_photos(path: str | Path, warn: Callable[[str], None] = _stderr) -> Photos:
     """Every readable image under ``path``. DataError (one line, naming the path) when there is
     none; a corrupt file among good ones is skipped with a warning and listed in ``skipped``."""
     skipped: list[dict[str, str]] = []
-    if str(path) == BUILTIN:
-        arrays, files, name = _builtin()
+    if str(path) in BUILTINS:
+        arrays, files, name = _builtin(str(path))
     else:
         root = Path(path).expanduser()
         if not root.exists():

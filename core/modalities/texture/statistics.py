@@ -1,0 +1,73 @@
+"""A texture-statistics term for the generator: sliced Wasserstein distance between the feature
+distributions of fakes and real crops, on a fixed *random* shallow CNN.
+
+Why: an adversarial signal alone starts from nothing. On a CPU budget of minutes the generator
+first finds the mean colour and the discriminator takes hundreds of steps to say anything about
+texture, so a short run ends flat. Matching the distribution of local features (Heitz et al.
+2021, "A Sliced Wasserstein Loss for Neural Texture Synthesis") pulls colour and local structure
+in from the first step; random, untrained filters are enough for texture statistics (Ustyuzhaninov
+et al. 2017), so no weights are downloaded. The discriminator then refines what the statistics
+cannot express (shapes, arrangement).
+
+The filters come from a fixed seed (never the training RNGs), and the projection directions from
+a seed derived from the step number, so a resumed run computes exactly the same term. This
+network is deliberately unlike the evaluation's measures (Laplacian-pyramid pixel patches,
+``core/metrics/swd.py``; the random CNN of ``core/metrics/features.py`` with its own seed): the
+training signal is not the reported statistic.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+FEATURE_SEED = 31_415  # not core/metrics/features.py's seed: train on one net, report on another
+WIDTHS = (32, 64, 128)
+DIRECTIONS = 64
+POINTS = 4096  # feature vectors per layer and set: sorting every pixel costs 10x more, gains little
+
+
+class RandomFeatures(nn.Module):
+    """Fixed random 3×3 convs + ReLU, average-pooled by 2 between layers (circular padding, like
+    the generator): the pixels and each layer's maps are the compared distributions."""
+
+    def __init__(self, channels: int, widths: tuple[int, ...] = WIDTHS, seed: int = FEATURE_SEED) -> None:
+        super().__init__()
+        gen = torch.Generator().manual_seed(seed)
+        weights, cin = [], channels
+        for cout in widths:
+            weights.append(torch.randn(cout, cin, 3, 3, generator=gen) * (2.0 / (cin * 9)) ** 0.5)
+            cin = cout
+        for i, w in enumerate(weights):  # buffers: saved nowhere that matters, never trained
+            self.register_buffer(f"w{i}", w, persistent=False)
+        self.depth = len(widths)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        feats = [x]
+        for i in range(self.depth):
+            if i:
+                x = F.avg_pool2d(x, 2)
+            x = F.relu(F.conv2d(F.pad(x, (1, 1, 1, 1), mode="circular"), getattr(self, f"w{i}")))
+            feats.append(x)
+        return feats
+
+
+def sliced_wasserstein_loss(fake: list[torch.Tensor], real: list[torch.Tensor], seed: int,
+                            directions: int = DIRECTIONS, points: int = POINTS) -> torch.Tensor:
+    """Sum over layers of the mean squared difference of sorted projections (W2² per direction)
+    of up to ``points`` feature vectors of each set; directions and subsets come from ``seed``."""
+    gen = torch.Generator().manual_seed(seed)
+    total = fake[0].new_zeros(())
+    for a, b in zip(fake, real, strict=True):
+        c = a.shape[1]
+        a, b = a.permute(0, 2, 3, 1).reshape(-1, c), b.detach().permute(0, 2, 3, 1).reshape(-1, c)
+        n = min(points, a.shape[0], b.shape[0])
+        ia = torch.randperm(a.shape[0], generator=gen)[:n].to(a.device)
+        ib = torch.randperm(b.shape[0], generator=gen)[:n].to(b.device)
+        d = torch.randn(c, directions, generator=gen).to(a.device, a.dtype)
+        d = d / d.norm(dim=0, keepdim=True)
+        pa, _ = torch.sort(a[ia] @ d, dim=0)
+        pb, _ = torch.sort(b[ib] @ d, dim=0)
+        total = total + (pa - pb).square().mean()
+    return total
