@@ -95,8 +95,9 @@ class Family(ABC):
         """``{input_or_output_name: {axis: symbolic_name}}`` for the ONNX export."""
         return {}
 
-    def write_samples(self, G: nn.Module, path: Path, seed: int) -> None:
-        """Write a preview image of the generator's output (a grid, a tiled preview...)."""
+    def write_samples(self, G: nn.Module, path: Path, seed: int, real: torch.Tensor | None = None) -> None:
+        """Write a preview image of the generator's output (a grid, a tiled preview...);
+        ``real``: the loop's fixed batch of training data, to show beside it (optional)."""
         return None  # optional: a family without a preview writes nothing
 
     # ---- training-time quality ------------------------------------------------------------

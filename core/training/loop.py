@@ -156,7 +156,8 @@ def fit(trainer: Trainer, cfg: TrainConfig, run_dir: Path, static_meta: dict[str
                     improved = False
                     if main:
                         (run_dir / "samples").mkdir(exist_ok=True)
-                        family.write_samples(trainer.G_ema, run_dir / "samples" / f"step_{step:06d}.png", cfg.seed)
+                        family.write_samples(trainer.G_ema, run_dir / "samples" / f"step_{step:06d}.png", cfg.seed,
+                                             real=real_eval)
                         metrics = family.evaluate(trainer.G_ema, real_eval, cfg.seed)
                         if metrics:
                             name, value = next(iter(metrics.items()))

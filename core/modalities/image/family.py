@@ -193,7 +193,7 @@ class ImageFamily(Family):
         real_f = self._real_features[1]
         return {"kid": kid(fake, real_f)[0], "fd": frechet_distance(fake, real_f)}
 
-    def write_samples(self, G: nn.Module, path: Path, seed: int) -> None:
+    def write_samples(self, G: nn.Module, path: Path, seed: int, real: torch.Tensor | None = None) -> None:
         """An 8×8 grid (one row per category, cycling, for a conditional model), alpha shown
         over a checkerboard."""
         labels = None

@@ -169,7 +169,7 @@ class MusicFamily(Family):
         return {"stat_gap": float(np.mean(gaps)), "EB": mean_of(got["EB"]), "UPC": mean_of(got["UPC"]),
                 "QN": mean_of(got["QN"]), "diversity": got["diversity"]}
 
-    def write_samples(self, G: nn.Module, path: Path, seed: int) -> None:
+    def write_samples(self, G: nn.Module, path: Path, seed: int, real: torch.Tensor | None = None) -> None:
         """Four samples' piano-rolls stacked (decoded with the default threshold)."""
         from PIL import Image
 

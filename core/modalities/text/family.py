@@ -211,7 +211,7 @@ class TextFamily(Family):
         lines = self.sample_lines(G, 256, seed)
         return {"nll": nll, "distinct": distinct(lines)}
 
-    def write_samples(self, G: nn.Module, path: Path, seed: int) -> None:
+    def write_samples(self, G: nn.Module, path: Path, seed: int, real: torch.Tensor | None = None) -> None:
         """32 sampled lines at temperature 1, as ``step_N.txt``."""
         lines = self.sample_lines(G, 32, seed)
         path.with_suffix(".txt").write_text("".join(s + "\n" for s in lines), encoding="utf-8")

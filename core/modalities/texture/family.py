@@ -161,17 +161,31 @@ class TextureFamily(Family):
                 fakes.append(G(**self.sample_inputs(n, gen, device)).float().cpu())
         return {"swd": sliced_wasserstein(torch.cat(fakes), real, seed=seed)}
 
-    def write_samples(self, G: nn.Module, path: Path, seed: int) -> None:
-        """A 4×2 grid of samples, each shown 2×2 tiled so seams would be visible."""
+    def write_samples(self, G: nn.Module, path: Path, seed: int, real: torch.Tensor | None = None) -> None:
+        """Real crops above generated ones, at the same scale, so a user sees at once whether the
+        model is learning: a first row of real crops (2×2 per cell, when ``real`` is given), then
+        a 4×2 grid of samples, each shown 2×2 tiled so seams would be visible."""
         import numpy as np
         from PIL import Image
+
+        def u8(x: torch.Tensor) -> np.ndarray:
+            return ((x.float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
 
         gen = torch.Generator().manual_seed(seed)
         device = next(G.parameters()).device
         with torch.no_grad():
-            x = G(**self.sample_inputs(8, gen, device)).float().cpu()
-        x = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()  # (8, C, s, s)
-        tiles = [np.tile(img, (1, 2, 2)) for img in x]
-        rows = [np.concatenate(tiles[i:i + 4], axis=2) for i in (0, 4)]
+            x = u8(G(**self.sample_inputs(8, gen, device)))  # (8, C, s, s)
+        cells = [np.tile(img, (1, 2, 2)) for img in x]
+        rows = [np.concatenate(cells[i:i + 4], axis=2) for i in (0, 4)]
+        if real is not None and len(real) >= 4 and real.shape[1] == x.shape[1]:
+            r = u8(real[:16])
+            n = len(r) // 4
+            mosaics = [np.concatenate([np.concatenate([r[(4 * i + k) % len(r)] for k in (0, 1)], axis=2),
+                                       np.concatenate([r[(4 * i + k) % len(r)] for k in (2, 3)], axis=2)], axis=1)
+                       for i in range(max(n, 1))]
+            mosaics = (mosaics * 4)[:4]
+            if mosaics[0].shape == cells[0].shape:  # real crops at the training crop size
+                gap = np.full((x.shape[1], 4, rows[0].shape[2]), 255, np.uint8)
+                rows = [np.concatenate(mosaics, axis=2), gap] + rows
         grid = np.concatenate(rows, axis=1).transpose(1, 2, 0)
         Image.fromarray(grid[..., 0] if grid.shape[2] == 1 else grid).save(path)

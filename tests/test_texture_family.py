@@ -1,0 +1,52 @@
+"""The texture family's training-side parts: the statistics term and the sample sheet."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from conftest import TINY_MODEL
+from PIL import Image
+
+from ganforge.core.modalities.texture.family import TextureFamily
+from ganforge.core.modalities.texture.statistics import RandomFeatures, sliced_wasserstein_loss
+
+
+def _family(**options) -> TextureFamily:
+    return TextureFamily({**TINY_MODEL, **options}, {"channels": 3, "crop": 32})
+
+
+def test_statistics_term_is_seeded_by_step_and_tells_flat_from_textured() -> None:
+    fam = _family()
+    torch.manual_seed(0)
+    G = fam.build_generator()
+    gen = torch.Generator().manual_seed(0)
+    inputs = fam.sample_inputs(4, gen, torch.device("cpu"))
+    fake = G(**inputs)
+    real = torch.rand(4, 3, 32, 32, generator=gen) * 2 - 1
+    a = fam.generator_penalty(G, fake, inputs, real=real, step=5)
+    b = fam.generator_penalty(G, fake, inputs, real=real, step=5)
+    assert torch.isfinite(a) and a.item() > 0 and torch.equal(a, b)  # resume recomputes it exactly
+    assert not torch.equal(a, fam.generator_penalty(G, fake, inputs, real=real, step=6))
+    a.backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in G.parameters())
+    # a flat image is far from a textured one; the real batch against itself is at zero
+    feats = RandomFeatures(3)
+    flat = torch.full_like(real, real.mean().item())
+    assert sliced_wasserstein_loss(feats(real), feats(real), seed=0).item() == 0.0
+    assert sliced_wasserstein_loss(feats(flat), feats(real), seed=0).item() > 0.01
+    assert _family(stats_weight=0.0).generator_penalty(G, fake, inputs, real=real, step=0) is None
+
+
+def test_sample_sheet_shows_real_crops_above_the_samples(tmp_path) -> None:
+    fam = _family()
+    torch.manual_seed(0)
+    G = fam.build_generator().eval()
+    real = torch.ones(32, 3, 32, 32)  # white: easy to find
+    fam.write_samples(G, tmp_path / "with.png", seed=0, real=real)
+    fam.write_samples(G, tmp_path / "without.png", seed=0)
+    with_real = np.asarray(Image.open(tmp_path / "with.png"))
+    without = np.asarray(Image.open(tmp_path / "without.png"))
+    assert without.shape == (2 * 64, 4 * 64, 3)  # 4×2 samples, each tiled 2×2
+    assert with_real.shape == (3 * 64 + 4, 4 * 64, 3)  # + a row of real crops and a gap
+    assert (with_real[:64] == 255).all()
+    assert np.array_equal(with_real[68:], without)
