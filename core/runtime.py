@@ -227,7 +227,13 @@ class PackRuntime:
         missing = [n for n in self.input_names if n not in feeds]
         if missing:
             raise GanforgeError(f"{self.path}: missing input(s) {missing}")
-        return self.session.run(self.output_names, {n: feeds[n] for n in self.input_names})
+        outputs = self.session.run(self.output_names, {n: feeds[n] for n in self.input_names})
+        for name, out in zip(self.output_names, outputs, strict=True):
+            if np.issubdtype(out.dtype, np.floating) and not np.isfinite(out).all():
+                # a broken pack would otherwise decode to black images or garbage, with exit 0
+                raise GanforgeError(f"{self.path}: the pack's output {name!r} holds non-finite values "
+                                    "(NaN or inf); its weights are broken")
+        return outputs
 
     def _work_bytes_per_item(self, graph_out_bytes_per_item: int) -> int:
         # The exporter measures the widest activation relative to the graph's output. A layer

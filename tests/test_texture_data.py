@@ -95,3 +95,31 @@ def test_bad_input_is_one_line_data_error_naming_the_path(tmp_path: Path, case: 
 def test_unknown_option_is_rejected(texture_dir: Path) -> None:
     with pytest.raises(DataError, match="hflipp"):
         build_dataset(texture_dir, 32, {"hflipp": True})
+
+
+def test_builtin_colour_photo_for_the_demo() -> None:
+    ds = build_dataset("builtin:ihc", 64)
+    assert ds.data_info["channels"] == 3 and ds.data_info["files"] == ["skimage.data.immunohistochemistry"]
+
+
+@pytest.mark.parametrize("case", ["one_pixel_wide", "enormous"])
+def test_degenerate_photos_get_one_line(tmp_path: Path, case: str) -> None:
+    from PIL import Image
+
+    path = tmp_path / f"{case}.png"
+    if case == "one_pixel_wide":
+        Image.new("RGB", (1, 500), (200, 10, 10)).save(path)
+        expected = "1×500"
+    else:  # a few KB on disk that would decode to 144 million pixels
+        Image.new("1", (12000, 12000)).save(path)
+        expected = "megapixel"
+    with pytest.raises(DataError) as e:
+        build_dataset(path, 64, warn=lambda msg: None)
+    msg = str(e.value)
+    assert str(path) in msg and expected in msg and "\n" not in msg
+
+
+def test_greyscale_photo_trains_one_channel(tmp_path: Path) -> None:
+    path = write_image(tmp_path / "grey.png", (80, 72), mode="L")
+    ds = build_dataset(path, 64)
+    assert ds.data_info["channels"] == 1 and ds.sample(2, torch.Generator().manual_seed(0)).shape == (2, 1, 64, 64)

@@ -166,6 +166,11 @@ def export_generator(family: Any, generator: Any, out_path: str | Path, *, facts
         raise ValueError("export_generator needs the modality name (family.modality or modality=...)")
 
     module = family.export_module(generator).eval().to(device="cpu", dtype=torch.float32)
+    broken = [name for name, t in module.state_dict().items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if broken:  # a diverged run (--lr inf, an exploding loss): its pack would render black
+        raise PackError(f"{out_path}: the generator has non-finite weights ({broken[0]}"
+                        f"{f' and {len(broken) - 1} more' if len(broken) > 1 else ''}); the run diverged, "
+                        "export refused (export an earlier checkpoint or retrain with a lower --lr)")
     in_specs, out_specs = family.pack_inputs(), family.pack_outputs()
     in_names, out_names = [s.name for s in in_specs], [s.name for s in out_specs]
     example = family.example_inputs(EXAMPLE_BATCH, family.export_dims())

@@ -70,8 +70,12 @@ def check_parity(model: str | Path | bytes, module: Any, family: Any, *, source:
                 if e.shape != g.shape:
                     raise ParityError(f"{source}: exported graph gives shape {g.shape}, PyTorch "
                                       f"{e.shape} (batch {batch}, dims {dims})")
-                err = max(err, float(np.max(np.abs(e.astype(np.float64) - g))))
-            if not err <= tolerance:  # also catches NaN
+                if not (np.isfinite(e).all() and np.isfinite(g).all()):
+                    raise ParityError(f"{source}: the generator outputs non-finite values (NaN or inf) at "
+                                      f"batch {batch}, dims {dims}; export refused")
+                # np.max propagates NaN where Python's max(err, nan) would keep err
+                err = float(np.max([err, np.max(np.abs(e.astype(np.float64) - g))]))
+            if not err <= tolerance:
                 raise ParityError(f"{source}: exported graph differs from PyTorch by {err:.3g} "
                                   f"(> {tolerance:g}) at batch {batch}, dims {dims}; export refused")
             cases.append(ParityCase(batch, dict(dims), err))

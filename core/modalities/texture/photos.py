@@ -28,6 +28,10 @@ BUILTINS: dict[str, tuple[tuple[str, ...], str]] = {
     "builtin:ihc": (("immunohistochemistry",), "skimage-ihc"),
 }
 GREY_TOLERANCE = 2  # max channel spread (of 255) for an RGB image to count as grey
+#: Photos are held in memory whole; above this a photo is refused before it is decoded (a small
+#: compressed file can declare 12000² pixels). Texture training samples crops of ~64 px, so a
+#: larger photo adds nothing a downscaled or cropped one would not.
+MAX_MEGAPIXELS = 64
 
 
 def _stderr(msg: str) -> None:
@@ -57,6 +61,10 @@ def _read_image(path: Path) -> np.ndarray:
     from PIL import Image
 
     with Image.open(path) as img:
+        w, h = img.size
+        if w * h > MAX_MEGAPIXELS * 1_000_000:
+            raise ValueError(f"{w}×{h} is {w * h / 1e6:.0f} megapixels, over the {MAX_MEGAPIXELS}-megapixel "
+                             "limit: downscale or crop it")
         img.load()  # decode now: truncated/corrupt files fail here, not mid-training
         mode = img.mode
         if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
