@@ -141,8 +141,22 @@ def open_session(path: str | Path, options: Any = None, providers: list[str] | N
         options.log_severity_level = 4
         # Graph optimisation off: the cheapest way to validate the protobuf and read metadata.
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    from .onnx_scan import ScanError, external_tensors
+
     try:
-        return ort.InferenceSession(str(path), options, providers=providers or ["CPUExecutionProvider"])
+        data = path.read_bytes()
+    except OSError as e:
+        raise PackError(f"{path}: cannot read the pack ({e.strerror or e})") from None
+    try:
+        external = external_tensors(data)
+    except ScanError as e:
+        raise PackError(f"{path}: not a readable ONNX pack ({e})") from None
+    if external:  # a pack is one self-contained file: never let it name another file to read
+        raise PackError(f"{path}: tensor {external[0]!r} refers to external data; a pack must be one "
+                        "self-contained file, so it is refused")
+    try:
+        # From bytes: there is no model folder from which a reference could be resolved either.
+        return ort.InferenceSession(data, options, providers=providers or ["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises several types for truncated/garbage files
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise PackError(f"{path}: not a readable ONNX pack ({first[:160]})") from None
