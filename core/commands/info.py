@@ -31,8 +31,13 @@ def _shape(shape: list[int | str]) -> str:
 
 def _print_human(data: dict[str, Any]) -> None:
     from rich.console import Console
-    from rich.markup import escape as e
+    from rich.markup import escape
     from rich.table import Table
+
+    from ..display import printable
+
+    def e(text: str) -> str:  # a pack's strings are a stranger's: no markup, no control characters
+        return escape(printable(text))
 
     console = Console(highlight=False)
     facts = Table.grid(padding=(0, 2))

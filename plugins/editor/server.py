@@ -183,7 +183,10 @@ class GanforgeServer(LanguageServer):
 
     def generate_lines(self, pack: str, count: int, seed: int, temperature: float) -> list[str]:
         rt = self.runtime(pack)
-        return [str(s) for s in rt.generate(seed, count, temperature=temperature)]
+        from ganforge.core.display import printable
+
+        # a pack's vocabulary is a stranger's: no control characters into the user's buffer
+        return [printable(str(s)) for s in rt.generate(seed, count, temperature=temperature)]
 
     def list_packs(self) -> list[dict[str, Any]]:
         from ganforge.core.pack import PackMeta, read_props

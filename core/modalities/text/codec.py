@@ -78,7 +78,9 @@ def decode(outputs: list[np.ndarray], meta: PackMeta, options: dict[str, Any]) -
 def echo(decoded: np.ndarray, stream: Any = None) -> None:
     """One line per item on stdout (UTF-8 whatever the locale)."""
     stream = stream or sys.stdout
-    text = "".join(f"{s}\n" for s in decoded)
+    from ...display import printable
+
+    text = "".join(f"{printable(str(s))}\n" for s in decoded)  # a vocabulary can hold escape codes
     buffer = getattr(stream, "buffer", None)
     if buffer is not None:
         stream.flush()

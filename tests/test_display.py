@@ -1,0 +1,33 @@
+"""Strings from a pack reach a terminal or an editor without their control characters (issue 18)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from test_cli import invoke, texture_pack
+
+from ganforge.core.display import printable
+
+EVIL = "MIT\x1b]0;pwned\x07\x1b[2J\u202etxt.exe"
+
+
+def test_printable_escapes_controls_and_bidi_but_keeps_text() -> None:
+    assert printable("café 日本 ok") == "café 日本 ok"
+    out = printable(EVIL)
+    assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
+    assert out.startswith("MIT\\x1b]0;pwned\\x07") and "\\u202e" in out
+    assert printable("a\nb", keep="\n") == "a\nb" and printable("a\nb") == "a\\nb"
+
+
+def test_info_does_not_print_a_licence_s_escape_codes(tmp_path) -> None:
+    onnx = pytest.importorskip("onnx")
+    path = texture_pack(tmp_path / "tex.onnx")
+    model = onnx.load(str(path))
+    for prop in model.metadata_props:
+        if prop.key == "ganforge.license":
+            prop.value = json.dumps(EVIL)
+    onnx.save(model, str(path))
+    result = invoke("info", path)
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.stdout and "\u202e" not in result.stdout and "pwned" in result.stdout
