@@ -35,6 +35,10 @@ _ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor
                "tensor(int32)": "int32", "tensor(bool)": "bool"}
 
 
+#: the most intra-op threads a session may ask for
+MAX_THREADS = 256
+
+
 def default_threads() -> int:
     """Intra-op threads: the CPUs this process may use (cgroup/affinity aware where possible)."""
     try:
@@ -93,6 +97,9 @@ class PackRuntime:
         import onnxruntime as ort
 
         path = Path(path)
+        if threads is not None and not 1 <= threads <= MAX_THREADS:
+            # 100,000 threads segfault onnxruntime and 3,000 hang it; no machine needs more
+            raise GanforgeError(f"threads must be between 1 and {MAX_THREADS} (got {threads})")
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
         # No busy-waiting between calls: hosts (Blender, a MIDI bridge) share the CPU with us.

@@ -1,4 +1,5 @@
-"""Strings from a pack reach a terminal or an editor without their control characters (issue 18)."""
+"""A pack is a stranger's file: its strings reach a terminal or an editor without their control
+characters, and absurd run settings get one line (issue 18)."""
 
 from __future__ import annotations
 
@@ -31,3 +32,11 @@ def test_info_does_not_print_a_licence_s_escape_codes(tmp_path) -> None:
     result = invoke("info", path)
     assert result.exit_code == 0, result.output
     assert "\x1b" not in result.stdout and "\u202e" not in result.stdout and "pwned" in result.stdout
+
+
+@pytest.mark.parametrize("threads", [0, -1, 100_000])
+def test_absurd_thread_counts_get_one_line(tmp_path, threads) -> None:
+    from test_cli import one_error_line
+
+    path = texture_pack(tmp_path / "tex.onnx")
+    one_error_line(invoke("generate", path, "--threads", threads, "-o", tmp_path / "x.png"), "threads")
