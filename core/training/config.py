@@ -18,6 +18,8 @@ from ..errors import RunError
 LOSSES = ("ns_r1", "hinge", "wgan_gp")
 AUGMENTS = ("translate", "color", "cutout")
 DEVICES = ("auto", "cpu", "cuda")
+MAX_BATCH = 4096
+MAX_CROP = 4096
 
 #: Fields a resumed run takes from the command line rather than from the saved config: how long
 #: to run and how to execute/report, never what is learned.
@@ -102,8 +104,16 @@ class TrainConfig:
             raise bad(f"patience must be 0 (off) or more (got {self.patience})")
         if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
             raise bad(f"betas must be two numbers in [0, 1) (got {self.betas})")
-        if self.lr_g <= 0 or self.lr_d <= 0:
-            raise bad("learning rates must be positive")
+        for name in ("lr_g", "lr_d", "r1_gamma", "gp_weight", "ema_half_life_images", "ema_rampup"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0 or (name.startswith("lr") and value == 0):
+                raise bad(f"{name} must be a finite number {'above' if name.startswith('lr') else 'of at least'} 0 "
+                          f"(got {value})")
+        if not 0 <= int(self.seed) < 2**63:  # the engine's RNG streams take 63-bit seeds
+            raise bad(f"seed must be between 0 and 2^63-1 (got {self.seed})")
+        for name, most in (("batch", MAX_BATCH), ("crop", MAX_CROP)):
+            if int(getattr(self, name)) > most:  # refused before any allocation, not by the allocator
+                raise bad(f"{name} must be at most {most} (got {getattr(self, name)})")
 
     # ---- (de)serialisation -------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

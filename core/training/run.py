@@ -116,12 +116,17 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True,
             raise RunError(f"{run_dir}: this run directory already has checkpoints; pass --resume to "
                            "continue it, or choose another --out")
 
+        if dist.is_main and loaded is None:
+            _probe_run_dir(run_dir)
         dataset = (dataset_factory or default_dataset_factory(cfg.modality))(cfg.data, cfg.crop, cfg.data_options)
         info = dataset.data_info
         if loaded is not None and meta["data_info"].get("channels") != info.get("channels"):
             raise RunError(f"{cfg.data}: has {info.get('channels')} channel(s) but the run in {run_dir} "
                            f"was trained on {meta['data_info'].get('channels')}")
-        family = (family_factory or default_family_factory(cfg.modality, cfg.family))(cfg.model, info)
+        try:
+            family = (family_factory or default_family_factory(cfg.modality, cfg.family))(cfg.model, info)
+        except ValueError as e:  # a family refuses options it cannot build with (crop, sizes...)
+            raise RunError(f"cannot build the {cfg.modality} model: {e}") from None
         trainer = Trainer(family, dataset, cfg, device, dist)
         best = None
         if loaded is not None:
@@ -158,6 +163,26 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True,
         return TrainResult(run_dir, step, interrupted, out_of_time, (time.monotonic() - started) / 60)
     finally:
         distributed.shutdown(dist)
+
+
+def _probe_run_dir(run_dir: Path) -> None:
+    """Before any work: a run folder that cannot be made fails now, in one line, and a probe
+    leaves nothing behind (a later data error must not leave an empty run folder either)."""
+    made = []
+    for folder in reversed([run_dir, *run_dir.parents]):
+        if folder.exists():
+            continue
+        try:
+            folder.mkdir()
+        except OSError as e:
+            for m in reversed(made):
+                m.rmdir()
+            raise RunError(f"{run_dir}: cannot create the run directory ({e.strerror or e})") from None
+        made.append(folder)
+    if not run_dir.is_dir():
+        raise RunError(f"{run_dir}: exists and is not a folder")
+    for m in reversed(made):
+        m.rmdir()
 
 
 def _trim_log(path: Path, step: int) -> None:

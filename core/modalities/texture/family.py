@@ -27,6 +27,14 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+#: allowed range of each size option: wide enough for any real model, narrow enough that a typo
+#: (base=1000000) is refused instead of allocating terabytes
+SIZE_LIMITS: dict[str, tuple[int, int]] = {
+    "local_dim": (1, 1024), "global_dim": (1, 1024), "base": (1, 2048), "stages": (1, 6),
+    "min_width": (1, 1024), "d_base": (1, 1024), "d_depth": (1, 8),
+}
+
+
 class TextureExport(nn.Module):
     """Pure export wrapper: (z_local, z_global) -> image in [-1, 1], NCHW."""
 
@@ -42,7 +50,17 @@ class TextureFamily(Family):
     loss = "ns_r1"
 
     def __init__(self, options: dict[str, Any], data_info: dict[str, Any]) -> None:
+        unknown = sorted(set(options) - set(DEFAULTS))
+        if unknown:  # a typo must not be silently ignored
+            raise ValueError(f"unknown texture model option(s) {', '.join(unknown)} (known: {', '.join(DEFAULTS)})")
         super().__init__({**DEFAULTS, **options}, data_info)
+        for name, (low, high) in SIZE_LIMITS.items():
+            value = self.options[name]
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ValueError(f"{name} must be a whole number from {low} to {high} (got {value!r})")
+        weight = self.options["stats_weight"]
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight < float("inf"):
+            raise ValueError(f"stats_weight must be a finite number of at least 0 (got {weight!r})")
         self.channels = int(data_info.get("channels", 3))
         self.crop = int(data_info.get("crop", 128))
         self.stride = 2 ** int(self.options["stages"])

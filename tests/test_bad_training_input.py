@@ -1,0 +1,31 @@
+"""Every training setting a user can get wrong gets one `error:` line and exit 2 before any work
+(issue 18): no traceback, no allocator failure, no run folder left half-made."""
+
+from __future__ import annotations
+
+import pytest
+from test_cli import invoke, one_error_line
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--lr", "inf"], "lr_g"),
+    (["--lr", "nan"], "lr_g"),
+    (["--seed", "-1"], "seed"),
+    (["--seed", str(2**64)], "seed"),
+    (["--crop", "24"], "multiple of the generator stride"),
+    (["--batch", "1000000"], "batch"),
+    (["--model-option", "base=-1"], "base"),
+    (["--model-option", "base=1000000"], "base"),
+    (["--model-option", "bsae=64"], "bsae"),
+    (["--model-option", "stats_weight=-1"], "stats_weight"),
+])
+def test_bad_setting_is_one_line(texture_dir, tmp_path, args, needle) -> None:
+    out = tmp_path / "run"
+    one_error_line(invoke("train", "texture", "--data", texture_dir, "--crop", "32", "--steps", "1",
+                          "--no-progress", "--out", out, *args), needle)
+    assert not (out / "checkpoints").exists()
+
+
+def test_unwritable_run_folder_is_one_line_before_training(texture_dir) -> None:
+    one_error_line(invoke("train", "texture", "--data", texture_dir, "--crop", "32", "--steps", "1",
+                          "--no-progress", "--out", "/proc/ganforge-run"), "/proc/ganforge-run")
