@@ -13,6 +13,7 @@ are ignored by readers and removed by the next save.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -54,6 +55,17 @@ def has_checkpoints(run_dir: str | Path) -> bool:
     return bool(list_checkpoints(run_dir)) or (checkpoint_dir(run_dir) / BEST).is_file()
 
 
+def digest(tensors: dict[str, torch.Tensor]) -> str:
+    """sha256 over every tensor's name, dtype, shape and bytes, in name order: flipped bytes
+    anywhere in the tensor data change it (safetensors itself checks only the header)."""
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().to("cpu").contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
 # ---- writing -------------------------------------------------------------------------------
 def _fsync_dir(d: Path) -> None:
     try:
@@ -78,7 +90,8 @@ def save(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".safetensors")
     os.close(fd)
     try:
-        save_file(tensors, tmp, metadata={"ganforge": json.dumps({"format": FORMAT, **meta})})
+        meta = {"format": FORMAT, **meta, "sha256": digest(tensors)}
+        save_file(tensors, tmp, metadata={"ganforge": json.dumps(meta)})
         fd = os.open(tmp, os.O_RDONLY)
         try:
             os.fsync(fd)
@@ -115,6 +128,15 @@ def load(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         meta = None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise RunError(f"{path}: not a ganforge checkpoint (format {FORMAT} metadata missing)")
+    # Checkpoints written before digests existed have none; every newer one is verified.
+    if "sha256" in meta and meta["sha256"] != digest(tensors):
+        raise RunError(f"{path}: damaged checkpoint (its tensor data do not match the stored sha256)")
+    step = meta.get("step")
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise RunError(f"{path}: invalid checkpoint metadata (step {step!r})")
+    broken = next((k for k, t in tensors.items() if t.is_floating_point() and not torch.isfinite(t).all()), None)
+    if broken is not None:  # a diverged run: resuming or exporting it would only spread NaN
+        raise RunError(f"{path}: checkpoint holds non-finite values ({broken}); the run diverged here")
     return tensors, meta
 
 
