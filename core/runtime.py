@@ -23,6 +23,10 @@ from .tiling import TilePlan
 #: Bound on the decoded output of one ``generate`` call (MiB); env overrides.
 MAX_OUTPUT_ENV = "GANFORGE_MAX_OUTPUT_MB"
 DEFAULT_MAX_OUTPUT_MB = 4096
+#: bound on the drawn inputs of one run call (env GANFORGE_MAX_INPUT_MB): a real pack's latents
+#: are a few MB per item; a hostile one can declare terabytes
+MAX_INPUT_ENV = "GANFORGE_MAX_INPUT_MB"
+DEFAULT_MAX_INPUT_MB = 1024
 #: Bound on the estimated working memory of one item (MiB); default: 3/4 of physical memory.
 MAX_WORK_ENV = "GANFORGE_MAX_WORK_MB"
 #: Above this estimated working memory per item (MiB), items are generated in tiles; env overrides.
@@ -176,6 +180,7 @@ class PackRuntime:
         if not isinstance(count, (int, np.integer)) or count < 1:
             raise GanforgeError(f"count {count!r} must be a positive integer")
         scalars = scalars or {}
+        self._check_input_bytes(count, dims)
         unknown = sorted(set(scalars) - set(self.input_names))
         if unknown:
             raise GanforgeError(f"{self.path}: the pack has no input(s) {unknown}; it takes {self.input_names}")
@@ -194,6 +199,20 @@ class PackRuntime:
             feeds[spec.name] = (np.stack(items, axis=spec.shape.index("batch"))
                                 if "batch" in spec.shape else items[0])
         return feeds
+
+    def _check_input_bytes(self, count: int, dims: dict[str, int]) -> None:
+        """Refuse, before drawing anything, inputs whose declared shapes would take more memory
+        than the output bound allows: a small pack can declare a 10^12-element latent."""
+        total = 0
+        for spec in self.meta.inputs:
+            shape = [self._dim(d, dims) for d in spec.shape if d != "batch"]
+            items = int(count) if "batch" in spec.shape else 1
+            total += int(np.prod(shape, dtype=object)) * items * np.dtype(spec.dtype).itemsize
+        limit = _env_mb(MAX_INPUT_ENV, DEFAULT_MAX_INPUT_MB)
+        if total > limit << 20:
+            raise GanforgeError(f"{self.path}: the pack's inputs for {count} item(s) would take "
+                                f"{total / 2**20:,.0f} MiB, over the {limit:,} MiB bound (set {MAX_INPUT_ENV} "
+                                "to raise it)")
 
     def _dim(self, d: int | str, dims: dict[str, int]) -> int:
         if isinstance(d, int):

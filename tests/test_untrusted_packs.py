@@ -40,3 +40,20 @@ def test_absurd_thread_counts_get_one_line(tmp_path, threads) -> None:
 
     path = texture_pack(tmp_path / "tex.onnx")
     one_error_line(invoke("generate", path, "--threads", threads, "-o", tmp_path / "x.png"), "threads")
+
+
+def test_inputs_declared_absurdly_large_are_refused_before_drawing(tmp_path) -> None:
+    from test_cli import one_error_line
+
+    onnx = pytest.importorskip("onnx")
+    path = texture_pack(tmp_path / "tex.onnx")
+    model = onnx.load(str(path))
+    model.graph.input[0].type.tensor_type.shape.dim[1].dim_param = "c"  # the graph accepts any width
+    for prop in model.metadata_props:
+        if prop.key == "ganforge.inputs":
+            inputs = json.loads(prop.value)
+            inputs[0]["shape"][1] = 10**6  # ... and the metadata asks for a million channels
+            prop.value = json.dumps(inputs)
+    onnx.save(model, str(path))
+    result = invoke("generate", path, "--size", "2048x2048", "-o", tmp_path / "x.png")
+    one_error_line(result, "inputs", "MiB")
