@@ -26,6 +26,9 @@ DEFAULT_MAX_OUTPUT_MB = 4096
 #: bound on the drawn inputs of one run call (env GANFORGE_MAX_INPUT_MB): a real pack's latents
 #: are a few MB per item; a hostile one can declare terabytes
 MAX_INPUT_ENV = "GANFORGE_MAX_INPUT_MB"
+#: time limit of one graph run (env GANFORGE_RUN_SECONDS): a tile or a batch, not a whole request
+RUN_SECONDS_ENV = "GANFORGE_RUN_SECONDS"
+DEFAULT_RUN_SECONDS = 300.0
 DEFAULT_MAX_INPUT_MB = 1024
 #: Bound on the estimated working memory of one item (MiB); default: 3/4 of physical memory.
 MAX_WORK_ENV = "GANFORGE_MAX_WORK_MB"
@@ -61,6 +64,19 @@ def _env_mb(name: str, default: int) -> int:
         raise GanforgeError(f"{name}={raw!r} is not a whole number of MiB") from None
     if value <= 0:
         raise GanforgeError(f"{name}={raw!r} must be positive")
+    return value
+
+
+def _env_seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise GanforgeError(f"{name}={raw!r} is not a number of seconds") from None
+    if not 0 < value < float("inf"):
+        raise GanforgeError(f"{name}={raw!r} must be a positive number of seconds")
     return value
 
 
@@ -253,13 +269,37 @@ class PackRuntime:
         missing = [n for n in self.input_names if n not in feeds]
         if missing:
             raise GanforgeError(f"{self.path}: missing input(s) {missing}")
-        outputs = self.session.run(self.output_names, {n: feeds[n] for n in self.input_names})
+        outputs = self._run_with_time_limit({n: feeds[n] for n in self.input_names})
         for name, out in zip(self.output_names, outputs, strict=True):
             if np.issubdtype(out.dtype, np.floating) and not np.isfinite(out).all():
                 # a broken pack would otherwise decode to black images or garbage, with exit 0
                 raise GanforgeError(f"{self.path}: the pack's output {name!r} holds non-finite values "
                                     "(NaN or inf); its weights are broken")
         return outputs
+
+    def _run_with_time_limit(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """``session.run`` stopped after ``GANFORGE_RUN_SECONDS`` (default 300) per call: a pack
+        with an endless loop must not hang a host. onnxruntime checks the terminate flag between
+        nodes, so a timer thread sets it and the run ends with an error we turn into one line."""
+        import threading
+
+        import onnxruntime as ort
+
+        limit = _env_seconds(RUN_SECONDS_ENV, DEFAULT_RUN_SECONDS)
+        options = ort.RunOptions()
+        timer = threading.Timer(limit, lambda: setattr(options, "terminate", True))
+        timer.daemon = True
+        timer.start()
+        try:
+            return self.session.run(self.output_names, feeds, options)
+        except Exception as e:
+            if options.terminate:
+                raise GanforgeError(f"{self.path}: generation took longer than {limit:g} s and was stopped "
+                                    f"(set {RUN_SECONDS_ENV} to allow more)") from None
+            first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+            raise GanforgeError(f"{self.path}: the pack failed while generating ({first})") from None
+        finally:
+            timer.cancel()
 
     def _work_bytes_per_item(self, graph_out_bytes_per_item: int) -> int:
         # The exporter measures the widest activation relative to the graph's output. A layer
