@@ -430,8 +430,12 @@ class PackRuntime:
         return result
 
     def write(self, decoded: Any, out: str | Path, **options: Any) -> list[Path]:
-        """Write decoded results with the modality's codec (textures: PNGs)."""
-        return self.codec.write(decoded, Path(out), options)
+        """Write decoded results with the modality's codec (textures: PNGs): all files, or none
+        when one of them fails."""
+        from .atomic import all_or_nothing
+
+        with all_or_nothing():
+            return self.codec.write(decoded, Path(out), options)
 
 
 def load(path: str | Path, *, device: str = "auto", threads: int | None = None) -> PackRuntime:

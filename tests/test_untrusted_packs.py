@@ -93,3 +93,33 @@ def test_a_pack_that_never_ends_is_stopped_by_the_time_limit(tmp_path, monkeypat
     result = invoke("generate", path, "-o", tmp_path / "x.png")
     one_error_line(result, "longer than 1 s")
     assert time.monotonic() - start < 20 and not (tmp_path / "x.png").exists()
+
+
+def test_an_unwritable_destination_is_one_line_before_any_work(tmp_path) -> None:
+    from test_cli import one_error_line
+
+    path = texture_pack(tmp_path / "tex.onnx")
+    one_error_line(invoke("generate", path, "-o", "/proc/ganforge.png"), "/proc")
+    one_error_line(invoke("generate", path, "-o", tmp_path / "no" / "such" / "x.png"), "does not exist")
+
+
+def test_a_failure_on_a_later_file_leaves_none_of_the_group(tmp_path, monkeypatch) -> None:
+    from ganforge.core import runtime
+    from ganforge.core.modalities.texture import codec
+
+    rt = runtime.load(texture_pack(tmp_path / "tex.onnx"))
+    images = rt.generate(seed=0, count=3)
+    real_to_pil, calls = codec._to_pil, []
+
+    def failing_on_the_third(image):
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError("disk full")
+        return real_to_pil(image)
+
+    monkeypatch.setattr(codec, "_to_pil", failing_on_the_third)
+    with pytest.raises(OSError):
+        rt.write(images, tmp_path / "out.png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tex.onnx"]  # no image, no temp file
+    monkeypatch.setattr(codec, "_to_pil", real_to_pil)
+    assert len(rt.write(images, tmp_path / "out.png")) == 3

@@ -6,6 +6,7 @@ add ``--size`` and ``--tile-preview``), so the command is built once the plugins
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,26 @@ def _out_path(out: Path) -> Path:
     return out
 
 
+def _probe_writable(out: Path) -> None:
+    """Fail in one line *before* generating when OUT cannot be written (a missing folder, a
+    read-only place, /proc): a temporary file is made and removed in the nearest existing folder."""
+    import tempfile
+
+    folder = out.parent if (out.suffix or out.is_file()) else out
+    if folder is out.parent and not folder.is_dir():  # a file is written into an existing folder only
+        raise GanforgeError(f"{out}: folder {folder} does not exist")
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise GanforgeError(f"{out}: {folder} is not a folder")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".ganforge-probe-", dir=folder)
+    except OSError as e:
+        raise GanforgeError(f"{out}: cannot write in {folder} ({e.strerror or e})") from None
+    os.close(fd)
+    os.unlink(tmp)
+
+
 def build() -> click.Command:
     options, owners = codec_options()
 
@@ -71,6 +92,8 @@ def build() -> click.Command:
         echo = getattr(rt.codec, "echo", None)
         if out is None and echo is None:
             raise GanforgeError(f"-o/--out is required for {modality} packs ({pack})")
+        if out is not None:
+            _probe_writable(out)
         decoded = rt.generate(seed, count, **passed)  # before touching OUT: a bad option leaves nothing
         if out is None:  # a codec that prints (text: one line per item)
             echo(decoded)
