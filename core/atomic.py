@@ -35,6 +35,22 @@ def all_or_nothing() -> Iterator[None]:
         os.replace(tmp, path)
 
 
+def probe_writable(folder: str | Path, what: str | None = None) -> None:
+    """GanforgeError (one line, naming ``what``) unless a file can be created in ``folder``: a
+    temporary file is made and removed. Called before long work whose result goes there."""
+    from .errors import GanforgeError
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise GanforgeError(f"{what or folder}: {folder} is not a folder")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".ganforge-probe-", dir=folder)
+    except OSError as e:
+        raise GanforgeError(f"{what or folder}: cannot write in {folder} ({e.strerror or e})") from None
+    os.close(fd)
+    os.unlink(tmp)
+
+
 def write_atomic(path: str | Path, save: Callable[[str], object]) -> Path:
     """Call ``save(tmp_path)`` and rename the result to ``path``; on any error nothing is left.
 

@@ -29,3 +29,10 @@ def test_bad_setting_is_one_line(texture_dir, tmp_path, args, needle) -> None:
 def test_unwritable_run_folder_is_one_line_before_training(texture_dir) -> None:
     one_error_line(invoke("train", "texture", "--data", texture_dir, "--crop", "32", "--steps", "1",
                           "--no-progress", "--out", "/proc/ganforge-run"), "/proc/ganforge-run")
+
+
+def test_export_to_an_unwritable_place_is_one_line_before_exporting(tiny_config) -> None:
+    from ganforge.core.training.run import train
+
+    run_dir = train(tiny_config(steps=1), progress=False).run_dir
+    one_error_line(invoke("export", run_dir, "-o", "/proc/ganforge.onnx"), "/proc")

@@ -6,7 +6,6 @@ add ``--size`` and ``--tile-preview``), so the command is built once the plugins
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -53,23 +52,17 @@ def _out_path(out: Path) -> Path:
 
 
 def _probe_writable(out: Path) -> None:
-    """Fail in one line *before* generating when OUT cannot be written (a missing folder, a
-    read-only place, /proc): a temporary file is made and removed in the nearest existing folder."""
-    import tempfile
+    """Fail in one line *before* generating when OUT cannot be written: a file goes into an
+    existing folder, a folder is created (later) under the nearest existing one."""
+    from ..atomic import probe_writable
 
-    folder = out.parent if (out.suffix or out.is_file()) else out
-    if folder is out.parent and not folder.is_dir():  # a file is written into an existing folder only
-        raise GanforgeError(f"{out}: folder {folder} does not exist")
+    is_file = bool(out.suffix) or out.is_file()
+    if is_file and not out.parent.is_dir():
+        raise GanforgeError(f"{out}: folder {out.parent} does not exist")
+    folder = out.parent if is_file else out
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
-    if not folder.is_dir():
-        raise GanforgeError(f"{out}: {folder} is not a folder")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".ganforge-probe-", dir=folder)
-    except OSError as e:
-        raise GanforgeError(f"{out}: cannot write in {folder} ({e.strerror or e})") from None
-    os.close(fd)
-    os.unlink(tmp)
+    probe_writable(folder, what=str(out))
 
 
 def build() -> click.Command:

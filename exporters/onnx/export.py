@@ -160,6 +160,9 @@ def export_generator(family: Any, generator: Any, out_path: str | Path, *, facts
         raise PackError(f"{out_path}: folder {out_path.parent} does not exist")
     if out_path.is_dir():
         raise PackError(f"{out_path}: is a folder; give the pack's file name (e.g. {out_path / 'model.onnx'})")
+    from ganforge.core.atomic import probe_writable
+
+    probe_writable(out_path.parent, what=str(out_path))  # before the export's tens of seconds
     modality = modality or getattr(family, "modality", None)
     family_name = family_name or getattr(family, "name", None) or modality
     if not modality:
