@@ -24,6 +24,9 @@ DEFAULTS: dict[str, Any] = {
     "d_depth": 4,
     #: weight of the texture-statistics term in G's loss (0: adversarial loss only)
     "stats_weight": 1.0,
+    #: draw the statistics network's random filters afresh every step (seeded by the step) rather
+    #: than once: one fixed filter bank has a preferred orientation the generator learns to copy
+    "stats_redraw": True,
 }
 
 
@@ -58,6 +61,8 @@ class TextureFamily(Family):
             value = self.options[name]
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise ValueError(f"{name} must be a whole number from {low} to {high} (got {value!r})")
+        if not isinstance(self.options["stats_redraw"], bool):
+            raise ValueError(f"stats_redraw must be true or false (got {self.options['stats_redraw']!r})")
         weight = self.options["stats_weight"]
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight < float("inf"):
             raise ValueError(f"stats_weight must be a finite number of at least 0 (got {weight!r})")
@@ -79,11 +84,14 @@ class TextureFamily(Family):
         weight = float(self.options["stats_weight"])
         if weight == 0 or real is None:
             return None
-        from .statistics import RandomFeatures, sliced_wasserstein_loss
+        from .statistics import FEATURE_SEED, RandomFeatures, sliced_wasserstein_loss
 
-        if getattr(self, "_features", None) is None or self._features.w0.device != fake.device:
-            self._features = RandomFeatures(self.channels).to(fake.device)
-        feats = self._features
+        if self.options["stats_redraw"]:
+            feats = RandomFeatures(self.channels, seed=FEATURE_SEED + step).to(fake.device)
+        else:
+            if getattr(self, "_features", None) is None or self._features.w0.device != fake.device:
+                self._features = RandomFeatures(self.channels).to(fake.device)
+            feats = self._features
         return weight * sliced_wasserstein_loss(feats(fake.float()), feats(real.float()), seed=step)
 
     def build_discriminator(self) -> PatchDiscriminator:
