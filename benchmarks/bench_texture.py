@@ -97,6 +97,35 @@ def texture_row(photo: Path, packs: list[Path], path: Path, side: int = 256) -> 
     Image.fromarray(row).save(path)
 
 
+def markdown(report: dict) -> str:
+    """The RESULTS.md table: per photo its baselines (SWD), then SWD and pixel std per budget,
+    each marked against the issue's targets."""
+    budgets = report["budgets_minutes"]
+    head = ["photo", "real (floor)", "shuffle64", "shuffle32", "shuffle16", "noise", "flat"]
+    head += [f"{b:g} min: SWD (steps)" for b in budgets] + [f"{budgets[-1]:g} min: std / photo's"]
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, entry in report["photos"].items():
+        b = entry["baselines"]
+        cells = [name] + [f"{b[k]['swd']:.3f}" for k in ("real", "shuffle64", "shuffle32", "shuffle16", "noise", "flat")]
+        by_budget = {r["minutes"]: r for r in entry["results"]}
+        for budget in budgets:
+            r = by_budget.get(budget)
+            if r is None:
+                cells.append("—")
+                continue
+            target = b["shuffle32"]["swd"] if budget <= 8 else b["shuffle64"]["swd"]
+            mark = "✓" if r["swd"] <= target else "✗"
+            cells.append(f"{r['swd']:.3f} {mark if budget in (8, 30) else ''} ({r['step']:,})".replace("  ", " "))
+        last = by_budget.get(budgets[-1])
+        if last:
+            ok = "✓" if last["pixel_std"] >= entry["reference_pixel_std"] / 2 else "✗ collapsed"
+            cells.append(f"{last['pixel_std']:.3f} / {entry['reference_pixel_std']:.3f} {ok}")
+        else:
+            cells.append("—")
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--budgets", default="2,8,30", help="cumulative training minutes, comma-separated")
@@ -104,7 +133,11 @@ def main() -> None:
     ap.add_argument("--grey", action="store_true", help="also the greyscale photos in ../shared/data/texture")
     ap.add_argument("--work", type=Path, default=None, help="keep runs and packs here (default: a temp dir)")
     ap.add_argument("--json", type=Path, default=RESULTS / "texture.json")
+    ap.add_argument("--table", action="store_true", help="only print the table of an earlier run's --json")
     args = ap.parse_args()
+    if args.table:
+        print(markdown(json.loads(args.json.read_text())))
+        return
 
     import torch
 
@@ -146,6 +179,7 @@ def main() -> None:
         texture_row(photo, packs, RESULTS / f"texture_{name}.png")
         report["photos"][name] = entry
         args.json.write_text(json.dumps(report, indent=1) + "\n")  # after every photo: a crash keeps the rest
+    print(markdown(report))
     print(f"wrote {args.json}")
 
 
