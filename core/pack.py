@@ -36,6 +36,10 @@ DRAWS = ("normal", "uniform", "gumbel", "scalar", "condition")
 DTYPES = ("float32", "float16", "int64", "int32", "bool")
 
 
+def _finite_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v and abs(v) != float("inf")
+
+
 @dataclass
 class InputSpec:
     name: str
@@ -84,6 +88,8 @@ class PackMeta:
             raw = {k[len(PREFIX):]: json.loads(v) for k, v in props.items() if k.startswith(PREFIX)}
         except json.JSONDecodeError as e:
             raise PackError(f"{source}: pack metadata is not valid JSON ({e.msg})") from None
+        except RecursionError:  # "[[[[...]]]]" 100,000 deep: a hostile file, not a pack
+            raise PackError(f"{source}: pack metadata is nested too deeply") from None
         schema = str(raw.get("schema"))
         if schema not in KNOWN_SCHEMAS:
             raise PackError(
@@ -93,6 +99,9 @@ class PackMeta:
         for key in ("modality", "inputs", "outputs"):
             if key not in raw:
                 raise PackError(f"{source}: pack metadata lacks 'ganforge.{key}'")
+        if not isinstance(raw["inputs"], list) or not isinstance(raw["outputs"], list) or not all(
+                isinstance(x, dict) for x in raw["inputs"] + raw["outputs"]):
+            raise PackError(f"{source}: 'ganforge.inputs' and 'ganforge.outputs' must be lists of objects")
         try:
             inputs = [InputSpec(**i) for i in raw["inputs"]]
             outputs = [OutputSpec(**o) for o in raw["outputs"]]
@@ -109,6 +118,9 @@ class PackMeta:
             raise PackError(f"{source}: 'ganforge.modality' must be a non-empty string")
         if not self.inputs or not self.outputs:
             raise PackError(f"{source}: a pack needs at least one input and one output")
+        names = [spec.name for spec in self.inputs] + [spec.name for spec in self.outputs]
+        if not all(isinstance(n, str) and n for n in names):
+            raise PackError(f"{source}: every input and output needs a non-empty string name (got {names!r})")
         for spec in self.inputs:
             if spec.draw not in DRAWS:
                 raise PackError(f"{source}: input {spec.name!r} has unknown draw {spec.draw!r}")
@@ -118,8 +130,20 @@ class PackMeta:
                 (isinstance(d, int) and 0 < d < 1 << 20) or (isinstance(d, str) and d) for d in spec.shape
             ):
                 raise PackError(f"{source}: input {spec.name!r} has an invalid shape {spec.shape!r}")
+        for spec in self.outputs:
+            r = spec.range
+            if not (isinstance(r, list) and len(r) == 2 and all(_finite_number(v) for v in r) and r[0] < r[1]):
+                raise PackError(f"{source}: output {spec.name!r} has an invalid range {r!r} (want [low, high])")
+            if not isinstance(spec.layout, str):
+                raise PackError(f"{source}: output {spec.name!r} has an invalid layout {spec.layout!r}")
         if not isinstance(self.decoder, dict) or not isinstance(self.train, dict):
             raise PackError(f"{source}: 'ganforge.decoder' and 'ganforge.train' must be objects")
+        ratio = self.train.get("peak_activation_ratio", 1.0)
+        if not (_finite_number(ratio) and 0 < ratio < 1e6):
+            raise PackError(f"{source}: 'peak_activation_ratio' must be a positive number (got {ratio!r})")
+        for key in ("license", "family", "version", "precision"):
+            if not isinstance(getattr(self, key), str):
+                raise PackError(f"{source}: 'ganforge.{key}' must be a string")
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

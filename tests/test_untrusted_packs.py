@@ -123,3 +123,28 @@ def test_a_failure_on_a_later_file_leaves_none_of_the_group(tmp_path, monkeypatc
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tex.onnx"]  # no image, no temp file
     monkeypatch.setattr(codec, "_to_pil", real_to_pil)
     assert len(rt.write(images, tmp_path / "out.png")) == 3
+
+
+@pytest.mark.parametrize(("key", "edit", "needle"), [
+    ("outputs", lambda o: [{**o[0], "range": [1, 1]}], "range"),
+    ("outputs", lambda o: [{**o[0], "range": "big"}], "range"),
+    ("outputs", lambda o: [{**o[0], "range": [0, float("nan")]}], "range"),
+    ("inputs", lambda i: [{**i[0], "name": 7}, i[1]], "name"),
+    ("inputs", lambda i: "not a list", "lists of objects"),
+    ("train", lambda t: {**t, "peak_activation_ratio": "big"}, "peak_activation_ratio"),
+    ("train", lambda t: {**t, "peak_activation_ratio": float("nan")}, "peak_activation_ratio"),
+    ("license", lambda v: "[" * 100_000 + "]" * 100_000, "nested too deeply"),
+])
+def test_malformed_metadata_is_one_line_for_info_and_generate(tmp_path, key, edit, needle) -> None:
+    from test_cli import one_error_line
+
+    onnx = pytest.importorskip("onnx")
+    path = texture_pack(tmp_path / "tex.onnx")
+    model = onnx.load(str(path))
+    for prop in model.metadata_props:
+        if prop.key == f"ganforge.{key}":
+            value = edit(json.loads(prop.value))
+            prop.value = value if key == "license" else json.dumps(value)
+    onnx.save(model, str(path))
+    for command in (["info", path], ["generate", path, "-o", tmp_path / "x.png"]):
+        one_error_line(invoke(*command), needle)
