@@ -133,11 +133,8 @@ class PackRuntime:
         opts.enable_mem_pattern = False
         session = open_session(path, opts, _providers(device))
         meta = PackMeta.from_props(session_props(session), source=str(path))
-        cls._check_graph(path, session, meta)
         runtime = cls(path, session, meta)
-        validate = getattr(runtime.codec, "validate", None)
-        if validate is not None:  # the modality's own checks of its decoder settings
-            validate(meta, str(path))
+        check_pack(path, session, meta, runtime.codec)
         return runtime
 
     @staticmethod
@@ -436,6 +433,16 @@ class PackRuntime:
 
         with all_or_nothing():
             return self.codec.write(decoded, Path(out), options)
+
+
+def check_pack(path: Path, session: Any, meta: PackMeta, codec: Any | None) -> None:
+    """Every check a pack must pass to be used — the one path ``generate``, ``info``, the editor
+    and Blender share: metadata against the graph, then the modality codec's own checks of its
+    decoder settings (when the modality is installed: ``codec`` is None otherwise)."""
+    PackRuntime._check_graph(path, session, meta)
+    validate = getattr(codec, "validate", None)
+    if validate is not None:
+        validate(meta, str(path))
 
 
 def load(path: str | Path, *, device: str = "auto", threads: int | None = None) -> PackRuntime:

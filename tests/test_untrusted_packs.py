@@ -148,3 +148,17 @@ def test_malformed_metadata_is_one_line_for_info_and_generate(tmp_path, key, edi
     onnx.save(model, str(path))
     for command in (["info", path], ["generate", path, "-o", tmp_path / "x.png"]):
         one_error_line(invoke(*command), needle)
+
+
+def test_info_refuses_what_generate_refuses_with_the_same_line(tmp_path) -> None:
+    from test_cli import one_error_line
+
+    onnx = pytest.importorskip("onnx")
+    path = texture_pack(tmp_path / "tex.onnx")
+    model = onnx.load(str(path))
+    for prop in model.metadata_props:
+        if prop.key == "ganforge.decoder":
+            prop.value = json.dumps({**json.loads(prop.value), "stride": 0})  # the texture codec's check
+    onnx.save(model, str(path))
+    lines = [one_error_line(invoke(*c)) for c in (["info", path], ["generate", path, "-o", tmp_path / "x.png"])]
+    assert lines[0] == lines[1] and "stride" in lines[0]

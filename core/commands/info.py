@@ -8,19 +8,25 @@ from typing import Any
 
 import click
 
-from ..pack import PackMeta, file_sha256, read_props
+from ..pack import PackMeta, file_sha256, open_session, session_props
 
 
 def pack_info(path: Path) -> dict[str, Any]:
-    """The pack's metadata plus file facts, as one JSON-ready object (PackError if unreadable)."""
-    meta = PackMeta.from_props(read_props(path), source=str(path))
+    """The pack's metadata plus file facts, as one JSON-ready object. A pack that ``generate``
+    would refuse is refused here too, with the same line (PackError)."""
     from .. import plugins
+    from ..runtime import check_pack
+
+    session = open_session(path)
+    meta = PackMeta.from_props(session_props(session), source=str(path))
+    installed = meta.modality in plugins.get_registry().modalities
+    check_pack(path, session, meta, plugins.codec_for(meta.modality) if installed else None)
 
     return {
         "path": str(path),
         "size_bytes": path.stat().st_size,
         "sha256": file_sha256(path),
-        "modality_installed": meta.modality in plugins.get_registry().modalities,
+        "modality_installed": installed,
         **meta.to_json(),
     }
 
