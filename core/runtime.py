@@ -80,6 +80,28 @@ def _env_seconds(name: str, default: float) -> float:
     return value
 
 
+_ARENA_CAPPED = False
+
+
+def _cap_cpu_arena() -> None:
+    """Register, once per process, onnxruntime's shared CPU arena with ``max_mem`` set to the
+    working-memory bound (``GANFORGE_MAX_WORK_MB``, default 3/4 of physical memory). Process
+    global: a later change of the variable applies to the next process."""
+    global _ARENA_CAPPED
+    if _ARENA_CAPPED:
+        return
+    import onnxruntime as ort
+
+    limit = _env_mb(MAX_WORK_ENV, _physical_mb() * 3 // 4) << 20
+    info = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT)
+    try:
+        ort.create_and_register_allocator(info, ort.OrtArenaCfg(limit, -1, -1, -1))
+    except Exception:  # already registered by the host process (or unsupported): keep its arena
+        pass
+    ort.set_default_logger_severity(3)  # no onnxruntime warnings on the user's terminal
+    _ARENA_CAPPED = True
+
+
 def _physical_mb() -> int:
     try:
         return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") >> 20
@@ -121,7 +143,13 @@ class PackRuntime:
             # 100,000 threads segfault onnxruntime and 3,000 hang it; no machine needs more
             raise GanforgeError(f"threads must be between 1 and {MAX_THREADS} (got {threads})")
         opts = ort.SessionOptions()
-        opts.log_severity_level = 3
+        # Fatal only: onnxruntime's own error lines would precede ours; its errors reach the user
+        # as exceptions turned into one `error:` line.
+        opts.log_severity_level = 4
+        # Every CPU allocation goes through one arena capped at the working-memory bound: a 1 MB
+        # pack whose ConstantOfShape asks for 100 GB fails in one line instead of swapping.
+        _cap_cpu_arena()
+        opts.add_session_config_entry("session.use_env_allocators", "1")
         # No busy-waiting between calls: hosts (Blender, a MIDI bridge) share the CPU with us.
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.add_session_config_entry("session.inter_op.allow_spinning", "0")

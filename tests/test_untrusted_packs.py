@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from test_cli import invoke, texture_pack
 
@@ -162,3 +163,43 @@ def test_info_refuses_what_generate_refuses_with_the_same_line(tmp_path) -> None
     onnx.save(model, str(path))
     lines = [one_error_line(invoke(*c)) for c in (["info", path], ["generate", path, "-o", tmp_path / "x.png"])]
     assert lines[0] == lines[1] and "stride" in lines[0]
+
+
+def test_a_small_pack_that_allocates_gigabytes_fails_in_one_line_under_a_memory_limit(tmp_path) -> None:
+    """ConstantOfShape asking for 4 GiB from a tiny file, run in a process limited to 2 GiB of
+    address space beyond its start: the capped arena refuses it (a regression fails, not swaps)."""
+    import os
+    import subprocess
+    import sys
+
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    path = texture_pack(tmp_path / "tex.onnx")
+    model = onnx.load(str(path))
+    model.graph.initializer.append(numpy_helper.from_array(np.array([2**30], np.int64), "bomb_shape"))
+    model.graph.node.extend([
+        helper.make_node("ConstantOfShape", ["bomb_shape"], ["bomb"],
+                         value=helper.make_tensor("v", TensorProto.FLOAT, [1], [1.0])),
+        helper.make_node("ReduceMin", ["bomb"], ["bomb_min"], keepdims=0),
+        helper.make_node("Mul", ["bomb_min", "zero_f"], ["bomb_zero"]),
+    ])
+    model.graph.initializer.append(numpy_helper.from_array(np.array(0.0, np.float32), "zero_f"))
+    image = next(n for n in model.graph.node if n.output[0] == "image")
+    image.output[0] = "image_raw"
+    model.graph.node.append(helper.make_node("Add", ["image_raw", "bomb_zero"], ["image"]))
+    onnx.save(model, str(path))
+    script = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))\n"
+        "from ganforge.core.cli import main\n"
+        "sys.argv = ['ganforge', 'generate', sys.argv[1], '-o', sys.argv[2]]\n"
+        "main()\n"
+    )
+    env = {**os.environ, "GANFORGE_MAX_WORK_MB": "1024"}
+    result = subprocess.run([sys.executable, "-c", script, str(path), str(tmp_path / "x.png")],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and str(path) in lines[0], result.stderr
+    assert not (tmp_path / "x.png").exists()
