@@ -126,3 +126,19 @@ def test_builtin_bach_chorales(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert len(rs.names) == 4  # SATB (a fifth instrumental part folds into the last)
     upc = rs.bars()
     assert upc.any() and 30 <= rs.low <= 45
+
+
+def test_a_tiny_file_with_a_four_million_step_note_is_skipped_not_allocated(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """ticks_per_beat=1 and one note 4.2M ticks long: 37 bytes that once became a 4.4 GB roll."""
+    monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "bomb"
+    folder.mkdir()
+    mid = mido.MidiFile(type=0, ticks_per_beat=1)
+    mid.tracks.append(mido.MidiTrack([mido.Message("note_on", note=60, velocity=90, time=0),
+                                      mido.Message("note_off", note=60, time=4_200_000)]))
+    mid.save(str(folder / "bomb.mid"))
+    assert (folder / "bomb.mid").stat().st_size < 64
+    with pytest.raises(DataError, match=r"bomb.*note lasts 16,800,000 steps") as e:
+        corpus.load(folder)
+    assert "\n" not in str(e.value)

@@ -256,13 +256,30 @@ def pitch_range(rolls: list[np.ndarray], drums: list[bool]) -> tuple[int, int]:
     return int(keys[0]), int(keys[-1] - keys[0] + 1)
 
 
+#: a piece becomes a (tracks, steps, 128) piano-roll in memory: a 37-byte file can declare a
+#: 4-million-step note (ticks_per_beat=1), so length is capped per piece and per note. At 4 steps a
+#: beat and 120 bpm, 32,768 steps are 68 minutes; 4,096 steps hold one note for 8.5 minutes.
+MAX_PIECE_STEPS = 32_768
+MAX_NOTE_STEPS = 4_096
+
+
+def _check_length(piece: Piece) -> None:
+    longest = max((n.end - n.start for v in piece.voices for n in v.notes), default=0)
+    if longest > MAX_NOTE_STEPS:
+        raise Skip(f"a note lasts {longest:,} steps (the limit is {MAX_NOTE_STEPS:,}): a damaged or hostile file?")
+    if piece.steps > MAX_PIECE_STEPS:
+        raise Skip(f"{piece.steps:,} steps long (the limit is {MAX_PIECE_STEPS:,}, about an hour): split it")
+
+
 def collect(files: list[Path], read: Callable[[Path], Piece], warn: Callable[[str], None]
             ) -> tuple[list[Piece], list[dict[str, str]]]:
     """Read every file; unusable ones are skipped with a reason (returned and printed)."""
     pieces, skipped = [], []
     for f in files:
         try:
-            pieces.append(read(f))
+            piece = read(f)
+            _check_length(piece)
+            pieces.append(piece)
         except Skip as e:
             skipped.append({"file": str(f), "reason": str(e)})
             warn(f"skipped {f}: {e}")
