@@ -106,3 +106,11 @@ def test_sampling_is_seeded(tmp_path: Path) -> None:
     a = ds.sample(8, torch.Generator().manual_seed(3))
     b = ds.sample(8, torch.Generator().manual_seed(3))
     assert a.shape == (8, 11) and a.dtype == torch.int64 and torch.equal(a, b)
+
+
+def test_a_corpus_of_millions_of_tiny_lines_is_refused_before_encoding(tmp_path: Path) -> None:
+    f = tmp_path / "flood.txt"
+    f.write_bytes(b"a\n" * 1_000_001)  # 2 MB on disk; encoded it would be a million padded rows
+    with pytest.raises(DataError, match=r"flood.txt: more than 1,000,000 lines") as e:
+        read_lines(f)
+    assert "\n" not in str(e.value)

@@ -33,6 +33,9 @@ OPTIONS: dict[str, Any] = {"level": "char", "max_vocab": 20_000, "min_count": 1,
 #: Below this many lines nothing is held out: every line is needed for training.
 MIN_LINES_TO_HOLD_OUT = 100
 NAME_LOCALES = ("en_US", "fr_FR", "de_DE", "it_IT", "es_ES", "pt_BR", "pl_PL", "cs_CZ")
+#: corpus bounds: a 40 MB file of 20 million one-character lines once took 9 GB before failing
+MAX_BYTES = 256 << 20
+MAX_LINES = 1_000_000
 #: A "line" longer than this (characters) means the file is not one sample per line.
 GIANT_LINE = 100_000
 SUFFIXES = (".txt", ".text", ".lines")
@@ -76,6 +79,10 @@ def read_lines(path: str | Path) -> tuple[list[str], str, list[str]]:
     path = Path(path)
     lines: list[str] = []
     files = _files(path)
+    total = sum(f.stat().st_size for f in files)
+    if total > MAX_BYTES:
+        raise DataError(f"{path}: {total / 2**20:,.0f} MiB of text, over the {MAX_BYTES >> 20} MiB limit "
+                        "(a line GAN learns from a sample: take one)")
     for f in files:
         raw = f.read_bytes()
         try:
@@ -90,6 +97,9 @@ def read_lines(path: str | Path) -> tuple[list[str], str, list[str]]:
             raise DataError(f"{f}: a line of {longest:,} characters; text data is one sample per line "
                             "(split it into lines first)")
         lines.extend(s for s in (normalise(s).strip() for s in file_lines) if s)
+        if len(lines) > MAX_LINES:  # every line becomes a padded row of ids: memory grows with the count
+            raise DataError(f"{f}: more than {MAX_LINES:,} lines in the corpus; a line GAN learns from a "
+                            "sample: take one (e.g. shuf -n 200000)")
     if not lines:
         raise DataError(f"{path}: no text: every line is empty")
     return lines, path.name, [str(f) for f in files]
