@@ -161,3 +161,22 @@ def test_torch_dataset_samples_images_and_labels(tmp_path):
     assert torch.equal(x, x2) and torch.equal(y, y2)  # the engine's generator decides everything
     with pytest.raises(DataError, match="unknown image data option"):
         build_dataset(tmp_path / "d.npz", 8, {"zoom": 2})
+
+
+def test_a_small_file_declaring_a_huge_image_is_skipped_before_decoding(tmp_path):
+    """A 16-bit 12000² PNG compresses to a few hundred KB and would decode to gigabytes."""
+    import tracemalloc
+
+    from PIL import Image
+
+    root = tmp_path / "set"
+    for i in range(2):
+        save(root / f"{i}.png", sprite((16, 16), (200, 100, 0), i))
+    Image.new("I;16", (12000, 12000)).save(root / "huge.png")
+    assert (root / "huge.png").stat().st_size < 1_000_000
+    tracemalloc.start()
+    data, said = warnings_of(io.read_dataset, root, 16)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert len(data.images) == 2 and peak < 200 << 20
+    assert any("huge.png" in w and "megapixel" in w for w in said)

@@ -120,11 +120,19 @@ def _premultiply(rgba: np.ndarray) -> np.ndarray:
     return out.astype(np.uint8)
 
 
+#: a sprite is fitted to 32-128 px; a 280 KB 16-bit PNG can declare 12000² pixels (3.8 GB decoded)
+MAX_MEGAPIXELS = 16
+
+
 def read_image(path: Path) -> np.ndarray:
     """(H, W, 4) uint8 straight RGBA; OSError/ValueError/... for unreadable files."""
     from PIL import Image
 
     with Image.open(path) as img:
+        w, h = img.size
+        if w * h > MAX_MEGAPIXELS * 1_000_000:  # refused from the header, before decoding
+            raise ValueError(f"{w}×{h} is {w * h / 1e6:.0f} megapixels, over the {MAX_MEGAPIXELS}-megapixel "
+                             "limit for sprites (they are fitted to at most 128 px): downscale it")
         img.load()  # decode now: truncated files fail here, not in the middle of training
         return _to_rgba(img)
 
