@@ -9,6 +9,7 @@ disconnect, calling ``on_reconnect`` so the bridge can silence the synth.
 
 from __future__ import annotations
 
+import re
 import socket
 import sys
 import threading
@@ -34,6 +35,60 @@ def parse_socket(spec: str) -> tuple[str, int] | None:
     if not host or not 0 < number < 65536:
         raise GanforgeError(f"{spec}: expected socket://HOST:PORT (e.g. socket://127.0.0.1:9080)")
     return host, number
+
+
+#: a SysEx message longer than this is dropped as it streams in (a peer sending an endless SysEx
+#: once grew the bridge by 515 MB per 64 MB sent); real SysEx dumps are a few KB
+MAX_SYSEX = 64 * 1024
+_SYSEX_END = re.compile(rb"[\x80-\xf7]")  # any status byte but realtime (0xf8-0xff) ends a SysEx
+
+
+class BoundedParser:
+    """mido's Parser with SysEx bounded by :data:`MAX_SYSEX`: bytes of a longer one are dropped
+    (and counted in ``dropped``) instead of accumulated, so memory stays flat whatever a peer sends."""
+
+    def __init__(self) -> None:
+        import mido
+
+        self._parser = mido.Parser()
+        self._ready: list[Any] = []  # complete messages saved from a parser that was reset
+        self.in_sysex = self.discarding = False
+        self.sysex_len = self.dropped = 0
+
+    def feed(self, data: bytes) -> None:
+        pos = 0
+        while pos < len(data):
+            skip = 0
+            if not self.in_sysex:
+                start = data.find(b"\xf0", pos)
+                if start < 0:
+                    self._parser.feed(data[pos:])
+                    return
+                self._parser.feed(data[pos:start])
+                self.in_sysex, self.discarding, self.sysex_len, pos, skip = True, False, 0, start, 1
+            end = _SYSEX_END.search(data, pos + skip)  # past our own 0xf0
+            stop = end.start() if end else len(data)
+            piece = data[pos:stop]
+            self.sysex_len += len(piece)
+            if not self.discarding and self.sysex_len > MAX_SYSEX:
+                import mido
+
+                self._ready.extend(self._parser)  # keep what was complete before it
+                self._parser = mido.Parser()  # forget the SysEx bytes gathered so far
+                self.discarding, self.dropped = True, self.dropped + 1
+            if not self.discarding:
+                self._parser.feed(piece)
+            if end is None:
+                return
+            self.in_sysex = False
+            pos = stop
+            if self.discarding and data[stop] == 0xF7:
+                pos += 1  # the dropped message's end byte goes with it
+
+    def __iter__(self) -> Any:
+        ready, self._ready = self._ready, []
+        yield from ready
+        yield from self._parser
 
 
 class Link:
@@ -109,9 +164,7 @@ class Link:
             print(f"ganforge midi: error handling {msg}: {e}", file=sys.stderr)
 
     def _read_socket(self, sock: socket.socket) -> None:
-        import mido
-
-        parser = mido.Parser()
+        parser = BoundedParser()
         while True:
             try:
                 data = sock.recv(4096)
