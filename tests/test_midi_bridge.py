@@ -287,3 +287,60 @@ print("torch" in sys.modules)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "False"
+
+
+def test_generation_failing_mid_song_stops_with_all_notes_off(pack: Path) -> None:
+    """A pack that breaks after two bars: the bridge stops, says why, and leaves nothing sounding
+    (it used to keep its clock running with a dead worker: silence forever, exit 0)."""
+    from ganforge.core import runtime
+    from ganforge.plugins.midi.engine import Bridge, InternalClock
+
+    class BreaksOnThirdBar:  # the real runtime, with the pack failing from its third bar on
+        def __init__(self, rt: Any) -> None:
+            self.rt, self.calls = rt, 0
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.rt, name)
+
+        def run(self, feeds: dict[str, Any]) -> Any:
+            self.calls += 1
+            if self.calls >= 3:
+                raise GanforgeError(f"{self.rt.path}: the pack failed while generating (boom)")
+            return self.rt.run(feeds)
+
+    sent: list[Any] = []
+    bridge = Bridge(BreaksOnThirdBar(runtime.load(pack, threads=1)), lambda msgs: sent.extend(msgs) or True,
+                    threshold=0.4, ahead=1)
+    assert bridge.wait_ready()
+    clock = InternalClock(bridge, 400.0)
+    clock.start()
+    assert bridge.failed.wait(20) and "boom" in (bridge.error or "")
+    clock.stop()
+    bridge.close()
+    sounding: set[tuple[int, int]] = set()
+    for m in sent:  # nothing may be left sounding: a note-off or All Notes Off ends each note
+        if m.type == "note_on" and m.velocity > 0:
+            sounding.add((m.channel, m.note))
+        elif m.type in ("note_off", "note_on"):
+            sounding.discard((m.channel, m.note))
+        elif m.type == "control_change" and m.control == 123:
+            sounding = {k for k in sounding if k[0] != m.channel}
+    assert any(m.type == "note_on" for m in sent) and not sounding
+    assert {m.channel for m in sent if m.type == "control_change" and m.control == 123} == {0, 9}
+
+
+def test_a_pack_the_bridge_cannot_play_is_one_line(pack: Path, tmp_path: Path) -> None:
+    onnx = pytest.importorskip("onnx")
+    from click.testing import CliRunner
+
+    from ganforge.core.cli import cli
+
+    model = onnx.load(str(pack))
+    for prop in model.metadata_props:
+        if prop.key == "ganforge.decoder":
+            prop.value = json.dumps({**json.loads(prop.value), "steps_per_beat": 5})
+    bad = tmp_path / "five.onnx"
+    onnx.save(model, str(bad))
+    result = CliRunner().invoke(cli, ["midi", "play", str(bad), "--port", "socket://127.0.0.1:1"])
+    assert result.exit_code == 2 and "steps per beat" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

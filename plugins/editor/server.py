@@ -341,4 +341,6 @@ def main(default_pack: str | None = None, log_file: str | None = None) -> None:
         logging.basicConfig(level=logging.CRITICAL)  # stderr stays quiet: some clients show it
     global server
     server = build(default_pack)
-    server.start_io()
+    from .transport import robust_stdin
+
+    server.start_io(stdin=robust_stdin())  # resynchronises on malformed framing (transport.py)

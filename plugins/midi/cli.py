@@ -132,8 +132,10 @@ def play(pack: Path, port: str | None, virtual: str | None, bpm: float, clock: s
             links.append(Link(listen, output=False, on_message=lambda m: incoming(m, True, False)))
         if control is not None:
             links.append(Link(control, output=False, on_message=lambda m: incoming(m, False, True)))
-        if not bridge.wait_ready():
+        if not bridge.wait_ready() and not bridge.failed.is_set():
             raise GanforgeError(f"{pack}: generating the first bars took too long")
+        if bridge.failed.is_set():
+            raise GanforgeError(f"generation failed: {bridge.error}")
         # Everything loaded so far lives as long as the bridge: freezing it keeps the garbage
         # collector's full passes (which walk every tracked object) from pausing a downbeat.
         gc.collect()
@@ -144,8 +146,10 @@ def play(pack: Path, port: str | None, virtual: str | None, bpm: float, clock: s
             click.echo(f"playing {pack.name} on {spec} at {bpm:g} BPM (Ctrl-C stops)", err=True)
         else:
             click.echo(f"playing {pack.name} on {spec}, following its MIDI clock (Ctrl-C stops)", err=True)
-        while not bridge.finished.wait(0.2):
+        while not bridge.finished.wait(0.2) and not bridge.failed.is_set():
             pass
+        if bridge.failed.is_set():  # the finally below sends note-offs and All Notes Off first
+            raise GanforgeError(f"generation failed while playing: {bridge.error}")
     except KeyboardInterrupt as e:
         click.echo("stopping: all notes off", err=True)
         if not isinstance(e, _Terminated):

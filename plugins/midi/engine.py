@@ -90,10 +90,18 @@ class LatentPlayer:
     """The pack side: latents that walk from bar to bar, one bar per run."""
 
     def __init__(self, runtime: Any, seed: int) -> None:
+        from ganforge.core.errors import PackError
         from ganforge.core.modalities.music import codec
 
         self.runtime, self.codec = runtime, codec
-        self.s = codec.settings(runtime.meta)
+        self.s = codec.settings(runtime.meta, str(runtime.path))
+        missing = sorted({"z", "z_tracks", "z_bars", "condition"} - set(runtime.input_names))
+        if missing:
+            raise PackError(f"{runtime.path}: the MIDI bridge needs the music inputs z, z_tracks, z_bars and "
+                            f"condition; this pack lacks {', '.join(missing)}")
+        if CLOCKS_PER_BEAT % self.s.steps_per_beat:  # a step must begin on a whole MIDI clock
+            raise PackError(f"{runtime.path}: {self.s.steps_per_beat} steps per beat do not divide MIDI "
+                            f"clock's {CLOCKS_PER_BEAT} pulses per beat (use 1, 2, 3, 4, 6, 8, 12 or 24)")
         self.min_steps = int(runtime.meta.decoder.get("min_note_steps", 1))
         self.seed = seed
         self.reset(seed)
@@ -150,6 +158,9 @@ class Bridge:
         self._epoch = 0  # bumped when queued bars must be made again (a control moved)
         self._stop = threading.Event()
         self.finished = threading.Event()  # max_bars played
+        self.failed = threading.Event()  # generation failed: ``error`` says why
+        self._closed = False
+        self.error: str | None = None
         self._worker = threading.Thread(target=self._work, name="midi-generate", daemon=True)
         self._worker.start()
 
@@ -166,7 +177,16 @@ class Bridge:
                 if self.listen and self._played.any():
                     self.stats.answered += 1
             started = time.perf_counter()
-            on, velocity = self.player.next(condition, self.controls)
+            try:
+                on, velocity = self.player.next(condition, self.controls)
+            except Exception as e:  # a broken pack: stop cleanly (the player panics), never play silence
+                first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+                self.error = first if str(self.player.runtime.path) in first else f"{self.player.runtime.path}: {first}"
+                with self._cv:
+                    self._stop.set()
+                    self._cv.notify_all()
+                self.failed.set()
+                return
             bar = Bar(index, on, velocity, time.perf_counter() - started)
             with self._cv:
                 self.stats.generated.append(bar.seconds)
@@ -318,8 +338,10 @@ class Bridge:
                 self._held[track, pitch] = False
 
     def close(self) -> None:
-        """Silence everything and stop the worker (idempotent)."""
-        if not self._stop.is_set():
+        """Silence everything and stop the worker (idempotent). A failed worker has stopped the
+        playing already; the notes it left sounding are silenced here all the same."""
+        if not self._closed:
+            self._closed = True
             try:
                 self.panic()
             finally:
