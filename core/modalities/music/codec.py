@@ -59,8 +59,11 @@ def settings(meta: PackMeta, source: str = "pack") -> Settings:
         raise PackError(f"{source}: music decoder settings are incomplete or malformed ({e})") from None
     if not (s.tracks and len(s.programs) == s.tracks == len(s.drums)):
         raise PackError(f"{source}: music decoder: track names, programs and drum flags differ in length")
-    if s.steps_per_beat < 1 or s.pitches < 1 or s.low < 0 or s.low + s.pitches > 128:
+    if not 1 <= s.steps_per_beat <= 96 or s.pitches < 1 or s.low < 0 or s.low + s.pitches > 128:
         raise PackError(f"{source}: music decoder: bad pitch range or steps per beat")
+    if s.tracks > 16 or not 1 <= s.bars <= 4096 or not all(0 <= p <= 127 for p in s.programs):
+        # MIDI has 16 channels and 128 programs; a hand-edited pack must not size buffers by whim
+        raise PackError(f"{source}: music decoder: at most 16 tracks, 1-4096 bars and programs 0-127")
     return s
 
 
