@@ -36,3 +36,17 @@ def test_export_to_an_unwritable_place_is_one_line_before_exporting(tiny_config)
 
     run_dir = train(tiny_config(steps=1), progress=False).run_dir
     one_error_line(invoke("export", run_dir, "-o", "/proc/ganforge.onnx"), "/proc")
+
+
+def test_int8_export_of_a_model_that_is_not_a_texture_is_one_line(tmp_path) -> None:
+    pytest.importorskip("torch")
+    from ganforge.core.errors import PackError
+    from ganforge.core.modalities.music.family import MusicFamily
+    from ganforge.exporters.onnx.export import export_generator
+
+    info = {"tracks": 1, "pitches": 12, "low": 60, "steps_per_beat": 4, "bars": 1, "track_names": ["k"],
+            "programs": [0], "drums": [False]}
+    family = MusicFamily({"z_dim": 4, "cond_dim": 4, "channels": 8, "d_channels": 8}, info)
+    with pytest.raises(PackError, match="--int8 is for texture packs") as e:
+        export_generator(family, family.build_generator(), tmp_path / "m.onnx", facts={}, modality="music", int8=True)
+    assert "\n" not in str(e.value) and not (tmp_path / "m.onnx").exists()

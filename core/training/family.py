@@ -24,6 +24,9 @@ class Family(ABC):
     loss: str = "ns_r1"
     #: real images the sample-time metric (:meth:`evaluate`) compares against
     eval_batch: int = 32
+    #: whether ``export --int8`` applies: the int8 path quantises conv chains and is checked on
+    #: convolutional image generators; a family opts in
+    supports_int8: bool = False
 
     def __init__(self, options: dict[str, Any], data_info: dict[str, Any]) -> None:
         #: family options as saved in config.json (JSON-serialisable)

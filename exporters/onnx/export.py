@@ -168,6 +168,9 @@ def export_generator(family: Any, generator: Any, out_path: str | Path, *, facts
     if not modality:
         raise ValueError("export_generator needs the modality name (family.modality or modality=...)")
 
+    if int8 and not getattr(family, "supports_int8", False):
+        raise PackError(f"{out_path}: --int8 is for texture packs; this is a {modality} model "
+                        "(export it without --int8)")
     module = family.export_module(generator).eval().to(device="cpu", dtype=torch.float32)
     broken = [name for name, t in module.state_dict().items() if t.is_floating_point() and not torch.isfinite(t).all()]
     if broken:  # a diverged run (--lr inf, an exploding loss): its pack would render black

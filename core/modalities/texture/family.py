@@ -51,6 +51,7 @@ class TextureExport(nn.Module):
 
 class TextureFamily(Family):
     loss = "ns_r1"
+    supports_int8 = True
 
     def __init__(self, options: dict[str, Any], data_info: dict[str, Any]) -> None:
         unknown = sorted(set(options) - set(DEFAULTS))
