@@ -54,30 +54,27 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _env_mb(name: str, default: int) -> int:
+def _env_number(name: str, default: float, unit: str, cast: type = int) -> Any:
+    """A positive, finite number from the environment variable ``name`` (``default`` if unset);
+    GanforgeError in one line otherwise."""
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
     try:
-        value = int(raw)
+        value = cast(raw)
     except ValueError:
-        raise GanforgeError(f"{name}={raw!r} is not a whole number of MiB") from None
-    if value <= 0:
-        raise GanforgeError(f"{name}={raw!r} must be positive")
+        raise GanforgeError(f"{name}={raw!r} is not a number of {unit}") from None
+    if not 0 < value < float("inf"):
+        raise GanforgeError(f"{name}={raw!r} must be a positive number of {unit}")
     return value
+
+
+def _env_mb(name: str, default: int) -> int:
+    return _env_number(name, default, "MiB")
 
 
 def _env_seconds(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise GanforgeError(f"{name}={raw!r} is not a number of seconds") from None
-    if not 0 < value < float("inf"):
-        raise GanforgeError(f"{name}={raw!r} must be a positive number of seconds")
-    return value
+    return _env_number(name, default, "seconds", float)
 
 
 _ARENA_CAPPED = False

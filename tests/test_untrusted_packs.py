@@ -11,6 +11,21 @@ from test_cli import invoke, texture_pack
 
 from ganforge.core.display import printable
 
+
+def pack_with(tmp_path, key: str, edit, raw: bool = False) -> object:
+    """A tiny real texture pack whose ``ganforge.<key>`` metadata is replaced by ``edit(old value)``,
+    written as JSON (``raw``: the returned string itself, e.g. not JSON at all)."""
+    onnx = pytest.importorskip("onnx")
+    path = texture_pack(tmp_path / "tex.onnx")
+    model = onnx.load(str(path))
+    for prop in model.metadata_props:
+        if prop.key == f"ganforge.{key}":
+            value = edit(json.loads(prop.value))
+            prop.value = value if raw else json.dumps(value)
+    onnx.save(model, str(path))
+    return path
+
+
 EVIL = "MIT\x1b]0;pwned\x07\x1b[2J\u202etxt.exe"
 
 
@@ -23,13 +38,7 @@ def test_printable_escapes_controls_and_bidi_but_keeps_text() -> None:
 
 
 def test_info_does_not_print_a_licence_s_escape_codes(tmp_path) -> None:
-    onnx = pytest.importorskip("onnx")
-    path = texture_pack(tmp_path / "tex.onnx")
-    model = onnx.load(str(path))
-    for prop in model.metadata_props:
-        if prop.key == "ganforge.license":
-            prop.value = json.dumps(EVIL)
-    onnx.save(model, str(path))
+    path = pack_with(tmp_path, "license", lambda _: EVIL)
     result = invoke("info", path)
     assert result.exit_code == 0, result.output
     assert "\x1b" not in result.stdout and "\u202e" not in result.stdout and "pwned" in result.stdout
@@ -139,14 +148,7 @@ def test_a_failure_on_a_later_file_leaves_none_of_the_group(tmp_path, monkeypatc
 def test_malformed_metadata_is_one_line_for_info_and_generate(tmp_path, key, edit, needle) -> None:
     from test_cli import one_error_line
 
-    onnx = pytest.importorskip("onnx")
-    path = texture_pack(tmp_path / "tex.onnx")
-    model = onnx.load(str(path))
-    for prop in model.metadata_props:
-        if prop.key == f"ganforge.{key}":
-            value = edit(json.loads(prop.value))
-            prop.value = value if key == "license" else json.dumps(value)
-    onnx.save(model, str(path))
+    path = pack_with(tmp_path, key, edit, raw=key == "license")
     for command in (["info", path], ["generate", path, "-o", tmp_path / "x.png"]):
         one_error_line(invoke(*command), needle)
 
@@ -154,13 +156,7 @@ def test_malformed_metadata_is_one_line_for_info_and_generate(tmp_path, key, edi
 def test_info_refuses_what_generate_refuses_with_the_same_line(tmp_path) -> None:
     from test_cli import one_error_line
 
-    onnx = pytest.importorskip("onnx")
-    path = texture_pack(tmp_path / "tex.onnx")
-    model = onnx.load(str(path))
-    for prop in model.metadata_props:
-        if prop.key == "ganforge.decoder":
-            prop.value = json.dumps({**json.loads(prop.value), "stride": 0})  # the texture codec's check
-    onnx.save(model, str(path))
+    path = pack_with(tmp_path, "decoder", lambda d: {**d, "stride": 0})  # the texture codec's check
     lines = [one_error_line(invoke(*c)) for c in (["info", path], ["generate", path, "-o", tmp_path / "x.png"])]
     assert lines[0] == lines[1] and "stride" in lines[0]
 
