@@ -17,26 +17,24 @@ import numpy as np
 
 from . import tiling
 from .errors import GanforgeError, PackError
+from .limits import (
+    BATCH_WORK_BYTES,
+    DEFAULT_MAX_INPUT_MB,
+    DEFAULT_MAX_OUTPUT_MB,
+    DEFAULT_RUN_SECONDS,
+    DEFAULT_TILE_MB,
+    MAX_INPUT_ENV,
+    MAX_OUTPUT_ENV,
+    MAX_WORK_ENV,
+    RUN_SECONDS_ENV,
+    TILE_ENV,
+    cap_cpu_arena,
+    env_mb,
+    env_seconds,
+    physical_mb,
+)
 from .pack import PackMeta, file_sha256, open_session, session_props
 from .tiling import TilePlan
-
-#: Bound on the decoded output of one ``generate`` call (MiB); env overrides.
-MAX_OUTPUT_ENV = "GANFORGE_MAX_OUTPUT_MB"
-DEFAULT_MAX_OUTPUT_MB = 4096
-#: bound on the drawn inputs of one run call (env GANFORGE_MAX_INPUT_MB): a real pack's latents
-#: are a few MB per item; a hostile one can declare terabytes
-MAX_INPUT_ENV = "GANFORGE_MAX_INPUT_MB"
-#: time limit of one graph run (env GANFORGE_RUN_SECONDS): a tile or a batch, not a whole request
-RUN_SECONDS_ENV = "GANFORGE_RUN_SECONDS"
-DEFAULT_RUN_SECONDS = 300.0
-DEFAULT_MAX_INPUT_MB = 1024
-#: Bound on the estimated working memory of one item (MiB); default: 3/4 of physical memory.
-MAX_WORK_ENV = "GANFORGE_MAX_WORK_MB"
-#: Above this estimated working memory per item (MiB), items are generated in tiles; env overrides.
-TILE_ENV = "GANFORGE_TILE_MB"
-DEFAULT_TILE_MB = 1024
-#: Items are batched together only while one batch's working memory stays under this.
-BATCH_WORK_BYTES = 256 << 20
 
 _ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int64)": "int64",
                "tensor(int32)": "int32", "tensor(bool)": "bool"}
@@ -52,58 +50,6 @@ def default_threads() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
         return max(1, os.cpu_count() or 1)
-
-
-def _env_number(name: str, default: float, unit: str, cast: type = int) -> Any:
-    """A positive, finite number from the environment variable ``name`` (``default`` if unset);
-    GanforgeError in one line otherwise."""
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = cast(raw)
-    except ValueError:
-        raise GanforgeError(f"{name}={raw!r} is not a number of {unit}") from None
-    if not 0 < value < float("inf"):
-        raise GanforgeError(f"{name}={raw!r} must be a positive number of {unit}")
-    return value
-
-
-def _env_mb(name: str, default: int) -> int:
-    return _env_number(name, default, "MiB")
-
-
-def _env_seconds(name: str, default: float) -> float:
-    return _env_number(name, default, "seconds", float)
-
-
-_ARENA_CAPPED = False
-
-
-def _cap_cpu_arena() -> None:
-    """Register, once per process, onnxruntime's shared CPU arena with ``max_mem`` set to the
-    working-memory bound (``GANFORGE_MAX_WORK_MB``, default 3/4 of physical memory). Process
-    global: a later change of the variable applies to the next process."""
-    global _ARENA_CAPPED
-    if _ARENA_CAPPED:
-        return
-    import onnxruntime as ort
-
-    limit = _env_mb(MAX_WORK_ENV, _physical_mb() * 3 // 4) << 20
-    info = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT)
-    try:
-        ort.create_and_register_allocator(info, ort.OrtArenaCfg(limit, -1, -1, -1))
-    except Exception:  # already registered by the host process (or unsupported): keep its arena
-        pass
-    ort.set_default_logger_severity(3)  # no onnxruntime warnings on the user's terminal
-    _ARENA_CAPPED = True
-
-
-def _physical_mb() -> int:
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") >> 20
-    except (AttributeError, ValueError, OSError):
-        return 16384
 
 
 def _providers(device: str) -> list[str]:
@@ -145,7 +91,7 @@ class PackRuntime:
         opts.log_severity_level = 4
         # Every CPU allocation goes through one arena capped at the working-memory bound: a 1 MB
         # pack whose ConstantOfShape asks for 100 GB fails in one line instead of swapping.
-        _cap_cpu_arena()
+        cap_cpu_arena()
         opts.add_session_config_entry("session.use_env_allocators", "1")
         # No busy-waiting between calls: hosts (Blender, a MIDI bridge) share the CPU with us.
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -246,7 +192,7 @@ class PackRuntime:
             shape = [self._dim(d, dims) for d in spec.shape if d != "batch"]
             items = int(count) if "batch" in spec.shape else 1
             total += int(np.prod(shape, dtype=object)) * items * np.dtype(spec.dtype).itemsize
-        limit = _env_mb(MAX_INPUT_ENV, DEFAULT_MAX_INPUT_MB)
+        limit = env_mb(MAX_INPUT_ENV, DEFAULT_MAX_INPUT_MB)
         if total > limit << 20:
             raise GanforgeError(f"{self.path}: the pack's inputs for {count} item(s) would take "
                                 f"{total / 2**20:,.0f} MiB, over the {limit:,} MiB bound (set {MAX_INPUT_ENV} "
@@ -307,7 +253,7 @@ class PackRuntime:
 
         import onnxruntime as ort
 
-        limit = _env_seconds(RUN_SECONDS_ENV, DEFAULT_RUN_SECONDS)
+        limit = env_seconds(RUN_SECONDS_ENV, DEFAULT_RUN_SECONDS)
         options = ort.RunOptions()
         timer = threading.Timer(limit, lambda: setattr(options, "terminate", True))
         timer.daemon = True
@@ -351,13 +297,13 @@ class PackRuntime:
         memory would exceed the bounds (env ``GANFORGE_MAX_OUTPUT_MB``/``_WORK_MB``).
         """
         total = int(self.codec.output_bytes(self.meta, dims, count))
-        limit = _env_mb(MAX_OUTPUT_ENV, DEFAULT_MAX_OUTPUT_MB)
+        limit = env_mb(MAX_OUTPUT_ENV, DEFAULT_MAX_OUTPUT_MB)
         if total > limit << 20:
             raise GanforgeError(f"{self.path}: {count} item(s) at these settings need {total / 2**20:,.0f} MiB "
                                 f"of output, over the {limit:,} MiB bound (set {MAX_OUTPUT_ENV} to raise it)")
         work = self.work_bytes(dims)
-        work_limit = _env_mb(MAX_WORK_ENV, _physical_mb() * 3 // 4)
-        budget = min(_env_mb(TILE_ENV, DEFAULT_TILE_MB), work_limit) << 20
+        work_limit = env_mb(MAX_WORK_ENV, physical_mb() * 3 // 4)
+        budget = min(env_mb(TILE_ENV, DEFAULT_TILE_MB), work_limit) << 20
         planner = getattr(self.codec, "tile_plan", None)
         tiles = None
         if planner is not None and work > budget:  # tiles sized to leave room for the result
