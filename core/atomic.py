@@ -36,11 +36,14 @@ def all_or_nothing() -> Iterator[None]:
 
 
 def probe_writable(folder: str | Path, what: str | None = None) -> None:
-    """GanforgeError (one line, naming ``what``) unless a file can be created in ``folder``: a
-    temporary file is made and removed. Called before long work whose result goes there."""
+    """GanforgeError (one line, naming ``what``) unless files can be made in ``folder``, or, when
+    it does not exist yet, in the nearest existing folder above it (where it would be created).
+    A temporary file is made and removed; nothing else is left. Called before long work."""
     from .errors import GanforgeError
 
     folder = Path(folder)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
     if not folder.is_dir():
         raise GanforgeError(f"{what or folder}: {folder} is not a folder")
     try:

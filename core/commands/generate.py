@@ -59,10 +59,7 @@ def _probe_writable(out: Path) -> None:
     is_file = bool(out.suffix) or out.is_file()
     if is_file and not out.parent.is_dir():
         raise GanforgeError(f"{out}: folder {out.parent} does not exist")
-    folder = out.parent if is_file else out
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    probe_writable(folder, what=str(out))
+    probe_writable(out.parent if is_file else out, what=str(out))
 
 
 def build() -> click.Command:

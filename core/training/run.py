@@ -25,8 +25,9 @@ import torch
 from torch import nn
 
 from ... import core
+from ..atomic import probe_writable
 from ..components import resolve
-from ..errors import RunError
+from ..errors import GanforgeError, RunError
 from . import checkpoint as ckpt
 from . import distributed
 from .config import RUNTIME_FIELDS, UNBOUNDED_STEPS, TrainConfig
@@ -116,8 +117,11 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True,
             raise RunError(f"{run_dir}: this run directory already has checkpoints; pass --resume to "
                            "continue it, or choose another --out")
 
-        if dist.is_main and loaded is None:
-            _probe_run_dir(run_dir)
+        if dist.is_main and loaded is None:  # before any work, and leaving no empty run folder behind
+            try:
+                probe_writable(run_dir, what=str(run_dir))
+            except GanforgeError as e:
+                raise RunError(f"cannot create the run directory: {e}") from None
         dataset = (dataset_factory or default_dataset_factory(cfg.modality))(cfg.data, cfg.crop, cfg.data_options)
         info = dataset.data_info
         if loaded is not None and meta["data_info"].get("channels") != info.get("channels"):
@@ -163,26 +167,6 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True,
         return TrainResult(run_dir, step, interrupted, out_of_time, (time.monotonic() - started) / 60)
     finally:
         distributed.shutdown(dist)
-
-
-def _probe_run_dir(run_dir: Path) -> None:
-    """Before any work: a run folder that cannot be made fails now, in one line, and a probe
-    leaves nothing behind (a later data error must not leave an empty run folder either)."""
-    made = []
-    for folder in reversed([run_dir, *run_dir.parents]):
-        if folder.exists():
-            continue
-        try:
-            folder.mkdir()
-        except OSError as e:
-            for m in reversed(made):
-                m.rmdir()
-            raise RunError(f"{run_dir}: cannot create the run directory ({e.strerror or e})") from None
-        made.append(folder)
-    if not run_dir.is_dir():
-        raise RunError(f"{run_dir}: exists and is not a folder")
-    for m in reversed(made):
-        m.rmdir()
 
 
 def _trim_log(path: Path, step: int) -> None:

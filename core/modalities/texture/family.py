@@ -1,5 +1,5 @@
 """The texture model family: circular-padded generator + patch discriminator, NS loss + R1, and
-a texture-statistics term (sliced Wasserstein on fixed random features, ``statistics.py``) that
+a texture-statistics term (sliced Wasserstein on random-CNN features, ``statistics.py``) that
 gives the generator a signal from the first step."""
 
 from __future__ import annotations
@@ -204,15 +204,11 @@ class TextureFamily(Family):
             x = u8(G(**self.sample_inputs(8, gen, device)))  # (8, C, s, s)
         cells = [np.tile(img, (1, 2, 2)) for img in x]
         rows = [np.concatenate(cells[i:i + 4], axis=2) for i in (0, 4)]
-        if real is not None and len(real) >= 4 and real.shape[1] == x.shape[1]:
-            r = u8(real[:16])
-            n = len(r) // 4
-            mosaics = [np.concatenate([np.concatenate([r[(4 * i + k) % len(r)] for k in (0, 1)], axis=2),
-                                       np.concatenate([r[(4 * i + k) % len(r)] for k in (2, 3)], axis=2)], axis=1)
-                       for i in range(max(n, 1))]
-            mosaics = (mosaics * 4)[:4]
-            if mosaics[0].shape == cells[0].shape:  # real crops at the training crop size
-                gap = np.full((x.shape[1], 4, rows[0].shape[2]), 255, np.uint8)
-                rows = [np.concatenate(mosaics, axis=2), gap] + rows
+        if real is not None and len(real) and real.shape[1:] == x.shape[1:]:  # crops at the training size
+            r = u8(real[torch.arange(16) % len(real)])  # 16 crops (repeated if fewer): four 2×2 mosaics
+            c, s = r.shape[1], r.shape[2]
+            mosaics = r.reshape(4, 2, 2, c, s, s).transpose(0, 3, 1, 4, 2, 5).reshape(4, c, 2 * s, 2 * s)
+            gap = np.full((c, 4, rows[0].shape[2]), 255, np.uint8)
+            rows = [np.concatenate(list(mosaics), axis=2), gap] + rows
         grid = np.concatenate(rows, axis=1).transpose(1, 2, 0)
         Image.fromarray(grid[..., 0] if grid.shape[2] == 1 else grid).save(path)

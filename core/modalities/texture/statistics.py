@@ -1,5 +1,5 @@
 """A texture-statistics term for the generator: sliced Wasserstein distance between the feature
-distributions of fakes and real crops, on a fixed *random* shallow CNN.
+distributions of fakes and real crops, on a *random* shallow CNN.
 
 Why: an adversarial signal alone starts from nothing. On a CPU budget of minutes the generator
 first finds the mean colour and the discriminator takes hundreds of steps to say anything about
@@ -9,8 +9,9 @@ in from the first step; random, untrained filters are enough for texture statist
 et al. 2017), so no weights are downloaded. The discriminator then refines what the statistics
 cannot express (shapes, arrangement).
 
-The filters come from a fixed seed (never the training RNGs), and the projection directions from
-a seed derived from the step number, so a resumed run computes exactly the same term. This
+The filters come from ``FEATURE_SEED`` (the family draws them afresh each step from
+``FEATURE_SEED + step``; never from the training RNGs), and the projection directions from a seed
+derived from the step number, so a resumed run computes exactly the same term. This
 network is deliberately unlike the evaluation's measures (Laplacian-pyramid pixel patches,
 ``core/metrics/swd.py``; the random CNN of ``core/metrics/features.py`` with its own seed): the
 training signal is not the reported statistic.
