@@ -25,10 +25,10 @@ def resolve(ref: str) -> Any:
 class Modality:
     """A kind of data ganforge can learn and generate.
 
-    ``codec`` points to a torch-free module with the runtime side (see
-    ``ganforge.core.modalities.texture.codec`` for the reference): ``resolve_dims``,
-    ``decode``, ``write`` and ``add_generate_options``.
-    ``data`` points to the torch-side dataset builder used by training.
+    ``codec`` points to the runtime side, torch-free: a subclass of
+    :class:`ganforge.core.codec.Codec` (``"my_package.codec:MyCodec"``), whose docstrings are
+    the contract; a module of functions with the same names still works (wrapped with the
+    class's defaults). ``data`` points to the torch-side dataset builder used by training.
     """
 
     name: str

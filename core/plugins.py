@@ -20,7 +20,8 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .components import Exporter, Host, Metric, Modality, ModelFamily, Registry
+from .codec import Codec, as_codec
+from .components import Exporter, Host, Metric, Modality, ModelFamily, Registry, resolve
 from .errors import GanforgeError
 
 GROUP = "ganforge"
@@ -74,6 +75,7 @@ class _State:
     manager: pluggy.PluginManager
     registry: Registry
     records: list[PluginRecord]
+    codecs: dict[str, Codec] = field(default_factory=dict)  # modality -> its codec, made once
 
 
 _state: _State | None = None
@@ -300,12 +302,19 @@ def modality(name: str) -> Modality:
     return registry.modalities[name]
 
 
-def codec_for(name: str) -> Any:
-    """Import the torch-free codec module of modality ``name``."""
+def codec_for(name: str) -> Codec:
+    """The codec of modality ``name`` (a :class:`~ganforge.core.codec.Codec`), made once per
+    plugin load: the runtime, the CLI and the hosts share it."""
+    state = _get()
+    codec = state.codecs.get(name)
+    if codec is not None:
+        return codec
     mod = modality(name)
+    owner = state.registry.owners.get(f"modality:{name}", "?")
     try:
-        return importlib.import_module(mod.codec)
+        codec = as_codec(resolve(mod.codec), repr(mod.codec))
     except Exception as e:
-        owner = get_registry().owners.get(f"modality:{name}", "?")
         raise GanforgeError(f"codec {mod.codec!r} of modality {name!r} (plugin '{owner}') failed to "
-                            f"import: {_one_line(e)}") from None
+                            f"load: {_one_line(e)}") from None
+    state.codecs[name] = codec
+    return codec

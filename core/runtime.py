@@ -16,7 +16,10 @@ from typing import Any
 import numpy as np
 
 from . import tiling
+from .codec import Codec
 from .errors import GanforgeError, PackError
+from .latents import mix_inputs, stack_items
+from .latents import slerp as slerp  # re-exported: the one slerp hosts and codecs use
 from .limits import (
     BATCH_WORK_BYTES,
     DEFAULT_MAX_INPUT_MB,
@@ -34,6 +37,7 @@ from .limits import (
     physical_mb,
 )
 from .pack import PackMeta, file_sha256, open_session, session_props
+from .packcache import PackCache as PackCache  # re-exported: the one pack cache hosts use
 from .tiling import TilePlan
 
 _ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int64)": "int64",
@@ -133,8 +137,9 @@ class PackRuntime:
                                 f"takes {node.type}")
 
     @cached_property
-    def codec(self) -> Any:
-        """The modality's torch-free codec module, found through the plugin registry."""
+    def codec(self) -> Codec:
+        """The modality's torch-free codec (a :class:`~ganforge.core.codec.Codec`), found
+        through the plugin registry."""
         from . import plugins
 
         try:
@@ -280,8 +285,7 @@ class PackRuntime:
     def _graph_output_bytes(self, dims: dict[str, int], count: int) -> int:
         # The ratio is relative to the graph's output, which can be smaller than the decoded
         # result (a greyscale texture decodes to RGB); codecs say so with graph_output_bytes.
-        raw = getattr(self.codec, "graph_output_bytes", None) or self.codec.output_bytes
-        return int(raw(self.meta, dims, count))
+        return int(self.codec.graph_output_bytes(self.meta, dims, count))
 
     def work_bytes(self, dims: dict[str, int]) -> int:
         """Estimated working memory of running one item at ``dims`` (bytes)."""
@@ -304,10 +308,10 @@ class PackRuntime:
         work = self.work_bytes(dims)
         work_limit = env_mb(MAX_WORK_ENV, physical_mb() * 3 // 4)
         budget = min(env_mb(TILE_ENV, DEFAULT_TILE_MB), work_limit) << 20
-        planner = getattr(self.codec, "tile_plan", None)
         tiles = None
-        if planner is not None and work > budget:  # tiles sized to leave room for the result
-            tiles = planner(self.meta, dims, max(min(budget, (work_limit << 20) - total), 0), self.work_bytes)
+        if work > budget:  # tiles sized to leave room for the result
+            tiles = self.codec.tile_plan(self.meta, dims, max(min(budget, (work_limit << 20) - total), 0),
+                                         self.work_bytes)
         if tiles is not None:
             work = self.work_bytes(tiles.window_dims()) + total  # one window, and the result it fills
             cells = "x".join(str(t) for t in tiles.tile.values())
@@ -344,14 +348,12 @@ class PackRuntime:
     def _values(self, options: dict[str, Any], scalars: dict[str, Any] | None) -> dict[str, Any]:
         """Host-supplied input values: what the codec derives from its options (images:
         ``category`` -> ``label``, ``truncation``), overridden by explicit ``scalars``."""
-        derive = getattr(self.codec, "scalars", None)
-        return {**(derive(self.meta, options) if derive else {}), **(scalars or {})}
+        return {**self.codec.scalars(self.meta, options), **(scalars or {})}
 
     def _custom_feeds(self, seed: int, count: int, dims: dict[str, int], scalars: dict[str, Any],
                       options: dict[str, Any]) -> dict[str, np.ndarray] | None:
         """Inputs a codec builds itself for some options (images: ``interpolate``), else None."""
-        custom = getattr(self.codec, "feeds", None)
-        return custom(self, seed, count, dims, scalars, options) if custom else None
+        return self.codec.feeds(self, seed, count, dims, scalars, options)
 
     def generate_raw(self, seed: int = 0, count: int = 1, scalars: dict[str, Any] | None = None,
                      **options: Any) -> list[np.ndarray]:
@@ -397,6 +399,38 @@ class PackRuntime:
             result[start:start + n] = part
         return result
 
+    # ---- interpolation ---------------------------------------------------------------------
+    def between(self, a: dict[str, np.ndarray], b: dict[str, np.ndarray], t: float) -> dict[str, np.ndarray]:
+        """One item's inputs at ``t`` in [0, 1] between two single-item draws (from
+        :meth:`draw_inputs`): normal draws move along the great circle, the rest stay ``a``'s
+        (see :func:`ganforge.core.latents.mix_inputs`)."""
+        return mix_inputs(self.meta.inputs, a, b, t)
+
+    def interpolation_feeds(self, seed_a: int, seed_b: int, steps: int, dims: dict[str, int],
+                            scalars: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
+        """``steps`` items from seed A's inputs to seed B's (both ends included, equal to the
+        seeds' own draws), as one batch; the memory guard runs first."""
+        if steps < 2:
+            raise GanforgeError(f"--steps {steps}: an interpolation needs at least 2 steps")
+        self.schedule(steps, dims)  # before anything is allocated
+        a = self.draw_inputs(seed_a, 1, dims, scalars)
+        b = self.draw_inputs(seed_b, 1, dims, scalars)
+        return stack_items(self.meta.inputs, [self.between(a, b, float(t)) for t in np.linspace(0.0, 1.0, steps)])
+
+    def decode_feeds(self, feeds: dict[str, np.ndarray], dims: dict[str, int], **options: Any) -> Any:
+        """Run and decode one item from ready inputs (e.g. :meth:`between`), in tiles when the
+        memory guard asks for them, as :meth:`generate` would for a drawn item."""
+        _, plan = self.schedule(1, dims)
+        if plan is None:
+            return self.codec.decode(self.run(feeds), self.meta, options)
+        result: np.ndarray | None = None
+        for window, outs in tiling.run_tiled(self.run, feeds, plan):
+            part = self.codec.decode(outs, self.meta, options)
+            if result is None:
+                result = np.empty(tiling.full_shape(part.shape, plan.decoded, plan), dtype=part.dtype)
+            tiling.place(result, part, plan.decoded, window)
+        return result
+
     def write(self, decoded: Any, out: str | Path, **options: Any) -> list[Path]:
         """Write decoded results with the modality's codec (textures: PNGs): all files, or none
         when one of them fails."""
@@ -406,14 +440,13 @@ class PackRuntime:
             return self.codec.write(decoded, Path(out), options)
 
 
-def check_pack(path: Path, session: Any, meta: PackMeta, codec: Any | None) -> None:
+def check_pack(path: Path, session: Any, meta: PackMeta, codec: Codec | None) -> None:
     """Every check a pack must pass to be used — the one path ``generate``, ``info``, the editor
     and Blender share: metadata against the graph, then the modality codec's own checks of its
     decoder settings (when the modality is installed: ``codec`` is None otherwise)."""
     PackRuntime._check_graph(path, session, meta)
-    validate = getattr(codec, "validate", None)
-    if validate is not None:
-        validate(meta, str(path))
+    if codec is not None:
+        codec.validate(meta, str(path))
 
 
 def load(path: str | Path, *, device: str = "auto", threads: int | None = None) -> PackRuntime:

@@ -72,14 +72,20 @@ def test_pack_cache_follows_the_file(pack: Path, tmp_path: Path) -> None:
     assert logic.open_pack(copy) is not first
 
 
-def test_slerp_keeps_the_norm_and_the_endpoints() -> None:
-    rng = np.random.default_rng(0)
-    a, b = rng.standard_normal(4096).astype(np.float32), rng.standard_normal(4096).astype(np.float32)
-    assert np.array_equal(logic.slerp(a, b, 0.0), a) and np.array_equal(logic.slerp(a, b, 1.0), b)
-    mid = logic.slerp(a, b, 0.5)
-    assert abs(np.linalg.norm(mid) / np.linalg.norm(a) - 1) < 0.02
-    assert np.linalg.norm(0.5 * (a + b)) / np.linalg.norm(a) < 0.75  # what slerp avoids
-    np.testing.assert_allclose(logic.slerp(a, -a, 0.25), 0.5 * a, atol=1e-5)  # antiparallel: lerp
+def test_operators_refuse_a_pack_that_makes_the_other_kind(pack: Path) -> None:
+    # asked of the codec (sized images vs fixed-size sprites), with the operator that would do
+    with pytest.raises(PackError, match="a 'texture' pack, not a 'image' pack; use Generate Texture"):
+        next(logic.generate_sprites(pack, 0, 1))
+    assert not logic.makes_sprites(logic.open_pack(pack))
+
+
+def test_interpolation_uses_the_runtime_slerp(pack: Path) -> None:
+    rt = logic.open_pack(pack)
+    dims = rt.codec.resolve_dims(rt.meta, {"size": (32, 32)})
+    a, b = rt.draw_inputs(3, 1, dims), rt.draw_inputs(8, 1, dims)
+    frame = list(logic.interpolate(pack, 3, 8, 3, 32, 32))[1].pixels
+    mixed = {name: runtime.slerp(a[name], b[name], 0.5) for name in a}
+    np.testing.assert_array_equal(frame, rt.codec.decode(rt.run(mixed), rt.meta, {})[0])
 
 
 def test_interpolation_ends_at_both_seeds(pack: Path) -> None:

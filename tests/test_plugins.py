@@ -23,7 +23,7 @@ from ganforge.core.pack import InputSpec, OutputSpec, PackMeta
 
 FIXTURES = Path(__file__).parent / "fixtures" / "thirdparty"
 PLUGIN_MODULES = ("ganforge_stripes", "ganforge_broken_import", "ganforge_misspelled", "ganforge_raising",
-                  "ganforge_duplicate")
+                  "ganforge_duplicate", "ganforge_stripes_module")
 
 
 def make_dist(site: Path, dist: str, entry_points: dict[str, str], version: str = "1.2.3") -> Path:
@@ -82,7 +82,7 @@ def invoke(*args: str):
 # ---- built-ins ---------------------------------------------------------------------------------
 def test_builtins_register_through_the_hooks(site):
     registry = plugins.get_registry()
-    assert registry.modalities["texture"].codec == "ganforge.core.modalities.texture.codec"
+    assert registry.modalities["texture"].codec == "ganforge.core.modalities.texture.codec:TextureCodec"
     assert registry.owners["modality:texture"] == "texture"
     assert "texture/texture" in registry.families
     texture = next(r for r in plugins.get_records() if r.name == "texture")

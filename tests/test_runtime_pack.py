@@ -50,7 +50,8 @@ def _edit(src: Path, dst: Path, **props: str) -> Path:
 
 def test_open_facts(rt: runtime.PackRuntime, pack: Path) -> None:
     assert rt.meta.modality == "texture" and rt.path == pack
-    assert rt.codec is texture_codec  # resolved through the plugin registry
+    # resolved through the plugin registry, made once and shared
+    assert isinstance(rt.codec, texture_codec.TextureCodec) and runtime.load(pack).codec is rt.codec
     assert len(rt.sha256) == 64 and rt.providers == ["CPUExecutionProvider"]
     opts = rt.session.get_session_options()
     assert opts.intra_op_num_threads == 1

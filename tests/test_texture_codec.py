@@ -113,11 +113,11 @@ def test_write_errors(tmp_path: Path) -> None:
 def test_generate_options_on_a_click_command() -> None:
     seen = {}
 
-    @codec.add_generate_options
     @click.command()
     def cmd(**kw: object) -> None:
         seen.update(kw)
 
+    cmd.params.extend(codec.TextureCodec.generate_options)  # what `ganforge generate` does
     result = CliRunner().invoke(cmd, ["--size", "64x32", "--tile-preview"])
     assert result.exit_code == 0, result.output
     assert seen == {"size": "64x32", "tile_preview": True}

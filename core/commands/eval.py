@@ -5,7 +5,7 @@ codec (``load_reference``), and the numbers from the metrics the modality regist
 (``ganforge_register_metrics``; images: ``fd``, ``kid``, ``swd``, ``memorisation``; textures:
 ``swd``, ``kid`` on 128-px crops). A codec may add to the report with ``eval_report(generated,
 reference, seed)`` (textures: the photos' own baselines and pixel standard deviations) and set
-its default sample count with ``EVAL_SAMPLES``.
+its default sample count with ``eval_sample_count`` (see :class:`ganforge.core.codec.Codec`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def evaluate_pack(pack: str | Path, data: str | Path, samples: int | None = None
                   training: str | Path | None = None, device: str = "auto",
                   threads: int | None = None, **options: Any) -> dict[str, Any]:
     """Generate ``samples`` items from ``pack`` and score them against ``data`` with every metric
-    registered for the pack's modality (``None``: the codec's ``EVAL_SAMPLES``, else 1000).
+    registered for the pack's modality (``None``: the codec's ``eval_sample_count``).
     ``training``: the data the model was trained on, for the memorisation check (default:
     ``data``). Returns ``{metric: value, ..., "details": {...}}`` plus what the codec's
     ``eval_report`` adds."""
@@ -37,15 +37,14 @@ def evaluate_pack(pack: str | Path, data: str | Path, samples: int | None = None
     modality = rt.meta.modality
     codec = rt.codec
     if samples is None:
-        samples = int(getattr(codec, "EVAL_SAMPLES", 1000))
+        samples = int(codec.eval_sample_count)
     metrics = {m.name: m for m in plugins.get_registry().metrics.values() if m.modality == modality}
-    if not metrics or not hasattr(codec, "load_reference"):
+    if not metrics or not codec.provides("load_reference"):
         raise GanforgeError(f"{pack}: no offline metrics are registered for {modality!r} packs")
     started = time.perf_counter()
     reference = codec.load_reference(data, rt.meta)
     train_ref = codec.load_reference(training, rt.meta) if training else reference
-    make = getattr(codec, "eval_samples", None)
-    generated = make(rt, reference, samples, seed, **options) if make else rt.generate(seed, samples, **options)
+    generated = codec.eval_samples(rt, reference, samples, seed, **options)
     result: dict[str, Any] = {}
     details: dict[str, Any] = {}
     for name, metric in metrics.items():
@@ -59,9 +58,7 @@ def evaluate_pack(pack: str | Path, data: str | Path, samples: int | None = None
     result.update(samples=int(len(generated)), reference=int(len(getattr(reference, "images", reference))),
                   seed=seed, pack=str(pack), data=str(data), seconds=round(time.perf_counter() - started, 2),
                   details=details)
-    report = getattr(codec, "eval_report", None)
-    if report is not None:
-        result.update(report(generated, reference, seed))
+    result.update(codec.eval_report(generated, reference, seed))
     result["seconds"] = round(time.perf_counter() - started, 2)
     try:
         from ..metrics.features import FEATURE_VERSION
@@ -78,12 +75,11 @@ def sweep_pack(pack: str | Path, data: str | Path, png: Path, samples: int = 100
     from .. import runtime
 
     rt = runtime.load(pack, device=device)
-    run_sweep = getattr(rt.codec, "sweep", None)
-    if run_sweep is None:
+    if not rt.codec.provides("sweep"):
         raise GanforgeError(f"--sweep does not apply to {rt.meta.modality} packs ({pack})")
     reference = rt.codec.load_reference(data, rt.meta)
     train_ref = rt.codec.load_reference(training, rt.meta) if training else None
-    return run_sweep(rt, reference, png, samples=samples, seed=seed, training=train_ref)
+    return rt.codec.sweep(rt, reference, png, samples=samples, seed=seed, training=train_ref)
 
 
 @click.command("eval")

@@ -1,7 +1,8 @@
 """``ganforge generate``: seeded generation from a pack, with onnxruntime and numpy only.
 
-Each registered modality's codec contributes its own options (``GENERATE_OPTIONS``: textures
-add ``--size`` and ``--tile-preview``), so the command is built once the plugins are loaded.
+Each registered modality's codec contributes its own options (``Codec.generate_options``:
+textures add ``--size`` and ``--tile-preview``), so the command is built once the plugins are
+loaded.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def codec_options() -> tuple[list[click.Option], dict[str, set[str]]]:
         except GanforgeError as e:  # one broken plugin codec must not break generation for all
             print(f"ganforge: {e}; its generate options are unavailable", file=sys.stderr)
             continue
-        for option in getattr(codec, "GENERATE_OPTIONS", []):
+        for option in codec.generate_options:
             if option.name in _BASE:
                 continue  # a codec may not shadow the command's own options
             if option.name not in owners:
@@ -79,14 +80,14 @@ def build() -> click.Command:
             elif ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None):
                 option = next(o for o in options if o.name == name)
                 raise GanforgeError(f"{option.opts[0]} does not apply to {modality} packs ({pack})")
-        echo = getattr(rt.codec, "echo", None)
-        if out is None and echo is None:
+        prints = rt.codec.provides("echo")
+        if out is None and not prints:
             raise GanforgeError(f"-o/--out is required for {modality} packs ({pack})")
         if out is not None:
             _probe_writable(out)
         decoded = rt.generate(seed, count, **passed)  # before touching OUT: a bad option leaves nothing
         if out is None:  # a codec that prints (text: one line per item)
-            echo(decoded)
+            rt.codec.echo(decoded)
             return
         for path in rt.write(decoded, _out_path(out), **passed):
             click.echo(str(path))

@@ -192,7 +192,7 @@ def run_training(cfg: Any, *, resume: bool, progress: bool) -> Any:
 
 
 def _modality_options(modality_name: str) -> list[click.Option]:
-    """Training options a modality's codec adds (``TRAIN_OPTIONS``; text: --level, --max-len).
+    """Training options a modality's codec adds (``Codec.train_options``; text: --level, --max-len).
     One named like a shared option replaces it (text's --max-len is ``crop``; texture's --crop
     and --batch have their own defaults); the others' values go to the run's ``data_options``."""
     from .. import plugins
@@ -202,7 +202,7 @@ def _modality_options(modality_name: str) -> list[click.Option]:
         codec = plugins.codec_for(modality_name)
     except GanforgeError:
         return []
-    return list(getattr(codec, "TRAIN_OPTIONS", []))
+    return list(codec.train_options)
 
 
 def _make_command(modality_name: str, description: str) -> click.Command:

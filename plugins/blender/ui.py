@@ -38,23 +38,26 @@ class GANFORGE_MT_recent(bpy.types.Menu):
             self.layout.operator(operators.GANFORGE_OT_use_pack.bl_idname, text=pack).path = pack
 
 
-def _draw_info(layout: Any, pack: str) -> str | None:
-    """The pack's facts; returns its modality (None when there is no readable pack)."""
+def _draw_info(layout: Any, pack: str) -> bool:
+    """The pack's facts; returns whether it makes sprites (False also when there is no readable
+    pack: the texture controls are the panel's default)."""
     if not pack:
         layout.label(text="Pick a generator pack (.onnx)", icon="INFO")
-        return None
+        return False
     try:
-        rows = logic.pack_summary(bpy.path.abspath(pack))
+        path = bpy.path.abspath(pack)
+        rows = logic.pack_summary(path)
+        sprites = logic.makes_sprites(logic.open_pack(path))
     except Exception as e:  # drawing must never raise: show the one-line reason instead
         layout.label(text=operators.describe(e), icon="ERROR")
-        return None
+        return False
     box = layout.box()
     col = box.column(align=True)
     for label, value in rows:
         split = col.split(factor=0.4)
         split.label(text=label)
         split.label(text=value)
-    return dict(rows).get("Modality")
+    return sprites
 
 
 class _GanforgePanel:
@@ -69,7 +72,7 @@ class _GanforgePanel:
         row = layout.row(align=True)
         row.prop(s, "pack", text="")
         row.menu(GANFORGE_MT_recent.bl_idname, text="", icon="RECOVER_LAST")
-        modality = _draw_info(layout, s.pack)
+        sprites = _draw_info(layout, s.pack)
 
         row = layout.row(align=True)
         row.prop(s, "seed")
@@ -77,7 +80,7 @@ class _GanforgePanel:
         busy = wm.ganforge_running
         col = layout.column()
         col.enabled = not busy
-        if modality == "image":
+        if sprites:
             self._draw_sprite(col, s)
         else:
             self._draw_texture(col, s)

@@ -98,6 +98,17 @@ def _temperature(v: Any) -> float:
     return float(v)
 
 
+def _makes_lines(modality: str) -> bool:
+    """Whether packs of ``modality`` decode to lines of text (asked of its codec; False when the
+    modality is not installed)."""
+    from ganforge.core import plugins
+
+    try:
+        return plugins.codec_for(modality).output_kind == "lines"
+    except GanforgeError:
+        return False
+
+
 def uri_to_path(uri: str) -> Path:
     parsed = urlparse(uri)
     return Path(unquote(parsed.path)) if parsed.scheme == "file" else Path(uri)
@@ -151,7 +162,7 @@ class GanforgeServer(LanguageServer):
         super().__init__("ganforge", __version__, protocol_cls=RobustProtocol)
         self.settings = Settings(pack=default_pack)
         self._seeds = itertools.count()
-        self._runtimes: dict[tuple[str, float], Any] = {}
+        self._packs: Any = None  # the runtime's PackCache, made on first use (imports onnxruntime)
         self._lock = threading.Lock()
 
     def report_server_error(self, error: Exception, source: Any) -> None:
@@ -166,20 +177,13 @@ class GanforgeServer(LanguageServer):
         """An opened text pack, cached while the file is unchanged (onnxruntime session)."""
         from ganforge.core import runtime
 
-        path = Path(pack).expanduser()
-        try:
-            mtime = path.stat().st_mtime
-        except OSError:
-            raise GanforgeError(f"{path}: no such pack file") from None
-        key = (str(path.resolve()), mtime)
         with self._lock:
-            if key not in self._runtimes:
-                rt = runtime.load(path, device="cpu", threads=1)
-                if rt.meta.modality != "text":
-                    raise GanforgeError(f"{path}: a {rt.meta.modality} pack; the editor needs a text pack")
-                self._runtimes = {k: v for k, v in self._runtimes.items() if k[0] != key[0]}
-                self._runtimes[key] = rt
-            return self._runtimes[key]
+            if self._packs is None:
+                self._packs = runtime.PackCache(device="cpu", threads=1)
+        rt = self._packs.get(pack)
+        if rt.codec.output_kind != "lines":
+            raise GanforgeError(f"{rt.path}: a {rt.meta.modality} pack; the editor needs a text pack")
+        return rt
 
     def generate_lines(self, pack: str, count: int, seed: int, temperature: float) -> list[str]:
         rt = self.runtime(pack)
@@ -212,7 +216,7 @@ class GanforgeServer(LanguageServer):
                 meta = PackMeta.from_props(read_props(path), str(path))
             except GanforgeError:
                 continue
-            if meta.modality == "text":
+            if _makes_lines(meta.modality):
                 found.append({"path": str(path), "family": meta.family, "data": meta.train.get("data"),
                               "default": str(path) == self.settings.pack})
         return found

@@ -91,10 +91,11 @@ class LatentPlayer:
 
     def __init__(self, runtime: Any, seed: int) -> None:
         from ganforge.core.errors import PackError
-        from ganforge.core.modalities.music import codec
 
-        self.runtime, self.codec = runtime, codec
-        self.s = codec.settings(runtime.meta, str(runtime.path))
+        # The pack's own codec, through the runtime (a music codec: settings, threshold_notes,
+        # velocities, fold), so the bridge imports no modality directly.
+        self.runtime, self.codec = runtime, runtime.codec
+        self.s = self.codec.settings(runtime.meta, str(runtime.path))
         missing = sorted({"z", "z_tracks", "z_bars", "condition"} - set(runtime.input_names))
         if missing:
             raise PackError(f"{runtime.path}: the MIDI bridge needs the music inputs z, z_tracks, z_bars and "

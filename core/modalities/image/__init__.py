@@ -21,7 +21,7 @@ def ganforge_register_modalities(register: Callable[[Modality], None]) -> None:
     register(Modality(
         NAME,
         "Fixed-size images (sprites, icons, decals) with alpha, optionally by category",
-        codec=f"{_PKG}.codec",
+        codec=f"{_PKG}.codec:ImageCodec",
         data=f"{_PKG}.data:build_dataset",
         default_family="stylish",
     ))

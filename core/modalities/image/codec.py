@@ -18,6 +18,7 @@ import click
 import numpy as np
 
 from ...atomic import write_atomic
+from ...codec import Codec
 from ...errors import DataError, GanforgeError, PackError
 from ...pack import PackMeta
 
@@ -93,34 +94,16 @@ def scalars(meta: PackMeta, options: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
-    """Spherical interpolation: keeps the latent's norm typical of a Gaussian draw."""
-    na, nb = np.linalg.norm(a), np.linalg.norm(b)
-    omega = np.arccos(np.clip(np.dot(a / na, b / nb), -1.0, 1.0))
-    if omega < 1e-6:
-        return (1 - t) * a + t * b
-    return (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)
-
-
 def feeds(runtime: Any, seed: int, count: int, dims: dict[str, int], values: dict[str, Any],
           options: dict[str, Any]) -> dict[str, np.ndarray] | None:
     """Custom inputs for ``interpolate=(seed_a, seed_b)``: ``steps`` items whose latents move
-    along the great circle from seed A's to seed B's (the category is seed A's unless given);
-    ``None`` for ordinary generation."""
+    along the great circle from seed A's to seed B's (the runtime's interpolation: the category
+    draw stays seed A's unless a category is given); ``None`` for ordinary generation."""
     pair = options.get("interpolate")
     if not pair:
         return None
     seed_a, seed_b = (int(s) for s in pair)
-    steps = int(options.get("steps") or 8)
-    if steps < 2:
-        raise GanforgeError(f"--steps {steps}: an interpolation needs at least 2 steps")
-    runtime.schedule(steps, dims)  # the memory guard, before anything is allocated
-    a = runtime.draw_inputs(seed_a, 1, dims, values)
-    b = runtime.draw_inputs(seed_b, 1, dims, values)
-    ts = np.linspace(0.0, 1.0, steps)
-    out = {name: np.repeat(arr, steps, axis=0) for name, arr in a.items()}
-    out["z"] = np.stack([_slerp(a["z"][0], b["z"][0], float(t)) for t in ts]).astype(np.float32)
-    return out
+    return runtime.interpolation_feeds(seed_a, seed_b, int(options.get("steps") or 8), dims, values)
 
 
 # ---- decoding --------------------------------------------------------------------------------
@@ -244,5 +227,42 @@ GENERATE_OPTIONS: list[click.Option] = [
 ]
 
 
-__all__ = ["GENERATE_OPTIONS", "category_index", "decode", "eval_samples", "feeds", "load_reference",
-           "output_bytes", "output_shape", "resolve_dims", "scalars", "settings", "sheet", "validate", "write"]
+def image_size(meta: PackMeta, options: dict[str, Any]) -> tuple[int, int]:
+    """``(size, size)``: images have the pack's fixed size."""
+    size, _, _ = settings(meta)
+    return size, size
+
+
+def summary(meta: PackMeta) -> list[tuple[str, str]]:
+    """Rows for a host's info panel: size, channels, categories."""
+    d = meta.decoder
+    size, channels = d.get("size", "?"), d.get("channels", 3)
+    rows = [("Size", f"{size}x{size}"), ("Channels", {1: "grey", 3: "RGB", 4: "RGBA"}.get(channels, "?"))]
+    if d.get("categories"):
+        rows.append(("Categories", ", ".join(d["categories"])))
+    return rows
+
+
+class ImageCodec(Codec):
+    """The image codec: this module's functions, declared as the :class:`Codec` contract."""
+
+    output_kind = "image"
+    sized = False
+    generate_options = GENERATE_OPTIONS
+
+    validate = staticmethod(validate)
+    resolve_dims = staticmethod(resolve_dims)
+    output_bytes = staticmethod(output_bytes)
+    scalars = staticmethod(scalars)
+    feeds = staticmethod(feeds)
+    decode = staticmethod(decode)
+    write = staticmethod(write)
+    image_size = staticmethod(image_size)
+    summary = staticmethod(summary)
+    load_reference = staticmethod(load_reference)
+    eval_samples = staticmethod(eval_samples)
+
+
+__all__ = ["GENERATE_OPTIONS", "ImageCodec", "category_index", "decode", "eval_samples", "feeds", "image_size",
+           "load_reference", "output_bytes", "output_shape", "resolve_dims", "scalars", "settings", "sheet",
+           "summary", "validate", "write"]

@@ -20,6 +20,7 @@ import click
 import numpy as np
 
 from ...atomic import write_atomic
+from ...codec import Codec
 from ...errors import GanforgeError, PackError
 from ...pack import PackMeta
 from . import render
@@ -318,5 +319,28 @@ TRAIN_OPTIONS: list[click.Option] = [
 ]
 
 
-__all__ = ["TRAIN_OPTIONS", "GENERATE_OPTIONS", "Rolls", "Settings", "condition_from_midi", "decode", "fold", "load_reference", "notes", "output_bytes",
-           "resolve_dims", "scalars", "settings", "threshold_notes", "to_midi", "validate", "velocities", "write"]
+class MusicCodec(Codec):
+    """The music codec: this module's functions, declared as the :class:`Codec` contract, plus
+    the note-level steps a live host (the MIDI bridge) runs bar by bar: ``settings``,
+    ``threshold_notes``, ``velocities`` and ``fold``, reached through ``runtime.codec``."""
+
+    output_kind = "notes"
+    generate_options = GENERATE_OPTIONS
+    train_options = TRAIN_OPTIONS
+
+    validate = staticmethod(validate)
+    resolve_dims = staticmethod(resolve_dims)
+    output_bytes = staticmethod(output_bytes)
+    scalars = staticmethod(scalars)
+    decode = staticmethod(decode)
+    write = staticmethod(write)
+    load_reference = staticmethod(load_reference)
+    settings = staticmethod(settings)
+    threshold_notes = staticmethod(threshold_notes)
+    velocities = staticmethod(velocities)
+    fold = staticmethod(fold)
+
+
+__all__ = ["GENERATE_OPTIONS", "MusicCodec", "Rolls", "Settings", "TRAIN_OPTIONS", "condition_from_midi", "decode",
+           "fold", "load_reference", "notes", "output_bytes", "resolve_dims", "scalars", "settings",
+           "threshold_notes", "to_midi", "validate", "velocities", "write"]

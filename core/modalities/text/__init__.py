@@ -21,7 +21,7 @@ def ganforge_register_modalities(register: Callable[[Modality], None]) -> None:
     register(Modality(
         NAME,
         "Short lines of text (names, titles, captions), by character or word",
-        codec=f"{_PKG}.codec",
+        codec=f"{_PKG}.codec:TextCodec",
         data=f"{_PKG}.data:build_dataset",
         default_family="relgan",
     ))

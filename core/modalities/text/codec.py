@@ -19,6 +19,7 @@ import click
 import numpy as np
 
 from ...atomic import write_atomic
+from ...codec import Codec
 from ...errors import GanforgeError, PackError
 from ...pack import PackMeta
 from .vocab import SPECIALS, Vocab
@@ -118,7 +119,7 @@ GENERATE_OPTIONS: list[click.Option] = [
                  help="Text: sampling temperature (default 1; lower is safer, higher wilder)."),
 ]
 
-__all__ = ["GENERATE_OPTIONS", "decode", "echo", "eval_samples", "load_reference", "output_bytes",
+__all__ = ["GENERATE_OPTIONS", "TextCodec", "decode", "echo", "eval_samples", "load_reference", "output_bytes",
            "resolve_dims", "scalars", "sweep", "validate", "vocab", "write"]
 
 #: ``ganforge train text`` options (see :mod:`ganforge.core.commands.train`): ``--max-len`` is
@@ -151,3 +152,22 @@ def sweep(runtime: Any, reference: list[str], png: Path, samples: int = 1000, se
         points.append(point)
     plot_quality_diversity({Path(str(runtime.path)).stem: points}, png)
     return points
+
+
+class TextCodec(Codec):
+    """The text codec: this module's functions, declared as the :class:`Codec` contract."""
+
+    output_kind = "lines"
+    generate_options = GENERATE_OPTIONS
+    train_options = TRAIN_OPTIONS
+
+    validate = staticmethod(validate)
+    resolve_dims = staticmethod(resolve_dims)
+    output_bytes = staticmethod(output_bytes)
+    scalars = staticmethod(scalars)
+    decode = staticmethod(decode)
+    write = staticmethod(write)
+    echo = staticmethod(echo)
+    load_reference = staticmethod(load_reference)
+    eval_samples = staticmethod(eval_samples)
+    sweep = staticmethod(sweep)

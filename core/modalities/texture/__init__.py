@@ -19,7 +19,7 @@ def ganforge_register_modalities(register: Callable[[Modality], None]) -> None:
     register(Modality(
         NAME,
         "Seamless tileable textures from photos",
-        codec="ganforge.core.modalities.texture.codec",
+        codec="ganforge.core.modalities.texture.codec:TextureCodec",
         data="ganforge.core.modalities.texture.data:build_dataset",
         default_family=NAME,
     ))

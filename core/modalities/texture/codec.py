@@ -20,6 +20,7 @@ import click
 import numpy as np
 
 from ...atomic import write_atomic
+from ...codec import Codec
 from ...errors import GanforgeError, PackError
 from ...pack import PackMeta
 from ...tiling import TilePlan, square_tiles
@@ -242,16 +243,10 @@ GENERATE_OPTIONS: list[click.Option] = [
 ]
 
 
-def add_generate_options(command: click.Command) -> click.Command:
-    """Append :data:`GENERATE_OPTIONS` to a click command (usable as a decorator)."""
-    command.params.extend(GENERATE_OPTIONS)
-    return command
-
-
 __all__: list[str] = [
-    "EVAL_SAMPLES", "GENERATE_OPTIONS", "MAX_SIDE", "add_generate_options", "decode", "eval_report", "eval_samples",
-    "graph_output_bytes", "halo", "load_reference", "output_bytes", "output_shape", "parse_size", "resolve_dims",
-    "TRAIN_OPTIONS", "settings", "tile_plan", "to_unit", "validate", "write",
+    "EVAL_SAMPLES", "GENERATE_OPTIONS", "MAX_SIDE", "TextureCodec", "decode", "eval_report", "eval_samples",
+    "graph_output_bytes", "halo", "image_size", "load_reference", "output_bytes", "output_shape", "parse_size", "resolve_dims",
+    "TRAIN_OPTIONS", "settings", "summary", "tile_plan", "to_unit", "validate", "write",
 ]
 
 
@@ -265,3 +260,42 @@ TRAIN_OPTIONS: list[click.Option] = [
     click.Option(["--batch"], type=click.IntRange(min=1), default=8, show_default=True,
                  help="Crops per step."),
 ]
+
+
+def image_size(meta: PackMeta, options: dict[str, Any]) -> tuple[int, int]:
+    """``(width, height)`` of each texture for these options (no ``size``: the pack's default)."""
+    _, _, default = settings(meta)
+    size = options.get("size")
+    return default if size is None else parse_size(size)
+
+
+def summary(meta: PackMeta) -> list[tuple[str, str]]:
+    """Rows for a host's info panel: default size, the size step (stride), tileable."""
+    d = meta.decoder
+    w, h = d.get("default_size", ["?", "?"])
+    return [("Default size", f"{w}x{h}"), ("Size step", f"{d.get('stride', '?')} px"),
+            ("Tileable", "yes" if d.get("tileable", True) else "no")]
+
+
+class TextureCodec(Codec):
+    """The texture codec: this module's functions, declared as the :class:`Codec` contract
+    (they stay importable one by one: training, tests and benchmarks use them)."""
+
+    output_kind = "image"
+    sized = True
+    generate_options = GENERATE_OPTIONS
+    train_options = TRAIN_OPTIONS
+    eval_sample_count = EVAL_SAMPLES
+
+    validate = staticmethod(validate)
+    resolve_dims = staticmethod(resolve_dims)
+    output_bytes = staticmethod(output_bytes)
+    graph_output_bytes = staticmethod(graph_output_bytes)
+    tile_plan = staticmethod(tile_plan)
+    decode = staticmethod(decode)
+    write = staticmethod(write)
+    image_size = staticmethod(image_size)
+    summary = staticmethod(summary)
+    load_reference = staticmethod(load_reference)
+    eval_samples = staticmethod(eval_samples)
+    eval_report = staticmethod(eval_report)
