@@ -3,6 +3,11 @@
 A result appears complete or not at all: it is written to a temporary file beside the target,
 then renamed over it. Inside :func:`all_or_nothing`, the renames wait until every file of the
 group is written, so a failure on the third of four files leaves none of them. Torch-free.
+
+This is the one place that makes temporary files beside a target: packs, checkpoints, run
+configs and logs, caches, samples and host files all go through :func:`write_atomic` (or
+:func:`scratch_path` for an intermediate that is never renamed into place), so every temporary
+name is unique (``mkstemp``) and none outlives an error.
 """
 
 from __future__ import annotations
@@ -54,14 +59,11 @@ def probe_writable(folder: str | Path, what: str | None = None) -> None:
     os.unlink(tmp)
 
 
-def write_atomic(path: str | Path, save: Callable[[str], object]) -> Path:
-    """Call ``save(tmp_path)`` and rename the result to ``path``; on any error nothing is left.
-
-    The temporary name keeps the target's suffix (some writers choose the format by it) and
-    gets ordinary permissions (``mkstemp`` makes 0600; a texture or a MIDI file is meant to be
-    shared with other programs).
-    """
-    path = Path(path)
+def _beside(path: Path) -> str:
+    """A fresh, uniquely named empty file next to ``path`` (same filesystem, so the final rename
+    is atomic) with ordinary permissions: ``mkstemp`` makes 0600, and a texture, a MIDI file or a
+    pack is meant to be shared with other programs. The name keeps the target's suffix (some
+    writers choose the format by it) and starts with a dot (hidden from listings)."""
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
     except OSError as e:
@@ -73,7 +75,49 @@ def write_atomic(path: str | Path, save: Callable[[str], object]) -> Path:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def _fsync(path: str | Path, flags: int = os.O_RDONLY) -> None:
+    try:
+        fd = os.open(path, flags)
+    except OSError:  # some systems cannot open a folder; durability is best effort there
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def scratch_path(beside: str | Path) -> Iterator[Path]:
+    """A temporary file next to ``beside``, removed on exit whatever happens: for intermediates
+    (a float32 pack on the way to int8) that are never renamed into place themselves."""
+    tmp = Path(_beside(Path(beside)))
+    try:
+        yield tmp
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_atomic(path: str | Path, save: Callable[[str], object], *, durable: bool = False) -> Path:
+    """Call ``save(tmp_path)`` and rename the result to ``path``; on any error nothing is left
+    and an existing ``path`` is untouched.
+
+    ``durable``: fsync the file before the rename and the folder after it, so a power cut
+    cannot leave an empty file under the final name (checkpoints: a run resumes from them).
+    """
+    path = Path(path)
+    tmp = _beside(path)
+    try:
         save(tmp)
+        if durable:
+            _fsync(tmp)
         pending = _PENDING.get()
         if pending is not None:
             pending.append((tmp, path))  # renamed when the whole group is written
@@ -82,4 +126,16 @@ def write_atomic(path: str | Path, save: Callable[[str], object]) -> Path:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    if durable and pending is None:
+        _fsync(path.parent)
     return path
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """:func:`write_atomic` for a UTF-8 text file with ``\n`` line ends."""
+
+    def save(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+
+    return write_atomic(path, save)

@@ -102,7 +102,7 @@ def test_checkpoint_file_round_trip_and_refusals(tmp_path: Path) -> None:
     t = {"a": torch.arange(6.0).view(2, 3), "s": torch.tensor(7.0)}
     # what a SIGKILL mid-write leaves: our temp file and the one safetensors writes through
     path.parent.mkdir(parents=True)
-    for leftover in (".tmp-x1y2.safetensors", ".tmpsrCj8e"):
+    for leftover in (".step_000000002.safetensors.x1y2.tmp.safetensors", ".tmp-x1y2.safetensors", ".tmpsrCj8e"):
         (path.parent / leftover).write_bytes(b"partial")
     ckpt.save(path, t, {"step": 3})
     tensors, meta = ckpt.load(path)

@@ -215,6 +215,6 @@ def plot_quality_diversity(curves: dict[str, list[dict[str, float]]], path: str 
         ly = M + 16 + 16 * (len(curves) + j)
         d.rectangle([W - M - 166, ly - 4, W - M - 158, ly + 4], outline="black", width=2)
         d.text((W - M - 150, ly - 6), name, fill="black")
-    path = Path(path)
-    img.save(path)
-    return path
+    from ..atomic import write_atomic
+
+    return write_atomic(path, img.save)

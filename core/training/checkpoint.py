@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +24,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
 
+from ..atomic import write_atomic
 from ..errors import RunError
 
 FORMAT = 1
@@ -67,41 +66,18 @@ def digest(tensors: dict[str, torch.Tensor]) -> str:
 
 
 # ---- writing -------------------------------------------------------------------------------
-def _fsync_dir(d: Path) -> None:
-    try:
-        fd = os.open(d, os.O_RDONLY)
-    except OSError:  # some platforms cannot open directories; rename is still atomic there
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def save(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
-    """Atomically write ``tensors`` + JSON ``meta`` to ``path``."""
+    """Atomically and durably write ``tensors`` + JSON ``meta`` to ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Left by a killed writer: ours (".tmp-…") and the one safetensors itself makes while
-    # writing (".tmpXXXXXX", Rust's tempfile crate). This directory holds only our files.
-    for stale in path.parent.glob(".tmp*"):
+    # Left by a killed writer: ours (".step_….safetensors.XXXX.tmp.safetensors", older
+    # versions' ".tmp-…") and the one safetensors itself makes while writing (".tmpXXXXXX",
+    # Rust's tempfile crate). This directory holds only our files.
+    for stale in [*path.parent.glob(".tmp*"), *path.parent.glob(".*.tmp.safetensors")]:
         stale.unlink(missing_ok=True)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".safetensors")
-    os.close(fd)
-    try:
-        meta = {"format": FORMAT, **meta, "sha256": digest(tensors)}
-        save_file(tensors, tmp, metadata={"ganforge": json.dumps(meta)})
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    meta = {"format": FORMAT, **meta, "sha256": digest(tensors)}
+    write_atomic(path, lambda tmp: save_file(tensors, tmp, metadata={"ganforge": json.dumps(meta)}), durable=True)
 
 
 def rotate(run_dir: str | Path, keep_last: int) -> None:

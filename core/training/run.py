@@ -13,7 +13,6 @@ A run directory holds::
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -25,7 +24,7 @@ import torch
 from torch import nn
 
 from ... import core
-from ..atomic import probe_writable
+from ..atomic import probe_writable, write_text_atomic
 from ..components import resolve
 from ..errors import GanforgeError, RunError
 from . import checkpoint as ckpt
@@ -142,7 +141,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True,
             run_dir.mkdir(parents=True, exist_ok=True)
             cfg.save(run_dir / "config.json")
             if loaded is None:
-                (run_dir / "log.jsonl").write_text("")  # a fresh run starts a fresh log
+                write_text_atomic(run_dir / "log.jsonl", "")  # a fresh run starts a fresh log
             else:
                 _trim_log(run_dir / "log.jsonl", trainer.step_count)
             if info.get("skipped"):
@@ -182,9 +181,7 @@ def _trim_log(path: Path, step: int) -> None:
             continue
         if isinstance(record, dict) and record.get("step", 0) <= step:
             kept.append(line + "\n")
-    tmp = path.with_name(".log.jsonl.tmp")
-    tmp.write_text("".join(kept))
-    os.replace(tmp, path)
+    write_text_atomic(path, "".join(kept))
 
 
 def _restore_rngs(trainer: Trainer, tensors: dict[str, torch.Tensor], seed: int, say: Callable) -> None:

@@ -9,19 +9,16 @@ renamed into place only when every check passed. Nothing partial is left behind.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import logging
-import os
-import tempfile
 import time
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ganforge.core import __version__
+from ganforge.core.atomic import probe_writable, scratch_path, write_atomic
 from ganforge.core.errors import PackError
 from ganforge.core.pack import PackMeta
 
@@ -48,22 +45,6 @@ class ExportReport:
         return {"path": str(self.path), "precision": self.precision, "bytes": self.bytes,
                 "seconds": round(self.seconds, 2), "parity_max_abs_err": self.parity_max_abs_err,
                 "parity": self.parity, "int8_psnr_db": self.int8_psnr_db, "notes": self.notes}
-
-
-@contextlib.contextmanager
-def temp_path(target: Path, suffix: str = ".onnx") -> Iterator[Path]:
-    """A temporary file next to ``target`` (same filesystem, so the final rename is atomic),
-    removed on exit unless it was renamed away."""
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + suffix, dir=target.parent)
-    os.close(fd)
-    tmp = Path(name)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a pack is an ordinary shareable file
-    try:
-        yield tmp
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _dynamic_shapes(family: Any, names: list[str]) -> tuple[dict[int, Any], ...]:
@@ -160,8 +141,6 @@ def export_generator(family: Any, generator: Any, out_path: str | Path, *, facts
         raise PackError(f"{out_path}: folder {out_path.parent} does not exist")
     if out_path.is_dir():
         raise PackError(f"{out_path}: is a folder; give the pack's file name (e.g. {out_path / 'model.onnx'})")
-    from ganforge.core.atomic import probe_writable
-
     probe_writable(out_path.parent, what=str(out_path))  # before the export's tens of seconds
     modality = modality or getattr(family, "modality", None)
     family_name = family_name or getattr(family, "name", None) or modality
@@ -207,20 +186,23 @@ def export_generator(family: Any, generator: Any, out_path: str | Path, *, facts
         raise PackError(f"{out_path}: the exported graph fails onnx.checker ({first[:200]})") from e
 
     report = ExportReport(out_path, meta, [c.to_json() for c in parity], err, 0.0, 0)
-    with temp_path(out_path) as tmp:
-        onnx.save_model(model, str(tmp), save_as_external_data=False)
-        _check_loads(tmp, out_path)
-        if int8:
-            from .quantize import quantize_pack
 
-            with temp_path(out_path) as qtmp:
-                q = quantize_pack(tmp, qtmp, source=out_path)
-                _check_loads(qtmp, out_path)
-                os.replace(qtmp, out_path)
-            report.meta, report.precision, report.int8_psnr_db = q.meta, "int8", q.psnr_db
-            report.notes.extend(q.notes)
-        else:
-            os.replace(tmp, out_path)
+    def save(tmp: str) -> None:
+        if not int8:
+            onnx.save_model(model, tmp, save_as_external_data=False)
+            _check_loads(Path(tmp), out_path)
+            return
+        from .quantize import quantize_pack
+
+        with scratch_path(out_path) as float_tmp:  # the checked float32 pack the quantiser starts from
+            onnx.save_model(model, str(float_tmp), save_as_external_data=False)
+            _check_loads(float_tmp, out_path)
+            q = quantize_pack(float_tmp, tmp, source=out_path)
+        _check_loads(Path(tmp), out_path)
+        report.meta, report.precision, report.int8_psnr_db = q.meta, "int8", q.psnr_db
+        report.notes.extend(q.notes)
+
+    write_atomic(out_path, save)
     report.bytes = out_path.stat().st_size
     report.seconds = time.perf_counter() - started
     return report

@@ -148,6 +148,8 @@ def quantize_pack(float_path: str | Path, out_path: str | Path, *, source: str |
             psnr_k = measure_psnr(float_path, attempt, options=options)
             if best is None or psnr_k > best[0]:
                 best = (psnr_k, len(keep_float))
+                # out_path is the caller's temporary file (export's write_atomic renames it into
+                # place once loaded and checked): this keeps the best attempt, it publishes nothing
                 os.replace(attempt, out_path)
             if psnr_k >= TARGET_PSNR_DB:
                 break

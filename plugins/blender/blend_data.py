@@ -7,12 +7,13 @@ lost on save) and kept with a fake user, since a fresh texture has no users yet.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import bpy
 import numpy as np
+
+from ganforge.core.atomic import write_atomic
 
 from . import logic
 
@@ -67,18 +68,20 @@ def sequence_dir(pack: str, seed_a: int, seed_b: int, width: int, height: int) -
 
 
 def write_frame(texture: logic.Texture, path: Path) -> None:
-    """Save one frame as an 8-bit PNG with Blender's own writer (atomic: temp + rename)."""
+    """Save one frame as an 8-bit PNG with Blender's own writer (atomic, see ganforge.core.atomic)."""
     h, w = texture.pixels.shape[:2]
     tmp_name = "__ganforge_frame__"
     image = bpy.data.images.new(tmp_name, width=w, height=h, alpha=False, float_buffer=False)
     try:
         image.colorspace_settings.name = "sRGB"
         image.pixels.foreach_set(logic.to_blender_pixels(texture.pixels))
-        tmp = path.with_name(f".{path.stem}.tmp.png")
-        image.filepath_raw = str(tmp)
         image.file_format = "PNG"
-        image.save()
-        os.replace(tmp, path)
+
+        def save(tmp: str) -> None:
+            image.filepath_raw = tmp
+            image.save()
+
+        write_atomic(path, save)
     finally:
         bpy.data.images.remove(image)
 

@@ -24,6 +24,7 @@ import zipfile
 from pathlib import Path
 
 from ganforge.core import __version__
+from ganforge.core.atomic import write_atomic
 from ganforge.core.errors import GanforgeError
 
 HERE = Path(__file__).resolve().parent
@@ -156,9 +157,8 @@ def build_zip(platform: str, out_dir: Path, runtime: Path, cache: Path) -> Path:
     wheels += [fetch(ONNXRUNTIME, cache, platform, py) for py in PYTHONS]
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"ganforge-{__version__}-{platform.replace('-', '_')}.zip"
-    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".ganforge-", suffix=".zip")
-    os.close(fd)
-    try:
+
+    def save(tmp: str) -> None:
         with zipfile.ZipFile(tmp, "w") as zf:
             _zip_write(zf, MANIFEST, manifest_for(platform, [w.name for w in wheels]).encode())
             for path in addon_files():
@@ -168,11 +168,8 @@ def build_zip(platform: str, out_dir: Path, runtime: Path, cache: Path) -> Path:
                 info.compress_type = zipfile.ZIP_STORED  # wheels are already compressed
                 with open(wheel, "rb") as f:
                     zf.writestr(info, f.read())
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out
+
+    return write_atomic(out, save)
 
 
 BPY_PYTHON_ENV = "GANFORGE_BPY_PYTHON"

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ganforge.core import runtime
+from ganforge.core.atomic import write_text_atomic
 from ganforge.core.errors import GanforgeError, PackError
 
 #: Largest side the panel offers (the runtime's memory guard still has the last word).
@@ -219,8 +219,5 @@ def remember_pack(path: Path, pack: str) -> list[str]:
     recent = [pack] + [p for p in load_recent(path) if p != pack]
     recent = recent[:RECENT_LIMIT]
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".recent-", suffix=".json")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(recent, f, indent=1)
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(recent, indent=1))
     return recent

@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from ganforge.core.atomic import write_text_atomic
 from ganforge.core.errors import GanforgeError
 
 CLOCK_TYPES = ("clock", "start", "stop", "continue", "songpos")
@@ -182,6 +183,6 @@ def _write_report(path: Path, bridge: Any, follower: Any, links: list[Any]) -> N
             "dropped": sum(link.dropped for link in links), "reconnects": sum(link.reconnects for link in links),
             "followed_bpm": follower.bpm if follower else None}
     try:
-        path.write_text(json.dumps(data, indent=2) + "\n")
-    except OSError as e:
+        write_text_atomic(path, json.dumps(data, indent=2) + "\n")
+    except (OSError, GanforgeError) as e:
         print(f"ganforge midi: cannot write {path}: {e}", file=sys.stderr)

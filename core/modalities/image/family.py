@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ...atomic import write_atomic
 from ...pack import InputSpec, OutputSpec
 from ...training.family import Family
 from .model import ImageDiscriminator, ImageGenerator
@@ -222,4 +223,4 @@ def save_grid(images: np.ndarray, path: Path, columns: int = 8, pad: int = 2) ->
     for i, img in enumerate(images):
         r, col = divmod(i, columns)
         sheet[pad + r * (s + pad):pad + r * (s + pad) + s, pad + col * (s + pad):pad + col * (s + pad) + s] = img
-    Image.fromarray((np.clip(sheet, 0, 1) * 255 + 0.5).astype(np.uint8)).save(path)
+    write_atomic(path, Image.fromarray((np.clip(sheet, 0, 1) * 255 + 0.5).astype(np.uint8)).save)

@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import DataError
+from ...atomic import write_atomic
+from ...errors import DataError, GanforgeError
 from . import roll as R
 
 OPTIONS: dict[str, Any] = {
@@ -178,11 +178,13 @@ def _write_cache(path: Path, raw: dict[str, Any]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         meta = {k: v for k, v in raw.items() if k != "rolls"}
         arrays = {f"roll{i}": np.packbits(r, axis=-1) for i, r in enumerate(raw["rolls"])}
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, meta=json.dumps(meta), **arrays)
-        os.replace(tmp, path)
-    except OSError:  # a read-only home: work without a cache
+
+        def save(tmp: str) -> None:
+            with open(tmp, "wb") as f:  # a file object: savez would otherwise append ".npz" to the name
+                np.savez_compressed(f, meta=json.dumps(meta), **arrays)
+
+        write_atomic(path, save)
+    except (OSError, GanforgeError):  # a read-only home or a full disk: work without a cache
         pass
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ...atomic import write_atomic
 from ...pack import InputSpec, OutputSpec
 from ...training.family import Family
 from .model import MusicDiscriminator, MusicGenerator
@@ -182,4 +183,4 @@ class MusicFamily(Family):
         vel = velocities(prob, threshold_notes(prob, min_steps=d["min_note_steps"]))
         images = [pianoroll_image(v, s) for v in vel]
         gap = np.full((6, images[0].shape[1], 3), 255, np.uint8)
-        Image.fromarray(np.concatenate([x for img in images for x in (img, gap)][:-1])).save(path)
+        write_atomic(path, Image.fromarray(np.concatenate([x for img in images for x in (img, gap)][:-1])).save)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -65,14 +64,12 @@ def find_soundfont() -> tuple[str, str]:
 def render_wav(midi: Path, wav: Path, rate: int = 44100) -> None:
     """Render ``midi`` to ``wav`` with fluidsynth (atomically; GanforgeError on failure)."""
     exe, sf = find_soundfont()
-    fd, tmp = tempfile.mkstemp(prefix=f".{wav.name}.", suffix=".tmp.wav", dir=wav.parent)
-    os.close(fd)
-    try:
+
+    def save(tmp: str) -> None:
         proc = subprocess.run([exe, "-ni", "-q", "-g", "1.0", "-r", str(rate), "-F", tmp, "-T", "wav", sf, str(midi)],
                               capture_output=True, text=True, timeout=300)
-        if proc.returncode != 0 or Path(tmp).stat().st_size <= 44:
+        if proc.returncode != 0 or Path(tmp).stat().st_size <= 44:  # 44 bytes: a WAV header alone
             last = (proc.stderr.strip().splitlines() or ["no audio written"])[-1]
             raise GanforgeError(f"{wav}: fluidsynth failed ({last[:160]})")
-        os.replace(tmp, wav)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+
+    write_atomic(wav, save)

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...atomic import write_text_atomic
 from ...errors import RunError
 from ...metrics.text import distinct
 from ...pack import InputSpec, OutputSpec
@@ -214,7 +215,7 @@ class TextFamily(Family):
     def write_samples(self, G: nn.Module, path: Path, seed: int, real: torch.Tensor | None = None) -> None:
         """32 sampled lines at temperature 1, as ``step_N.txt``."""
         lines = self.sample_lines(G, 32, seed)
-        path.with_suffix(".txt").write_text("".join(s + "\n" for s in lines), encoding="utf-8")
+        write_text_atomic(path.with_suffix(".txt"), "".join(s + "\n" for s in lines))
 
 
 class RelGANFamily(TextFamily):
