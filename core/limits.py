@@ -8,6 +8,13 @@ from typing import Any
 
 from .errors import GanforgeError
 
+#: Where a pack runs or a model trains (``runtime.load(device=...)``, every ``--device``):
+#: ``auto`` picks CUDA when this onnxruntime or torch has it.
+DEVICES = ("auto", "cpu", "cuda")
+#: Largest side of a generated image whose size the user or host picks (texture codec, the
+#: Blender panel); the memory bounds below still have the last word on the bytes.
+MAX_SIDE = 16384
+
 #: Bound on the decoded output of one ``generate`` call (MiB).
 MAX_OUTPUT_ENV = "GANFORGE_MAX_OUTPUT_MB"
 DEFAULT_MAX_OUTPUT_MB = 4096

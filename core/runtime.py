@@ -26,6 +26,7 @@ from .limits import (
     DEFAULT_MAX_OUTPUT_MB,
     DEFAULT_RUN_SECONDS,
     DEFAULT_TILE_MB,
+    DEVICES,
     MAX_INPUT_ENV,
     MAX_OUTPUT_ENV,
     MAX_WORK_ENV,
@@ -59,8 +60,8 @@ def default_threads() -> int:
 def _providers(device: str) -> list[str]:
     import onnxruntime as ort
 
-    if device not in ("auto", "cpu", "cuda"):
-        raise GanforgeError(f"device {device!r} is not one of auto, cpu, cuda")
+    if device not in DEVICES:
+        raise GanforgeError(f"device {device!r} is not one of {', '.join(DEVICES)}")
     has_cuda = "CUDAExecutionProvider" in ort.get_available_providers()
     if device == "cuda" and not has_cuda:
         raise GanforgeError("device 'cuda' requested but this onnxruntime has no CUDA support "

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ..demo import DATA, DEFAULT_MINUTES, DEFAULT_OUT
+from ..limits import DEVICES
 
 
 @click.command()
@@ -18,7 +19,7 @@ from ..demo import DATA, DEFAULT_MINUTES, DEFAULT_OUT
               help="Also stop at this total step count (whichever comes first).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed for training and for the generated texture.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
               help="Where to train and generate: 'auto' uses CUDA when available.")
 @click.option("--progress/--no-progress", default=True, help="Show the training progress bar.")
 def demo(out: Path, minutes: float, steps: int | None, seed: int, device: str, progress: bool) -> None:

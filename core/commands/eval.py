@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from ..errors import GanforgeError
+from ..limits import DEVICES
 
 
 def evaluate_pack(pack: str | Path, data: str | Path, samples: int | None = None, seed: int = 0,
@@ -100,7 +101,7 @@ def sweep_pack(pack: str | Path, data: str | Path, png: Path, samples: int = 100
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object (keys fd, kid, swd, memorisation, ...; textures: swd, kid, "
                    "baselines, pixel_std, reference_pixel_std).")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
 def eval_(pack: Path, data: Path, samples: int | None, seed: int, training: Path | None, truncation: float | None,
           temperature: float | None, sweep: Path | None, as_json: bool, device: str) -> None:
     """Score the pack PACK against real data, offline (no weight downloads, no torch).

@@ -15,6 +15,7 @@ import click
 from click.core import ParameterSource
 
 from ..errors import GanforgeError
+from ..limits import DEVICES
 
 _BASE = {"pack", "out", "seed", "count", "device", "threads"}
 
@@ -102,7 +103,7 @@ def build() -> click.Command:
                           "one by one."),
         click.Option(["--count"], type=click.IntRange(min=1), default=1, show_default=True,
                      help="How many items to generate."),
-        click.Option(["--device"], type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+        click.Option(["--device"], type=click.Choice(DEVICES), default="auto",
                      show_default=True, help="onnxruntime device: 'auto' uses CUDA when available."),
         click.Option(["--threads"], type=int, default=None,
                      help="CPU threads for onnxruntime, 1-256 (default: the CPUs available)."),

@@ -14,8 +14,7 @@ import click
 from click.core import ParameterSource
 
 from ..errors import DataError, RunError
-
-DEVICES = ("auto", "cpu", "cuda")
+from ..limits import DEVICES
 
 
 def _options() -> list[click.Option]:

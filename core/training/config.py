@@ -13,10 +13,12 @@ from typing import Any
 
 from ..atomic import write_text_atomic
 from ..errors import RunError
+from ..limits import DEVICES
 
+#: The engine's GAN losses (implemented in :mod:`.losses`; named here so the CLI can offer them
+#: without importing torch).
 LOSSES = ("ns_r1", "hinge", "wgan_gp")
 AUGMENTS = ("translate", "color", "cutout")
-DEVICES = ("auto", "cpu", "cuda")
 MAX_BATCH = 4096
 MAX_CROP = 4096
 

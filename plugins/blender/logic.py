@@ -22,9 +22,8 @@ import numpy as np
 from ganforge.core import runtime
 from ganforge.core.atomic import write_text_atomic
 from ganforge.core.errors import GanforgeError, PackError
+from ganforge.core.limits import MAX_SIDE as MAX_SIDE  # the largest side the panel offers
 
-#: Largest side the panel offers (the runtime's memory guard still has the last word).
-MAX_SIDE = 16384
 #: Upper bounds that keep one click from queueing hours of work.
 MAX_COUNT = 64
 MAX_STEPS = 240

@@ -18,7 +18,7 @@ from typing import Any
 import mido
 from mido.sockets import PortServer
 
-CLOCKS_PER_BEAT = 24
+from .engine import CLOCKS_PER_BEAT
 
 
 @dataclass

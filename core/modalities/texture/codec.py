@@ -22,11 +22,10 @@ import numpy as np
 from ...atomic import write_atomic
 from ...codec import Codec
 from ...errors import GanforgeError, PackError
+from ...limits import MAX_SIDE
 from ...pack import PackMeta
 from ...tiling import TilePlan, square_tiles
 
-#: Largest texture side the codec accepts (the runtime's memory guard bounds the bytes).
-MAX_SIDE = 16384
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")
 
 
