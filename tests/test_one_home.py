@@ -39,3 +39,16 @@ def test_the_users_see_the_same_objects() -> None:
 def test_no_literal_device_list_is_left() -> None:
     literal = re.compile(r"""["']auto["'],\s*["']cpu["'],\s*["']cuda["']""")
     assert [rel for rel, text in _sources().items() if literal.search(text)] == ["core/limits.py"]
+
+
+def test_export_and_quantize_do_not_import_each_other() -> None:
+    """Both finish a pack with the metadata writer of exporters/onnx/metadata.py; the export
+    calls the quantiser, so the quantiser must not reach back."""
+    import ast
+
+    def imported(rel: str) -> set[str]:
+        tree = ast.parse((ROOT / rel).read_text(encoding="utf-8"))
+        return {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+
+    assert not {m for m in imported("exporters/onnx/quantize.py") if m.endswith("export")}
+    assert "metadata" in imported("exporters/onnx/quantize.py") and "metadata" in imported("exporters/onnx/export.py")

@@ -22,6 +22,7 @@ from ganforge.core.atomic import probe_writable, scratch_path, write_atomic
 from ganforge.core.errors import PackError
 from ganforge.core.pack import PackMeta
 
+from .metadata import set_metadata
 from .parity import TOLERANCE, check_parity
 from .rewrites import channel_means_as_matmul
 
@@ -112,16 +113,6 @@ def _to_onnx(module: Any, example: tuple[Any, ...], family: Any, in_names: list[
     return program.model_proto
 
 
-def _set_metadata(model: Any, meta: PackMeta) -> None:
-    props = meta.to_props()
-    kept = [p for p in model.metadata_props if p.key not in props]
-    del model.metadata_props[:]
-    model.metadata_props.extend(kept)
-    for key, value in props.items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
-
-
 def export_generator(family: Any, generator: Any, out_path: str | Path, *, facts: dict[str, Any],
                      license: str = "unspecified", int8: bool = False, modality: str | None = None,
                      family_name: str | None = None, tolerance: float = TOLERANCE) -> ExportReport:
@@ -177,7 +168,7 @@ def export_generator(family: Any, generator: Any, out_path: str | Path, *, facts
                     decoder=family.decoder_settings(), train=train, license=license,
                     family=family_name or "", version=__version__, precision="float32")
     meta.validate(str(out_path))
-    _set_metadata(model, meta)
+    set_metadata(model, meta)
     model.doc_string = f"ganforge {modality} generator pack ({family_name})"
     try:
         onnx.checker.check_model(model)

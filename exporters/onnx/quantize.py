@@ -25,6 +25,7 @@ import numpy as np
 from ganforge.core.errors import PackError
 from ganforge.core.pack import PackMeta
 
+from .metadata import set_metadata
 from .rewrites import channel_means_as_matmul, hoist_quantize_over_copies, widen_narrow_convs
 
 MIN_PSNR_DB = 30.0
@@ -165,8 +166,6 @@ def quantize_pack(float_path: str | Path, out_path: str | Path, *, source: str |
         **runtime.meta.train, "int8_psnr_db": round(psnr, 2), "int8_calibration_samples": samples,
         "int8_per_channel": per_channel, "int8_float_convs": kept})
     model = onnx.load(str(out_path))
-    from .export import _set_metadata
-
-    _set_metadata(model, meta)
+    set_metadata(model, meta)
     onnx.save_model(model, str(out_path), save_as_external_data=False)
     return QuantResult(Path(out_path), meta, psnr, notes)
