@@ -95,7 +95,12 @@ class Registry:
     warnings: list[str] = field(default_factory=list)
 
     def family_key(self, modality: str, name: str) -> str:
-        return f"{modality}/{name}"
+        return family_key(modality, name)
+
+
+def family_key(modality: str, name: str) -> str:
+    """Registry key of a per-modality component (family, metric): ``texture/texture``."""
+    return f"{modality}/{name}"
 
 
 RegisterFn = Callable[[Any], None]

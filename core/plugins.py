@@ -21,7 +21,7 @@ import pluggy
 
 from . import hookspecs
 from .codec import Codec, as_codec
-from .components import Exporter, Host, Metric, Modality, ModelFamily, Registry, resolve
+from .components import Exporter, Host, Metric, Modality, ModelFamily, Registry, family_key, resolve
 from .errors import GanforgeError
 
 GROUP = "ganforge"
@@ -84,7 +84,7 @@ _state: _State | None = None
 def component_key(kind: str, component: Any) -> str:
     """Registry key: families and metrics are named per modality (``texture/texture``)."""
     if kind in ("family", "metric"):
-        return f"{component.modality}/{component.name}"
+        return family_key(component.modality, component.name)
     return component.name
 
 
@@ -300,6 +300,20 @@ def modality(name: str) -> Modality:
         known = ", ".join(sorted(registry.modalities)) or "none"
         raise GanforgeError(f"unknown modality {name!r} (registered: {known}); see `ganforge plugins`")
     return registry.modalities[name]
+
+
+def family(modality_name: str, name: str | None = None) -> ModelFamily:
+    """The registered model family ``name`` of modality ``modality_name`` (default: the
+    modality's default family); a one-line error listing the known ones otherwise. The one
+    lookup the CLI, the training run and the exporter share."""
+    registry = get_registry()
+    name = name or modality(modality_name).default_family or modality_name
+    found = registry.families.get(family_key(modality_name, name))
+    if found is None:
+        known = sorted(f.name for f in registry.families.values() if f.modality == modality_name)
+        raise GanforgeError(f"unknown model family {name!r} for modality {modality_name!r} (registered: "
+                            f"{', '.join(known) or 'none'}; is the plugin that provides it installed?)")
+    return found
 
 
 def codec_for(name: str) -> Codec:

@@ -33,8 +33,10 @@ def test_n_steps_resume_n_steps_equals_2n_straight(tiny_config, tmp_path: Path, 
     assert straight.step == 8 and not straight.interrupted
     half = tiny_config(out=str(tmp_path / "halves"), steps=4, loss=loss, sample_every=3)
     assert train(half, progress=False).step == 4
-    # the resume command passes only runtime fields that differ; the run's saved config wins
-    resumed = train(tiny_config(out=str(tmp_path / "halves"), steps=8, loss=loss, lr_g=1.0, sample_every=5),
+    # runtime fields (steps, sample_every) may change on resume; a learned one is refused, not ignored
+    with pytest.raises(RunError, match=r"^lr_g cannot change when resuming .*halves \(saved: 0\.0002, given: 1\.0\)$"):
+        train(tiny_config(out=str(tmp_path / "halves"), steps=8, loss=loss, lr_g=1.0), resume=True, progress=False)
+    resumed = train(tiny_config(out=str(tmp_path / "halves"), steps=8, loss=loss, sample_every=5),
                     resume=True, progress=False)
     assert resumed.step == 8
     a, meta_a = final_state(tmp_path / "straight")

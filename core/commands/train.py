@@ -91,20 +91,6 @@ def _explicit(ctx: click.Context) -> set[str]:
             if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None)}
 
 
-def _family_key(modality_name: str, family: str | None) -> tuple[str, Any]:
-    from .. import plugins
-
-    registry = plugins.get_registry()
-    modality = plugins.modality(modality_name)
-    name = family or modality.default_family or modality_name
-    key = registry.family_key(modality_name, name)
-    if key not in registry.families:
-        known = sorted(f.name for f in registry.families.values() if f.modality == modality_name)
-        raise RunError(f"unknown model family {name!r} for modality {modality_name!r} "
-                       f"(registered: {', '.join(known) or 'none'})")
-    return name, registry.families[key]
-
-
 def parse_data_options(items: Any, flag: str = "--data-option") -> dict[str, Any]:
     """``("fit=crop", "limit=300")`` -> ``{"fit": "crop", "limit": 300}`` (JSON values, else strings)."""
     import json
@@ -121,9 +107,13 @@ def parse_data_options(items: Any, flag: str = "--data-option") -> dict[str, Any
     return out
 
 
-def build_config(modality_name: str, params: dict[str, Any], explicit: set[str]) -> Any:
-    """The run's :class:`TrainConfig` from CLI params (merged with the saved one on --resume)."""
-    from ..training.config import RUNTIME_FIELDS, UNBOUNDED_STEPS, TrainConfig
+def build_config(modality_name: str, params: dict[str, Any], explicit: set[str],
+                 flags: dict[str, str] | None = None) -> Any:
+    """The run's :class:`TrainConfig` from CLI params (merged with the saved one on --resume by
+    :func:`~ganforge.core.training.config.resume_config`, the rule the Python API obeys too).
+    ``flags``: option name -> the flag the user typed it as (text's ``crop`` is ``--max-len``)."""
+    from .. import plugins
+    from ..training.config import UNBOUNDED_STEPS, TrainConfig, resume_config
 
     def fields_of(name: str) -> tuple[str, ...]:
         return _FIELDS.get(name, (name,))
@@ -146,17 +136,15 @@ def build_config(modality_name: str, params: dict[str, Any], explicit: set[str])
         saved_path = params["out"] / "config.json"
         if not saved_path.is_file():
             raise RunError(f"{params['out']}: not a run directory (no config.json); nothing to resume")
-        cfg = TrainConfig.load(saved_path)
-        if cfg.modality != modality_name:
-            raise RunError(f"{params['out']}: is a {cfg.modality!r} run, not {modality_name!r}")
-        for name in explicit - _NOT_CONFIG:
-            for field_name in fields_of(name):
-                new = values.get(field_name)
-                if field_name in RUNTIME_FIELDS:
-                    setattr(cfg, field_name, new)
-                elif new != getattr(cfg, field_name):
-                    raise RunError(f"--{name.replace('_', '-')} cannot change when resuming "
-                                   f"{params['out']} (saved: {getattr(cfg, field_name)!r})")
+        option_of = {field_name: name for name in params for field_name in fields_of(name)}
+
+        def label(field_name: str) -> str:
+            name = option_of.get(field_name, field_name)
+            return (flags or {}).get(name) or "--" + name.replace("_", "-")
+
+        given = {field_name: values.get(field_name)
+                 for name in explicit - _NOT_CONFIG for field_name in fields_of(name)}
+        cfg = resume_config(TrainConfig.load(saved_path), {"modality": modality_name, **given}, params["out"], label)
         cfg.out = str(params["out"])
         if "steps" in explicit and "minutes" not in explicit:
             cfg.minutes = None  # an explicit step target, not the saved time budget, ends this run
@@ -169,8 +157,8 @@ def build_config(modality_name: str, params: dict[str, Any], explicit: set[str])
             raise DataError(f"{data}: no such file or folder")
         if params["out"] is None:
             values["out"] = f"runs/{modality_name}-{time.strftime('%Y%m%d-%H%M%S')}"
-        family_name, _ = _family_key(modality_name, params["family"])
-        cfg = TrainConfig(**{**values, "modality": modality_name, "family": family_name})
+        family = plugins.family(modality_name, params["family"])
+        cfg = TrainConfig(**{**values, "modality": modality_name, "family": family.name})
     if "minutes" in explicit and "steps" not in explicit:
         cfg.steps = UNBOUNDED_STEPS  # the time decides
     cfg.validate()
@@ -181,12 +169,11 @@ def run_training(cfg: Any, *, resume: bool, progress: bool) -> Any:
     """Start (or resume) training: the one place the CLI imports torch for training."""
     from .. import plugins
     from ..components import resolve
-
-    modality = plugins.modality(cfg.modality)
-    _, family = _family_key(cfg.modality, cfg.family)
     from ..training.run import train as train_run
 
-    return train_run(cfg, resume=resume, progress=progress, family_factory=resolve(family.factory),
+    modality = plugins.modality(cfg.modality)
+    return train_run(cfg, resume=resume, progress=progress,
+                     family_factory=resolve(plugins.family(cfg.modality, cfg.family).factory),
                      dataset_factory=resolve(modality.data) if modality.data else None)
 
 
@@ -219,7 +206,8 @@ def _make_command(modality_name: str, description: str) -> click.Command:
         if params["resume"] and data_options:
             raise RunError(f"{', '.join('--' + k.replace('_', '-') for k in data_options)} cannot change "
                            "when resuming (the run keeps its saved data options)")
-        cfg = build_config(modality_name, params, _explicit(ctx) - extra_data)
+        flags = {o.name: o.opts[0] for o in ctx.command.params if o.name and o.opts}
+        cfg = build_config(modality_name, params, _explicit(ctx) - extra_data, flags)
         if not params["resume"]:
             cfg.data_options = {**cfg.data_options, **data_options}
         result = run_training(cfg, resume=params["resume"], progress=params["progress"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -149,3 +150,34 @@ class TrainConfig:
             raise RunError(f"{path}: {e}") from None
         except TypeError as e:
             raise RunError(f"{path}: malformed training config ({e})") from None
+
+
+def resume_config(saved: TrainConfig, given: dict[str, Any], run: str | Path,
+                  label: Callable[[str], str] | None = None) -> TrainConfig:
+    """The config a resumed run trains with — the one rule the CLI and :func:`.run.train` share.
+
+    ``saved`` is the run's config; ``given`` maps field names to what this invocation asks for
+    (the CLI: the options typed on the command line; the Python API: every field of its
+    config). :data:`RUNTIME_FIELDS` (how long and how to run) are taken from ``given``; any
+    other field must equal the saved value, else RunError naming it (``label(field)``, e.g.
+    ``--lr``): what is learned cannot change in the middle of a run, and an ignored option
+    would be a silent lie. Values are compared as ``config.json`` stores them (JSON).
+    """
+    label = label or (lambda name: name)
+
+    def stored(value: Any) -> Any:
+        return json.loads(json.dumps(value))
+
+    unknown = sorted(set(given) - {f.name for f in fields(TrainConfig)})
+    if unknown:
+        raise RunError(f"unknown training option(s): {', '.join(unknown)}")
+    if "modality" in given and given["modality"] != saved.modality:
+        raise RunError(f"{run}: is a {saved.modality!r} run, not {given['modality']!r}")
+    merged = TrainConfig.from_dict(saved.to_dict())  # a deep copy: ``saved`` stays as it was
+    for name, value in given.items():
+        if name in RUNTIME_FIELDS:
+            setattr(merged, name, value)
+        elif stored(value) != stored(getattr(saved, name)):
+            raise RunError(f"{label(name)} cannot change when resuming {run} (saved: {getattr(saved, name)!r}, "
+                           f"given: {value!r})")
+    return merged

@@ -16,7 +16,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from ..components import resolve
 from ..errors import GanforgeError, RunError
 from . import checkpoint as ckpt
 from . import distributed
-from .config import RUNTIME_FIELDS, UNBOUNDED_STEPS, TrainConfig
+from .config import RUNTIME_FIELDS, UNBOUNDED_STEPS, TrainConfig, resume_config
 from .family import Family
 from .loop import fit
 from .trainer import RNG_STREAMS, Trainer, stream_seed
@@ -65,11 +65,12 @@ def default_family_factory(modality: str, family: str) -> FamilyFactory:
     """The family class a plugin registered as ``modality/family`` (built-ins included)."""
     from .. import plugins
 
-    registered = plugins.get_registry().families.get(f"{modality}/{family}")
-    if registered is None:
-        raise RunError(f"no model family {family!r} for modality {modality!r} "
-                       "(is the plugin that provides it installed?)")
-    return resolve(registered.factory)
+    try:
+        return resolve(plugins.family(modality, family).factory)
+    except RunError:
+        raise
+    except GanforgeError as e:  # callers catch RunError: a run that cannot be rebuilt
+        raise RunError(str(e)) from None
 
 
 def default_dataset_factory(modality: str) -> DatasetFactory:
@@ -80,13 +81,6 @@ def default_dataset_factory(modality: str) -> DatasetFactory:
     if registered is None or not registered.data:
         raise RunError(f"no dataset reader for modality {modality!r} (is its plugin installed?)")
     return resolve(registered.data)
-
-
-def _merge_for_resume(cfg: TrainConfig, saved: TrainConfig) -> tuple[TrainConfig, list[str]]:
-    """The saved config wins, except the runtime fields taken from ``cfg``."""
-    ignored = [f.name for f in fields(TrainConfig)
-               if f.name not in RUNTIME_FIELDS and getattr(cfg, f.name) != getattr(saved, f.name)]
-    return replace(saved, **{name: getattr(cfg, name) for name in RUNTIME_FIELDS}), ignored
 
 
 def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True,
@@ -105,13 +99,13 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True,
                 raise RunError(f"{run_dir}: cannot resume, no such run directory")
             loaded = ckpt.load_latest(run_dir, warn=say)
             path, tensors, meta = loaded
-            cfg, ignored = _merge_for_resume(cfg, TrainConfig.from_dict(meta["config"]))
+            # the CLI's rule: runtime fields from cfg, any other change refused (never ignored)
+            cfg = resume_config(TrainConfig.from_dict(meta["config"]), cfg.to_dict(), run_dir)
             target = (f"for {cfg.minutes:g} more minutes" if cfg.minutes is not None else "") + (
                 "" if cfg.steps >= UNBOUNDED_STEPS else
                 f"{' or ' if cfg.minutes is not None else ''}to step {cfg.steps}")
             say(f"resuming {run_dir} from {path.name} (step {meta['step']}) {target}: the run's "
-                f"saved config wins except for {', '.join(RUNTIME_FIELDS)}"
-                + (f"; ignoring this command's {', '.join(ignored)}" if ignored else ""))
+                f"saved config, with this command's {', '.join(RUNTIME_FIELDS)}")
         elif ckpt.has_checkpoints(run_dir):
             raise RunError(f"{run_dir}: this run directory already has checkpoints; pass --resume to "
                            "continue it, or choose another --out")
