@@ -7,7 +7,9 @@ runtime, the CLI and the hosts (Blender, the editor server, the MIDI bridge) tal
 codec only through this class, so a plugin author reads what a codec must and may do here.
 
 A codec subclasses :class:`Codec`, implements the four abstract methods and overrides the
-optional ones it needs; every optional method has a working default. A modality registers it
+optional ones it needs; every optional method has a working default. A codec whose module
+already holds the functions (the built-ins) writes ``class MyCodec(Codec, functions=globals())``:
+the module's functions named like the methods become the class's. A modality registers it
 as ``Modality(name, ..., codec="my_package.codec:MyCodec")`` (a class, instantiated once per
 plugin load, or an instance). A codec written before this class existed — a bare module with
 ``resolve_dims``, ``output_bytes``, ``decode``, ``write`` and optional functions of the same
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 import types
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -62,6 +64,16 @@ class Codec(ABC):
     train_options: ClassVar[Sequence[Any]] = ()
     #: How many items ``ganforge eval`` generates when ``--samples`` is not given.
     eval_sample_count: ClassVar[int] = 1000
+
+    def __init_subclass__(cls, functions: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        """``class MyCodec(Codec, functions=globals())``: the module's functions named like this
+        class's methods become the subclass's (static) methods, and its ``GENERATE_OPTIONS``,
+        ``TRAIN_OPTIONS``, ``EVAL_SAMPLES`` its declarations — one list of names, here, instead
+        of each codec repeating them. What the class body defines itself wins."""
+        super().__init_subclass__(**kwargs)
+        for name, value in contract_from(functions or {}).items():
+            if name not in cls.__dict__:
+                setattr(cls, name, staticmethod(value) if callable(value) else value)
 
     # ---- required ------------------------------------------------------------------------------
     @abstractmethod
@@ -171,6 +183,15 @@ _DECLARATIONS = {"GENERATE_OPTIONS": "generate_options", "TRAIN_OPTIONS": "train
                  "EVAL_SAMPLES": "eval_sample_count", "OUTPUT_KIND": "output_kind", "SIZED": "sized"}
 
 
+def contract_from(namespace: Mapping[str, Any]) -> dict[str, Any]:
+    """The codec contract's parts in a module's namespace, by the class's names: functions named
+    like :class:`Codec`'s methods, and the upper-case declarations (``GENERATE_OPTIONS`` ->
+    ``generate_options``...)."""
+    found = {n: namespace[n] for n in _REQUIRED + _OPTIONAL if callable(namespace.get(n))}
+    found.update({lower: namespace[upper] for upper, lower in _DECLARATIONS.items() if upper in namespace})
+    return found
+
+
 class ModuleCodec(Codec):
     """A codec written as a module of functions (the contract before :class:`Codec`), with the
     class's defaults for what the module leaves out. Kept because a wrapper is all it costs."""
@@ -181,12 +202,8 @@ class ModuleCodec(Codec):
             raise GanforgeError(f"codec module {module.__name__!r} lacks {', '.join(missing)}")
         self.module = module
         # Instance attributes shadow the class's methods; module functions take no ``self``.
-        for name in _REQUIRED + _OPTIONAL:
-            if callable(getattr(module, name, None)):
-                setattr(self, name, getattr(module, name))
-        for upper, lower in _DECLARATIONS.items():
-            if hasattr(module, upper):
-                setattr(self, lower, getattr(module, upper))
+        for name, value in contract_from(vars(module)).items():
+            setattr(self, name, value)
 
     # Never called: __init__ puts the module's functions in their place.
     def resolve_dims(self, meta: PackMeta, options: dict[str, Any]) -> dict[str, int]:
@@ -217,4 +234,4 @@ def as_codec(obj: Any, ref: str = "codec") -> Codec:
     raise GanforgeError(f"{ref} is a {type(obj).__name__}, not a ganforge.core.codec.Codec")
 
 
-__all__ = ["OUTPUT_KINDS", "Codec", "ModuleCodec", "as_codec"]
+__all__ = ["OUTPUT_KINDS", "Codec", "ModuleCodec", "as_codec", "contract_from"]

@@ -243,24 +243,12 @@ def summary(meta: PackMeta) -> list[tuple[str, str]]:
     return rows
 
 
-class ImageCodec(Codec):
-    """The image codec: this module's functions, declared as the :class:`Codec` contract."""
+class ImageCodec(Codec, functions=globals()):
+    """The image codec: this module's functions named like :class:`Codec`'s methods, and its
+    ``GENERATE_OPTIONS`` (``functions=globals()``)."""
 
     output_kind = "image"
     sized = False
-    generate_options = GENERATE_OPTIONS
-
-    validate = staticmethod(validate)
-    resolve_dims = staticmethod(resolve_dims)
-    output_bytes = staticmethod(output_bytes)
-    scalars = staticmethod(scalars)
-    feeds = staticmethod(feeds)
-    decode = staticmethod(decode)
-    write = staticmethod(write)
-    image_size = staticmethod(image_size)
-    summary = staticmethod(summary)
-    load_reference = staticmethod(load_reference)
-    eval_samples = staticmethod(eval_samples)
 
 
 __all__ = ["GENERATE_OPTIONS", "ImageCodec", "category_index", "decode", "eval_samples", "feeds", "image_size",

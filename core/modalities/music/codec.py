@@ -240,8 +240,6 @@ def to_midi(roll: np.ndarray, s: Settings, bpm: float = DEFAULT_BPM, ticks_per_b
     return mid
 
 
-
-
 def write(decoded: Rolls, out: Path, options: dict[str, Any]) -> list[Path]:
     """Type-1 MIDI files (``out`` a .mid file, with ``_000`` suffixes for several, or a folder);
     with ``preview`` a piano-roll PNG beside each, with ``audio`` a WAV (fluidsynth)."""
@@ -319,22 +317,14 @@ TRAIN_OPTIONS: list[click.Option] = [
 ]
 
 
-class MusicCodec(Codec):
-    """The music codec: this module's functions, declared as the :class:`Codec` contract, plus
-    the note-level steps a live host (the MIDI bridge) runs bar by bar: ``settings``,
-    ``threshold_notes``, ``velocities`` and ``fold``, reached through ``runtime.codec``."""
+class MusicCodec(Codec, functions=globals()):
+    """The music codec: this module's functions named like :class:`Codec`'s methods, and its
+    ``GENERATE_OPTIONS`` and ``TRAIN_OPTIONS`` (``functions=globals()``), plus the note-level
+    steps a live host (the MIDI bridge) runs bar by bar: ``settings``, ``threshold_notes``,
+    ``velocities`` and ``fold``, reached through ``runtime.codec``."""
 
     output_kind = "notes"
-    generate_options = GENERATE_OPTIONS
-    train_options = TRAIN_OPTIONS
 
-    validate = staticmethod(validate)
-    resolve_dims = staticmethod(resolve_dims)
-    output_bytes = staticmethod(output_bytes)
-    scalars = staticmethod(scalars)
-    decode = staticmethod(decode)
-    write = staticmethod(write)
-    load_reference = staticmethod(load_reference)
     settings = staticmethod(settings)
     threshold_notes = staticmethod(threshold_notes)
     velocities = staticmethod(velocities)

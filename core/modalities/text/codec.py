@@ -154,20 +154,8 @@ def sweep(runtime: Any, reference: list[str], png: Path, samples: int = 1000, se
     return points
 
 
-class TextCodec(Codec):
-    """The text codec: this module's functions, declared as the :class:`Codec` contract."""
+class TextCodec(Codec, functions=globals()):
+    """The text codec: this module's functions named like :class:`Codec`'s methods, and its
+    ``GENERATE_OPTIONS`` and ``TRAIN_OPTIONS`` (``functions=globals()``)."""
 
     output_kind = "lines"
-    generate_options = GENERATE_OPTIONS
-    train_options = TRAIN_OPTIONS
-
-    validate = staticmethod(validate)
-    resolve_dims = staticmethod(resolve_dims)
-    output_bytes = staticmethod(output_bytes)
-    scalars = staticmethod(scalars)
-    decode = staticmethod(decode)
-    write = staticmethod(write)
-    echo = staticmethod(echo)
-    load_reference = staticmethod(load_reference)
-    eval_samples = staticmethod(eval_samples)
-    sweep = staticmethod(sweep)

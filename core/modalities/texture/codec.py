@@ -276,25 +276,10 @@ def summary(meta: PackMeta) -> list[tuple[str, str]]:
             ("Tileable", "yes" if d.get("tileable", True) else "no")]
 
 
-class TextureCodec(Codec):
-    """The texture codec: this module's functions, declared as the :class:`Codec` contract
-    (they stay importable one by one: training, tests and benchmarks use them)."""
+class TextureCodec(Codec, functions=globals()):
+    """The texture codec: this module's functions named like :class:`Codec`'s methods, and its
+    ``GENERATE_OPTIONS``, ``TRAIN_OPTIONS`` and ``EVAL_SAMPLES`` (``functions=globals()``). They
+    stay importable one by one: training, tests and benchmarks use them."""
 
     output_kind = "image"
     sized = True
-    generate_options = GENERATE_OPTIONS
-    train_options = TRAIN_OPTIONS
-    eval_sample_count = EVAL_SAMPLES
-
-    validate = staticmethod(validate)
-    resolve_dims = staticmethod(resolve_dims)
-    output_bytes = staticmethod(output_bytes)
-    graph_output_bytes = staticmethod(graph_output_bytes)
-    tile_plan = staticmethod(tile_plan)
-    decode = staticmethod(decode)
-    write = staticmethod(write)
-    image_size = staticmethod(image_size)
-    summary = staticmethod(summary)
-    load_reference = staticmethod(load_reference)
-    eval_samples = staticmethod(eval_samples)
-    eval_report = staticmethod(eval_report)
