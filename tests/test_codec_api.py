@@ -107,6 +107,21 @@ def test_codec_declares_required_methods_and_documented_defaults() -> None:
         codec.echo(np.zeros(1))
 
 
+def test_codec_subclass_takes_a_modules_functions_by_name() -> None:
+    namespace = {"resolve_dims": lambda meta, options: {"n": 1}, "output_bytes": lambda meta, dims, count: count,
+                 "decode": lambda outputs, meta, options: outputs[0], "write": lambda decoded, out, options: [],
+                 "summary": lambda meta: [("from", "module")], "GENERATE_OPTIONS": ["opt"], "helper": print}
+
+    class FromModule(Codec, functions=namespace):
+        def summary(self, meta):  # the class body wins over the module
+            return [("own", "row")]
+
+    codec = FromModule()
+    assert codec.resolve_dims(None, {}) == {"n": 1} and codec.output_bytes(None, {}, 4) == 4
+    assert codec.generate_options == ["opt"] and codec.summary(None) == [("own", "row")]
+    assert codec.provides("decode") and not codec.provides("echo") and not hasattr(codec, "helper")
+
+
 def test_builtin_codecs_are_codec_subclasses_that_hosts_can_ask() -> None:
     plugins.reset()
     kinds = {name: plugins.codec_for(name) for name in ("texture", "image", "music", "text")}
