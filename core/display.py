@@ -23,3 +23,8 @@ def printable(text: str, keep: str = "") -> str:
         else:
             out.append(ch.encode("unicode_escape").decode("ascii"))
     return "".join(out)
+
+
+def a_model(name: str) -> str:
+    """``"a texture model"``, ``"an image model"``: modality names reach help texts and errors."""
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name} model"

@@ -137,6 +137,13 @@ def test_generate_cli_writes_pngs_with_alpha_grids_and_strips(trained, tmp_path)
     assert gif.n_frames == 6  # 4 frames, ping-pong back without repeating the ends
 
 
+def test_int8_export_is_one_line(trained, tmp_path):
+    """Issue 17: --int8 of a non-texture run ended in the quantiser's traceback."""
+    one_error_line(invoke("export", trained / "run", "-o", tmp_path / "q.onnx", "--int8"),
+                   "--int8 is for texture packs; this is an image model")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_unknown_category_is_one_line_listing_the_known_ones(trained, tmp_path):
     result = invoke("generate", trained / "discs.onnx", "--category", "purple", "-o", tmp_path / "x.png")
     one_error_line(result, "'purple'", "red, green, blue")

@@ -153,6 +153,15 @@ def test_bad_output_is_one_line_and_leaves_nothing(music_pack: dict[str, Path], 
     assert proc.returncode == 2 and "does not apply to music packs" in proc.stderr
 
 
+def test_int8_export_is_one_line(music_pack: dict[str, Path], tmp_path: Path) -> None:
+    """Issue 17: --int8 of a non-texture run ended in the quantiser's traceback."""
+    proc = ganforge("export", str(music_pack["run"]), "-o", str(tmp_path / "q.onnx"), "--int8")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("error: ") and proc.stderr.strip().count("\n") == 0
+    assert "--int8 is for texture packs; this is a music model" in proc.stderr and "Traceback" not in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_eval_json(music_pack: dict[str, Path]) -> None:
     proc = ganforge("eval", str(music_pack["pack"]), "--data", str(music_pack["data"]), "--samples", "8", "--json")
     assert proc.returncode == 0, proc.stderr

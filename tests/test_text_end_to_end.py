@@ -49,6 +49,15 @@ def test_generate_stdout_equals_file_and_seed_contract(pack: Path, tmp_path: Pat
     assert any(set(s) & set("李王张陈小龙芳伟静") for s in sample)
 
 
+def test_int8_export_is_one_line(pack: Path, tmp_path: Path) -> None:
+    """Issue 17: ``export TEXT_RUN --int8`` ended in "Histogram has not been collected"."""
+    proc = cli("export", str(pack.parent / "run-mle"), "-o", str(tmp_path / "q.onnx"), "--int8", check=False)
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and err.startswith("error: ") and err.strip().count("\n") == 0, err
+    assert "--int8 is for texture packs; this is a text model" in err and "Histogram" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_temperature_changes_the_distribution(pack: Path) -> None:
     from ganforge.core import runtime
 

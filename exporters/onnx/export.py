@@ -19,6 +19,7 @@ from typing import Any
 
 from ganforge.core import __version__
 from ganforge.core.atomic import probe_writable, scratch_path, write_atomic
+from ganforge.core.display import a_model
 from ganforge.core.errors import PackError
 from ganforge.core.pack import PackMeta
 
@@ -139,7 +140,7 @@ def export_generator(family: Any, generator: Any, out_path: str | Path, *, facts
         raise ValueError("export_generator needs the modality name (family.modality or modality=...)")
 
     if int8 and not getattr(family, "supports_int8", False):
-        raise PackError(f"{out_path}: --int8 is for texture packs; this is a {modality} model "
+        raise PackError(f"{out_path}: --int8 is for texture packs; this is {a_model(modality)} "
                         "(export it without --int8)")
     module = family.export_module(generator).eval().to(device="cpu", dtype=torch.float32)
     broken = [name for name, t in module.state_dict().items() if t.is_floating_point() and not torch.isfinite(t).all()]
