@@ -28,7 +28,8 @@ class Modality:
     ``codec`` points to the runtime side, torch-free: a subclass of
     :class:`ganforge.core.codec.Codec` (``"my_package.codec:MyCodec"``), whose docstrings are
     the contract; a module of functions with the same names still works (wrapped with the
-    class's defaults). ``data`` points to the torch-side dataset builder used by training.
+    class's defaults). ``data`` points to the torch-side dataset builder used by training;
+    ``data_help`` says what it reads.
     """
 
     name: str
@@ -36,6 +37,8 @@ class Modality:
     codec: str
     data: str | None = None
     default_family: str | None = None
+    #: what ``train --data`` accepts, built-in data sets included (shown by ``train NAME --help``)
+    data_help: str = ""
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,6 @@ def test_bad_d_steps_is_a_clear_error(tmp_path: Path, bad: object) -> None:
 
     cfg = train_config(tmp_path / "run", write_corpus(tmp_path / "c.txt"), "relgan", steps=1,
                        model={**TINY_TEXT_MODEL, "d_steps": bad})
-    with pytest.raises(RunError, match=r"d_steps=.*must be a whole number of at least 1"):
+    with pytest.raises(RunError, match=r"d_steps=.*must be a whole number"):  # the type check or the range
         train(cfg, progress=False)
     assert not (tmp_path / "run" / "checkpoints").exists() or not any((tmp_path / "run" / "checkpoints").iterdir())

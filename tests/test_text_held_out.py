@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from text_helpers import train_config, write_corpus
+from text_helpers import TINY_TEXT_MODEL, train_config, write_corpus
 
 from ganforge.core.errors import DataError
 from ganforge.core.modalities.text.data import build_dataset
@@ -64,7 +64,7 @@ def test_patience_stops_at_the_rule_and_best_is_the_early_stopped_model(tmp_path
     data = corpus(tmp_path / "c.txt")
     run = tmp_path / "run"
     # A learning rate far too high: held-out NLL soon stops improving, and the run must end there.
-    cfg = train_config(run, data, steps=400, sample_every=5, lr_g=0.5, lr_d=0.5, patience=3)
+    cfg = train_config(run, data, steps=400, sample_every=5, model={**TINY_TEXT_MODEL, "lr_mle": 0.5}, patience=3)
     result = train(cfg, progress=False)
     assert not result.interrupted and result.step < 400
     samples = _events(run, "sample")
@@ -87,7 +87,8 @@ def test_patience_stops_at_the_rule_and_best_is_the_early_stopped_model(tmp_path
 def test_without_patience_the_run_goes_to_the_end(tmp_path: Path) -> None:
     from ganforge.core.training.run import train
 
-    cfg = train_config(tmp_path / "run", corpus(tmp_path / "c.txt"), steps=30, sample_every=5, lr_g=0.5, lr_d=0.5)
+    cfg = train_config(tmp_path / "run", corpus(tmp_path / "c.txt"), steps=30, sample_every=5,
+                       model={**TINY_TEXT_MODEL, "lr_mle": 0.5})
     assert train(cfg, progress=False).step == 30
 
 
@@ -131,7 +132,7 @@ def test_cli_early_stops_and_exports_the_best(tmp_path: Path) -> None:
     data, run = corpus(tmp_path / "c.txt"), tmp_path / "run"
     base = [sys.executable, "-m", "ganforge.core.cli"]
     proc = subprocess.run([*base, "train", "text", "--data", str(data), "--out", str(run), "--family", "mle",
-                           "--steps", "400", "--batch", "16", "--lr", "0.5", "--sample-every", "5", "--patience", "2",
+                           "--steps", "400", "--batch", "16", "--model-option", "lr_mle=0.5", "--sample-every", "5", "--patience", "2",
                            "--model-option", "dropout=0.2", "--model-option", "hidden=32", "--no-progress"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr

@@ -28,6 +28,10 @@ def train_config(out: Path, data: Path, family: str = "mle", steps: int = 40, **
         seed=0, device="cpu", model=dict(TINY_TEXT_MODEL), sample_every=1000, log_every=10,
         checkpoint_every=1000)
     options.update(kw)
+    if family == "mle":  # TINY_TEXT_MODEL also sizes relgan's discriminator; mle refuses those keys
+        from ganforge.core.modalities.text.family import MLE_DEFAULTS
+
+        options["model"] = {k: v for k, v in options["model"].items() if k in MLE_DEFAULTS}
     return TrainConfig(**options)
 
 

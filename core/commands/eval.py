@@ -86,8 +86,9 @@ def sweep_pack(pack: str | Path, data: str | Path, png: Path, samples: int = 100
 @click.command("eval")
 @click.argument("pack", type=click.Path(path_type=Path))
 @click.option("--data", required=True, type=click.Path(path_type=Path), metavar="PATH",
-              help="Real data to compare with (images: a folder or .npz, read like training data; "
-                   "textures: a photo or a folder of photos, each at least 128 px on a side).")
+              help="Real data to compare with, read like training data (images: a folder or .npz; "
+                   "textures: a photo or a folder of photos, each at least 128 px on a side; music: a "
+                   "folder of MIDI files or builtin:bach; text: a text file or builtin:names).")
 @click.option("--samples", type=click.IntRange(min=2), default=None,
               help="How many items to generate (default 1000; textures: 128 crops of 128 px).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the first sample.")
@@ -119,10 +120,19 @@ def eval_(pack: Path, data: Path, samples: int | None, seed: int, training: Path
     A pack that learned the texture sits near real; one that collapsed sits near flat, and its
     pixel standard deviation falls below half the photos' (pixel_std vs reference_pixel_std).
 
+    Music: the MuseGAN statistics of the generated piano-rolls beside the real pieces' (empty
+    bars, used pitch classes, qualified notes, polyphony, scale consistency, tonal distance) and
+    the diversity between samples. Text: BLEU-2..5 against the reference lines, Self-BLEU-2..5
+    among the samples (lower: more diverse) and novelty (lines not in --training); --sweep
+    adds the quality-diversity curve over temperatures. `ganforge plugins` lists every
+    registered metric.
+
     \b
     Examples:
       ganforge eval emoji.onnx --data emoji/ --samples 2000 --json
       ganforge eval bricks.onnx --data photos/
+      ganforge eval chorales.onnx --data builtin:bach --json
+      ganforge eval names.onnx --data names.txt --sweep names_sweep.png
     """
     options = {} if truncation is None else {"truncation": truncation}
     if temperature is not None:

@@ -36,9 +36,11 @@ def _source(record: dict[str, Any]) -> str:
 def plugins(as_json: bool) -> None:
     """List every plugin: where it came from, its hooks, what it registered, failures.
 
-    Plugins are modules exposed through the entry-point group `ganforge`; the built-in texture
-    modality and ONNX exporter load first, through the same hooks. A plugin that fails to
-    load is skipped with one warning line. Environment:
+    Plugins are modules exposed through the entry-point group `ganforge`. The built-ins load
+    first, through the same hooks: the texture, image, music and text modalities (with their
+    model families and metrics), the ONNX exporter, and the Blender, editor (LSP) and MIDI
+    hosts with their commands. A plugin that fails to load is skipped with one warning line,
+    and nothing it registered is kept. Environment:
 
     \b
       GANFORGE_DISABLE_PLUGINS=a,b   do not load these plugins (entry-point names)

@@ -13,6 +13,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
+from ..display import a_model
 from ..errors import DataError, RunError
 from ..limits import DEVICES
 
@@ -25,9 +26,8 @@ def _options() -> list[click.Option]:
     d = TrainConfig()
     return [
         click.Option(["--data"], metavar="PATH",
-                     help="Training data: a folder of files for this modality, or 'builtin:skimage' "
-                          "(textures: scikit-image's bundled CC0 brick/grass/gravel photos). Required "
-                          "unless --resume."),
+                     help="Training data: a folder of files for this modality (each modality's "
+                          "`train NAME --help` says which, and its built-in sets). Required unless --resume."),
         click.Option(["--out"], type=click.Path(path_type=Path, file_okay=False), metavar="RUN_DIR",
                      help="Run directory (checkpoints, samples, config.json). Default: "
                           "runs/<modality>-<timestamp>; required with --resume."),
@@ -49,22 +49,27 @@ def _options() -> list[click.Option]:
         click.Option(["--batch"], type=click.IntRange(min=1), default=d.batch, show_default=True,
                      help="Batch size."),
         click.Option(["--crop", "--size"], type=click.IntRange(min=8), default=d.crop, show_default=True,
-                     help="Training crop size in pixels (textures: a multiple of the generator stride; "
-                          "images: the side every image is fitted to, 32, 64 or 128)."),
+                     help="Training crop size in pixels (images: the side every image is fitted to, 32, 64 "
+                          "or 128). Refused where the family has no crop (music: see --bars)."),
         click.Option(["--data-option"], multiple=True, metavar="KEY=VALUE",
                      help="A modality data option, repeatable (images: fit=pad|crop|stretch, hflip=false, "
                           "limit=N). Values are JSON (true, 3, \"x\") or plain strings."),
         click.Option(["--lr"], type=click.FloatRange(min=0, min_open=True), default=None,
-                     help=f"Learning rate of both networks (default: G {d.lr_g:g}, D {d.lr_d:g})."),
+                     help=f"Learning rate of both networks (default: G {d.lr_g:g}, D {d.lr_d:g}). Text "
+                          "families refuse it: they set theirs with --model-option lr_mle=X / lr_adv=X."),
         click.Option(["--loss"], type=click.Choice(LOSSES), default=None,
-                     help="GAN loss (default: the family's: ns_r1 for textures and images, hinge for music)."),
+                     help="GAN loss (default: the family's: ns_r1 for textures and images, hinge for music; "
+                          "text families have their own and refuse it)."),
         click.Option(["--r1-gamma"], type=click.FloatRange(min=0), default=None,
-                     help=f"Weight of the R1 penalty on real data (default {d.r1_gamma:g}; 0 turns it off)."),
+                     help=f"Weight of the R1 penalty on real data (default {d.r1_gamma:g}; 0 turns it off; "
+                          "unused by --loss wgan_gp, refused by text families)."),
         click.Option(["--r1-every"], type=click.IntRange(min=1), default=None, metavar="STEPS",
-                     help=f"Lazy R1: penalise every this many D steps (default {d.r1_every})."),
+                     help=f"Lazy R1: penalise every this many D steps (default {d.r1_every}; refused by text "
+                          "families)."),
         click.Option(["--model-option"], multiple=True, metavar="KEY=VALUE",
                      help="A model-family option, repeatable (music: channels=128, mode_seeking=0; "
-                          "texture: base=64). Values are JSON or plain strings."),
+                          "texture: base=64; text: lr_mle=0.01, hidden=256). Values are JSON or plain "
+                          "strings; an unknown key or a wrong type is refused."),
         click.Option(["--checkpoint-every"], type=click.IntRange(min=1), default=d.checkpoint_every, show_default=True,
                      metavar="STEPS", help="Save a checkpoint every this many steps."),
         click.Option(["--checkpoint-minutes"], type=click.FloatRange(min=0, min_open=True),
@@ -84,6 +89,27 @@ def _options() -> list[click.Option]:
 _FIELDS = {"lr": ("lr_g", "lr_d"), "data_option": ("data_options",), "model_option": ("model",)}
 #: Options that are not TrainConfig fields.
 _NOT_CONFIG = {"resume", "progress"}
+
+
+def _fields_of(name: str) -> tuple[str, ...]:
+    return _FIELDS.get(name, (name,))
+
+
+def _field_label(option_names: Any, flags: dict[str, str] | None) -> Any:
+    """``field -> the flag it came from`` (``lr_g`` -> ``--lr``; text's ``crop`` -> ``--max-len``),
+    for errors that must name what the user typed."""
+    option_of = {field_name: name for name in option_names for field_name in _fields_of(name)}
+
+    def label(field_name: str) -> str:
+        name = option_of.get(field_name, field_name)
+        return (flags or {}).get(name) or "--" + name.replace("_", "-")
+
+    return label
+
+
+def _given_fields(explicit: set[str]) -> set[str]:
+    """The TrainConfig fields set by the flags the user typed."""
+    return {field_name for name in explicit - _NOT_CONFIG for field_name in _fields_of(name)}
 
 
 def _explicit(ctx: click.Context) -> set[str]:
@@ -115,9 +141,6 @@ def build_config(modality_name: str, params: dict[str, Any], explicit: set[str],
     from .. import plugins
     from ..training.config import UNBOUNDED_STEPS, TrainConfig, resume_config
 
-    def fields_of(name: str) -> tuple[str, ...]:
-        return _FIELDS.get(name, (name,))
-
     params = dict(params)
     if params.get("data_option") is not None:
         params["data_option"] = parse_data_options(params["data_option"]) or None
@@ -127,7 +150,7 @@ def build_config(modality_name: str, params: dict[str, Any], explicit: set[str],
     for name, value in params.items():
         if name in _NOT_CONFIG or value is None:
             continue
-        for field_name in fields_of(name):
+        for field_name in _fields_of(name):
             values[field_name] = str(value) if isinstance(value, Path) else value
 
     if params["resume"]:
@@ -136,22 +159,16 @@ def build_config(modality_name: str, params: dict[str, Any], explicit: set[str],
         saved_path = params["out"] / "config.json"
         if not saved_path.is_file():
             raise RunError(f"{params['out']}: not a run directory (no config.json); nothing to resume")
-        option_of = {field_name: name for name in params for field_name in fields_of(name)}
-
-        def label(field_name: str) -> str:
-            name = option_of.get(field_name, field_name)
-            return (flags or {}).get(name) or "--" + name.replace("_", "-")
-
-        given = {field_name: values.get(field_name)
-                 for name in explicit - _NOT_CONFIG for field_name in fields_of(name)}
-        cfg = resume_config(TrainConfig.load(saved_path), {"modality": modality_name, **given}, params["out"], label)
+        given = {field_name: values.get(field_name) for field_name in _given_fields(explicit)}
+        cfg = resume_config(TrainConfig.load(saved_path), {"modality": modality_name, **given}, params["out"],
+                            _field_label(params, flags))
         cfg.out = str(params["out"])
         if "steps" in explicit and "minutes" not in explicit:
             cfg.minutes = None  # an explicit step target, not the saved time budget, ends this run
     else:
         if not values.get("data"):
-            raise DataError("--data is required: a folder of training files, or 'builtin:skimage' "
-                            "for the bundled CC0 texture photos")
+            accepts = plugins.modality(modality_name).data_help or "a folder of training files"
+            raise DataError(f"--data is required: {accepts}")
         data = values["data"]
         if not data.startswith("builtin:") and not Path(data).exists():
             raise DataError(f"{data}: no such file or folder")
@@ -165,8 +182,10 @@ def build_config(modality_name: str, params: dict[str, Any], explicit: set[str],
     return cfg
 
 
-def run_training(cfg: Any, *, resume: bool, progress: bool) -> Any:
-    """Start (or resume) training: the one place the CLI imports torch for training."""
+def run_training(cfg: Any, *, resume: bool, progress: bool, given: set[str] | None = None,
+                 label: Any = None) -> Any:
+    """Start (or resume) training: the one place the CLI imports torch for training. ``given``
+    and ``label``: see :func:`ganforge.core.training.run.train`."""
     from .. import plugins
     from ..components import resolve
     from ..training.run import train as train_run
@@ -174,7 +193,7 @@ def run_training(cfg: Any, *, resume: bool, progress: bool) -> Any:
     modality = plugins.modality(cfg.modality)
     return train_run(cfg, resume=resume, progress=progress,
                      family_factory=resolve(plugins.family(cfg.modality, cfg.family).factory),
-                     dataset_factory=resolve(modality.data) if modality.data else None)
+                     dataset_factory=resolve(modality.data) if modality.data else None, given=given, label=label)
 
 
 def _modality_options(modality_name: str) -> list[click.Option]:
@@ -210,7 +229,9 @@ def _make_command(modality_name: str, description: str) -> click.Command:
         cfg = build_config(modality_name, params, _explicit(ctx) - extra_data, flags)
         if not params["resume"]:
             cfg.data_options = {**cfg.data_options, **data_options}
-        result = run_training(cfg, resume=params["resume"], progress=params["progress"])
+        explicit = _explicit(ctx) - extra_data
+        result = run_training(cfg, resume=params["resume"], progress=params["progress"],
+                              given=_given_fields(explicit), label=_field_label(params, flags))
         if result.interrupted:
             click.echo(f"interrupted at step {result.step}; resume with: ganforge train {modality_name} "
                        f"--out {result.run_dir} --resume", err=True)
@@ -222,11 +243,17 @@ def _make_command(modality_name: str, description: str) -> click.Command:
             click.echo(f"trained {result.step} steps; run: {result.run_dir}")
         click.echo(f"export with: ganforge export {result.run_dir} -o {Path(result.run_dir).name}.onnx")
 
+    from .. import plugins
+
+    data_help = plugins.get_registry().modalities[modality_name].data_help
+    for option in shared:
+        if option.name == "data" and data_help:  # each modality says what it reads
+            option.help = f"Training data: {data_help}. Required unless --resume."
     params = [o for o in shared if o.name not in replaced] + extra
     return click.Command(
         modality_name, callback=callback, params=params,
         short_help=description,
-        help=f"""Train a {modality_name} model: {description}.
+        help=f"""Train {a_model(modality_name)}: {description}.
 
         Checkpoints are written atomically to the run directory every --checkpoint-every steps
         and every --checkpoint-minutes. Ctrl-C (SIGINT) or SIGTERM saves a checkpoint and exits

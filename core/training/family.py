@@ -10,13 +10,37 @@ the engine's.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from ..errors import RunError
 from ..pack import InputSpec, OutputSpec
+
+#: Engine options (TrainConfig fields, set by ``train``'s shared flags) whose effect depends on
+#: the family. A family lists in :attr:`Family.honours` those it uses; giving it another one is
+#: refused, because an option that changes nothing would be a silent lie (and would be recorded
+#: in the checkpoint and shown by ``ganforge info`` as if it had been used).
+ENGINE_OPTIONS = ("crop", "lr_g", "lr_d", "loss", "r1_gamma", "r1_every")
+
+
+def _kind(value: Any) -> str:
+    return "true/false" if isinstance(value, bool) else "a whole number" if isinstance(value, int) else (
+        "a number" if isinstance(value, float) else "text" if isinstance(value, str) else type(value).__name__)
+
+
+def _fits(value: Any, default: Any) -> bool:
+    """Whether ``value`` has the type of ``default`` (an int where a float goes is fine)."""
+    if default is None or isinstance(default, (list, dict)):
+        return True
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float))
+    return isinstance(value, type(default))
 
 
 class Family(ABC):
@@ -27,6 +51,35 @@ class Family(ABC):
     #: whether ``export --int8`` applies: the int8 path quantises conv chains and is checked on
     #: convolutional image generators; a family opts in
     supports_int8: bool = False
+    #: the :data:`ENGINE_OPTIONS` this family uses (the engine's own step uses them all; a
+    #: family with its own optimisers and step, like text's, declares fewer)
+    honours: tuple[str, ...] = ENGINE_OPTIONS
+    #: why an engine option is not used and what to use instead, shown when it is refused
+    instead: dict[str, str] = {}
+    #: the family's own options (``--model-option KEY=VALUE``) with their defaults: a key not
+    #: in here, or a value of another type, is refused. None: the family checks them itself.
+    defaults: dict[str, Any] | None = None
+
+    @classmethod
+    def check_config(cls, cfg: Any, given: Iterable[str], label: Callable[[str], str] | None = None) -> None:
+        """RunError (one line) when ``given`` (the TrainConfig fields the user set) holds an engine
+        option this family does not use, or ``cfg.model`` an option it does not know or of the
+        wrong type. Called before the data are read: a typo costs no time."""
+        label = label or (lambda name: name)
+        who = f"the {cfg.modality} family {cfg.family!r}"
+        for name in ENGINE_OPTIONS:
+            if name in given and name not in cls.honours:
+                hint = cls.instead.get(name)
+                raise RunError(f"{label(name)} does not apply to {who}" + (f" ({hint})" if hint else ""))
+        if cls.defaults is None:
+            return
+        known = cls.defaults
+        for key, value in (cfg.model or {}).items():
+            if key not in known:
+                raise RunError(f"unknown model option {key!r} for {who} (known: {', '.join(sorted(known))})")
+            if not _fits(value, known[key]):
+                raise RunError(f"model option {key}={value!r} of {who}: must be {_kind(known[key])} "
+                               f"(default {known[key]!r})")
 
     def __init__(self, options: dict[str, Any], data_info: dict[str, Any]) -> None:
         #: family options as saved in config.json (JSON-serialisable)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from ..errors import GanforgeError, RunError
 from . import checkpoint as ckpt
 from . import distributed
 from .config import RUNTIME_FIELDS, UNBOUNDED_STEPS, TrainConfig, resume_config
-from .family import Family
+from .family import ENGINE_OPTIONS, Family
 from .loop import fit
 from .trainer import RNG_STREAMS, Trainer, stream_seed
 
@@ -85,8 +85,14 @@ def default_dataset_factory(modality: str) -> DatasetFactory:
 
 def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True,
           family_factory: FamilyFactory | None = None,
-          dataset_factory: DatasetFactory | None = None) -> TrainResult:
-    """Train a fresh run in ``cfg.out`` or, with ``resume``, continue it up to ``cfg.steps``."""
+          dataset_factory: DatasetFactory | None = None,
+          given: Iterable[str] | None = None, label: Callable[[str], str] | None = None) -> TrainResult:
+    """Train a fresh run in ``cfg.out`` or, with ``resume``, continue it up to ``cfg.steps``.
+
+    ``given``: the config fields the user set (the CLI: the flags typed; default: the engine
+    options that differ from TrainConfig's defaults). A fresh run refuses one its family does
+    not use, and unknown model options (:meth:`Family.check_config`); ``label`` names a field
+    as the user wrote it (``--lr``)."""
     cfg.validate()
     run_dir = Path(cfg.out)
     device = distributed.select_device(cfg.device, distributed.Dist())
@@ -110,6 +116,14 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True,
             raise RunError(f"{run_dir}: this run directory already has checkpoints; pass --resume to "
                            "continue it, or choose another --out")
 
+        factory = family_factory or default_family_factory(cfg.modality, cfg.family)
+        check = getattr(factory, "check_config", None)
+        if loaded is None and check is not None:  # a resumed run's options were checked when it began
+            if given is None:
+                plain = TrainConfig()
+                given = [name for name in ENGINE_OPTIONS if getattr(cfg, name) != getattr(plain, name)]
+            check(cfg, set(given), label)
+
         if dist.is_main and loaded is None:  # before any work, and leaving no empty run folder behind
             try:
                 probe_writable(run_dir, what=str(run_dir))
@@ -121,7 +135,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True,
             raise RunError(f"{cfg.data}: has {info.get('channels')} channel(s) but the run in {run_dir} "
                            f"was trained on {meta['data_info'].get('channels')}")
         try:
-            family = (family_factory or default_family_factory(cfg.modality, cfg.family))(cfg.model, info)
+            family = factory(cfg.model, info)
         except ValueError as e:  # a family refuses options it cannot build with (crop, sizes...)
             raise RunError(f"cannot build the {cfg.modality} model: {e}") from None
         trainer = Trainer(family, dataset, cfg, device, dist)

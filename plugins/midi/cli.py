@@ -75,7 +75,9 @@ def ports(as_json: bool) -> None:
                                                  "last bar played conditions the next one.")
 @click.option("--control", metavar="IN_PORT", help="Input port carrying the DAW's clock and CCs, when --port is "
                                                   "output only (a socket or virtual port carries them itself).")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed of the first bar (the bar `ganforge generate --seed S --bars 1` writes); the seed "
+                   "control moves on to S+1, S+2, ... live.")
 @click.option("--threshold", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
               help="Starting note threshold (the density control changes it live); default: the pack's.")
 @click.option("--bars", type=click.IntRange(min=1), default=None, help="Stop after this many bars (default: play until stopped).")

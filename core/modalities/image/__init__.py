@@ -23,6 +23,8 @@ def ganforge_register_modalities(register: Callable[[Modality], None]) -> None:
         "Fixed-size images (sprites, icons, decals) with alpha, optionally by category",
         codec=f"{_PKG}.codec:ImageCodec",
         data=f"{_PKG}.data:build_dataset",
+        data_help="a folder of images (one sub-folder per category for a conditional model) or an .npz "
+                  "of images and labels; no built-in set",
         default_family="stylish",
     ))
 

@@ -78,6 +78,7 @@ class UnconditionalImageExport(nn.Module):
 
 class ImageFamily(Family):
     loss = "ns_r1"
+    defaults = DEFAULTS
 
     def __init__(self, options: dict[str, Any], data_info: dict[str, Any]) -> None:
         super().__init__({**DEFAULTS, **options}, data_info)

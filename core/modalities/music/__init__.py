@@ -18,7 +18,9 @@ _PKG = "ganforge.core.modalities.music"
 @hookimpl
 def ganforge_register_modalities(register: Callable[[Modality], None]) -> None:
     register(Modality(NAME, "Multi-track MIDI phrases (piano-rolls), continuing the previous bar",
-                      codec=f"{_PKG}.codec:MusicCodec", data=f"{_PKG}.data:build_dataset", default_family="musegan"))
+                      codec=f"{_PKG}.codec:MusicCodec", data=f"{_PKG}.data:build_dataset", default_family="musegan",
+                      data_help="a folder of MIDI files, a JSB-style .mat file, or builtin:bach (the Bach "
+                                "chorales inside music21)"))
 
 
 @hookimpl

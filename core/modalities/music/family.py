@@ -44,6 +44,9 @@ class MusicExport(nn.Module):
 class MusicFamily(Family):
     loss = "hinge"
     eval_batch = 64
+    defaults = DEFAULTS
+    honours = tuple(o for o in Family.honours if o != "crop")
+    instead = {"crop": "a music sample's length is --bars, its height --pitches"}
 
     def __init__(self, options: dict[str, Any], data_info: dict[str, Any]) -> None:
         super().__init__({**DEFAULTS, **options}, data_info)

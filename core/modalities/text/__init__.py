@@ -23,6 +23,8 @@ def ganforge_register_modalities(register: Callable[[Modality], None]) -> None:
         "Short lines of text (names, titles, captions), by character or word",
         codec=f"{_PKG}.codec:TextCodec",
         data=f"{_PKG}.data:build_dataset",
+        data_help="a UTF-8 text file or a folder of them, one line per sample; builtin:names (first "
+                  "names, the demo corpus)",
         default_family="relgan",
     ))
 

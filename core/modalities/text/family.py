@@ -85,6 +85,16 @@ class TextFamily(Family):
 
     defaults = MLE_DEFAULTS
     use_ema = False  # a language model is exported as trained
+    # Its own step and optimisers: the engine's learning rates, GAN loss and R1 never apply.
+    honours = ("crop",)
+    instead = {
+        "lr_g": "text trains with its own rates: --model-option lr_mle=X (maximum likelihood), "
+                "lr_adv=X (relgan's adversarial phase)",
+        "lr_d": "text trains with its own rates: --model-option lr_adv=X (relgan's adversarial phase)",
+        "loss": "mle minimises the likelihood; relgan uses the relativistic standard loss",
+        "r1_gamma": "text discriminators take no R1 penalty",
+        "r1_every": "text discriminators take no R1 penalty",
+    }
 
     def __init__(self, options: dict[str, Any], data_info: dict[str, Any]) -> None:
         super().__init__({**self.defaults, **options}, data_info)
@@ -118,9 +128,8 @@ class TextFamily(Family):
         return NoDiscriminator()
 
     def optimizers(self, G: nn.Module, D: nn.Module, cfg: TrainConfig) -> tuple[Any, Any]:
-        # Texygen's MLE rate; an explicit --lr (any value but the engine's default) wins.
-        lr = cfg.lr_g if cfg.lr_g != TrainConfig.lr_g else self.options["lr_mle"]
-        return torch.optim.Adam(G.parameters(), lr=lr), None
+        # Texygen's MLE rate, set by the lr_mle option (--lr is refused for text: see honours)
+        return torch.optim.Adam(G.parameters(), lr=self.options["lr_mle"]), None
 
     def sample_inputs(self, batch: int, gen: torch.Generator, device: torch.device,
                       labels: Any = None) -> dict[str, torch.Tensor]:

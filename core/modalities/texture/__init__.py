@@ -21,6 +21,8 @@ def ganforge_register_modalities(register: Callable[[Modality], None]) -> None:
         "Seamless tileable textures from photos",
         codec="ganforge.core.modalities.texture.codec:TextureCodec",
         data="ganforge.core.modalities.texture.data:build_dataset",
+        data_help="a photo or a folder of photos; builtin:skimage (scikit-image's CC0 brick, grass and "
+                  "gravel photos) or builtin:ihc (its colour micrograph)",
         default_family=NAME,
     ))
 
