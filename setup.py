@@ -19,6 +19,12 @@ for folder, namespace in ROOTS.items():
 setup(
     packages=packages,
     package_dir=package_dir,
-    # Host-side files (Blender manifest, Lua/Elisp/JS clients) travel inside the wheel.
-    package_data={name: ["*.toml", "*.lua", "*.el", "*.json", "*.js", "*.md", "*.png"] for name in packages},
+    # Host-side files travel inside the wheel: the Blender manifest, and the editor clients that
+    # `ganforge lsp` serves (Neovim's Lua module, the VS Code extension's sources), which sit in
+    # folders that are not Python packages and so are named one by one (no node_modules).
+    package_data={
+        **{name: ["*.toml", "*.lua", "*.json", "*.js", "*.md", "*.png"] for name in packages},
+        "ganforge.plugins.editor": ["*.md", "nvim/lua/ganforge/*.lua", "vscode/package.json",
+                                    "vscode/package-lock.json", "vscode/tsconfig.json", "vscode/src/*.ts"],
+    },
 )

@@ -8,6 +8,24 @@ from typing import Any
 
 from .errors import GanforgeError
 
+#: What a base install (``pip install ganforge``) lacks to run a pack, and how to add it.
+#: onnxruntime is an extra, not a dependency: onnxruntime and onnxruntime-gpu install the same
+#: module and cannot live side by side, so the user picks one (``cpu`` or ``gpu``); a base
+#: dependency on onnxruntime would make the GPU build uninstallable next to it.
+ONNXRUNTIME_MISSING = ("running a pack needs onnxruntime, which the base install leaves out: "
+                       "pip install 'ganforge[cpu]' (or 'ganforge[gpu]' for CUDA)")
+
+
+def import_onnxruntime() -> Any:
+    """The ``onnxruntime`` module, or GanforgeError naming the extra to install. Every import of
+    onnxruntime on the runtime side goes through here, so the first use says what to do."""
+    try:
+        import onnxruntime
+    except ImportError:
+        raise GanforgeError(ONNXRUNTIME_MISSING) from None
+    return onnxruntime
+
+
 #: Where a pack runs or a model trains (``runtime.load(device=...)``, every ``--device``):
 #: ``auto`` picks CUDA when this onnxruntime or torch has it.
 DEVICES = ("auto", "cpu", "cuda")
@@ -68,7 +86,7 @@ def cap_cpu_arena() -> None:
     global _ARENA_CAPPED
     if _ARENA_CAPPED:
         return
-    import onnxruntime as ort
+    ort = import_onnxruntime()
 
     limit = env_mb(MAX_WORK_ENV, physical_mb() * 3 // 4) << 20
     info = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT)

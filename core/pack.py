@@ -158,7 +158,9 @@ def open_session(path: str | Path, options: Any = None, providers: list[str] | N
     path = Path(path)
     if not path.is_file():
         raise PackError(f"{path}: no such pack file")
-    import onnxruntime as ort  # local: keeps `ganforge --help` fast
+    from .limits import import_onnxruntime
+
+    ort = import_onnxruntime()  # local: keeps `ganforge --help` fast
 
     if options is None:
         options = ort.SessionOptions()

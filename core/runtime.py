@@ -35,6 +35,7 @@ from .limits import (
     cap_cpu_arena,
     env_mb,
     env_seconds,
+    import_onnxruntime,
     physical_mb,
 )
 from .pack import PackMeta, file_sha256, open_session, session_props
@@ -58,7 +59,7 @@ def default_threads() -> int:
 
 
 def _providers(device: str) -> list[str]:
-    import onnxruntime as ort
+    ort = import_onnxruntime()
 
     if device not in DEVICES:
         raise GanforgeError(f"device {device!r} is not one of {', '.join(DEVICES)}")
@@ -84,7 +85,7 @@ class PackRuntime:
     # ---- opening -------------------------------------------------------------------------
     @classmethod
     def open(cls, path: str | Path, *, device: str = "auto", threads: int | None = None) -> PackRuntime:
-        import onnxruntime as ort
+        ort = import_onnxruntime()
 
         path = Path(path)
         if threads is not None and not 1 <= threads <= MAX_THREADS:
@@ -257,7 +258,7 @@ class PackRuntime:
         nodes, so a timer thread sets it and the run ends with an error we turn into one line."""
         import threading
 
-        import onnxruntime as ort
+        ort = import_onnxruntime()
 
         limit = env_seconds(RUN_SECONDS_ENV, DEFAULT_RUN_SECONDS)
         options = ort.RunOptions()
