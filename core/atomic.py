@@ -40,6 +40,17 @@ def all_or_nothing() -> Iterator[None]:
         os.replace(tmp, path)
 
 
+def readable_path(path: str | Path) -> Path:
+    """Where ``path``'s content can be read now: inside :func:`all_or_nothing`, a file written
+    earlier in the group still sits under its temporary name until the group lands (a WAV is
+    rendered from the MIDI file written just before it); elsewhere ``path`` itself."""
+    path = Path(path)
+    for tmp, final in reversed(_PENDING.get() or []):
+        if final == path:
+            return Path(tmp)
+    return path
+
+
 def probe_writable(folder: str | Path, what: str | None = None) -> None:
     """GanforgeError (one line, naming ``what``) unless files can be made in ``folder``, or, when
     it does not exist yet, in the nearest existing folder above it (where it would be created).

@@ -111,3 +111,14 @@ def test_no_module_rolls_its_own_temporary_file_and_rename() -> None:
             if hits:
                 found[rel] = hits
     assert not found, f"temp + rename outside core/atomic.py: {found}"
+
+
+def test_a_file_written_earlier_in_a_group_can_be_read_before_it_lands(tmp_path: Path) -> None:
+    from ganforge.core.atomic import all_or_nothing, readable_path
+
+    midi, wav = tmp_path / "a.mid", tmp_path / "a.wav"
+    with all_or_nothing():
+        write_atomic(midi, lambda tmp: Path(tmp).write_text("notes"))
+        assert not midi.exists() and readable_path(midi).read_text() == "notes"
+        write_atomic(wav, lambda tmp: Path(tmp).write_text(readable_path(midi).read_text() + " rendered"))
+    assert wav.read_text() == "notes rendered" and readable_path(midi) == midi

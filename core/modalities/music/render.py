@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ...atomic import write_atomic
+from ...atomic import readable_path, write_atomic
 from ...errors import GanforgeError
 
 SOUNDFONT_ENV = "GANFORGE_SOUNDFONT"
@@ -66,7 +66,8 @@ def render_wav(midi: Path, wav: Path, rate: int = 44100) -> None:
     exe, sf = find_soundfont()
 
     def save(tmp: str) -> None:
-        proc = subprocess.run([exe, "-ni", "-q", "-g", "1.0", "-r", str(rate), "-F", tmp, "-T", "wav", sf, str(midi)],
+        source = readable_path(midi)  # the MIDI file may still wait for its group's rename
+        proc = subprocess.run([exe, "-ni", "-q", "-g", "1.0", "-r", str(rate), "-F", tmp, "-T", "wav", sf, str(source)],
                               capture_output=True, text=True, timeout=300)
         if proc.returncode != 0 or Path(tmp).stat().st_size <= 44:  # 44 bytes: a WAV header alone
             last = (proc.stderr.strip().splitlines() or ["no audio written"])[-1]
