@@ -72,32 +72,10 @@ def test_inputs_declared_absurdly_large_are_refused_before_drawing(tmp_path) -> 
 def test_a_pack_that_never_ends_is_stopped_by_the_time_limit(tmp_path, monkeypatch) -> None:
     import time
 
+    from hanging_pack import never_ending
     from test_cli import one_error_line
 
-    onnx = pytest.importorskip("onnx")
-    from onnx import TensorProto, helper
-
-    path = texture_pack(tmp_path / "tex.onnx")
-    model = onnx.load(str(path))
-    # An endless Loop (trip count 2^62, condition always true) feeding nothing the output needs:
-    # onnxruntime still runs it, as a hostile pack would.
-    body = helper.make_graph(
-        [helper.make_node("Identity", ["cond_in"], ["cond_out"]), helper.make_node("Add", ["x_in", "one"], ["x_out"])],
-        "spin",
-        [helper.make_tensor_value_info("i", TensorProto.INT64, []), helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
-         helper.make_tensor_value_info("x_in", TensorProto.FLOAT, [])],
-        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []), helper.make_tensor_value_info("x_out", TensorProto.FLOAT, [])],
-        [helper.make_tensor("one", TensorProto.FLOAT, [], [1.0])],
-    )
-    model.graph.initializer.extend([helper.make_tensor("trips", TensorProto.INT64, [], [2**62]),
-                                    helper.make_tensor("go", TensorProto.BOOL, [], [True]),
-                                    helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0])])
-    model.graph.node.append(helper.make_node("Loop", ["trips", "go", "zero"], ["spun"], body=body))
-    model.graph.node.append(helper.make_node("Mul", ["spun", "zero"], ["nothing"]))
-    image = next(n for n in model.graph.node if n.output[0] == "image")
-    image.output[0] = "image_raw"
-    model.graph.node.append(helper.make_node("Add", ["image_raw", "nothing"], ["image"]))
-    onnx.save(model, str(path))
+    path = never_ending(texture_pack(tmp_path / "tex.onnx"))
     monkeypatch.setenv("GANFORGE_RUN_SECONDS", "1")
     start = time.monotonic()
     result = invoke("generate", path, "-o", tmp_path / "x.png")

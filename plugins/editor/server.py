@@ -11,8 +11,9 @@ Torch-free: packs run through :mod:`ganforge.core.runtime` (onnxruntime + numpy)
 - ``ganforge.listPacks``: the text packs found (configured pack, ``packPaths``, workspace folders).
 - a "Generate here" code action (runs ``ganforge.generate`` at the cursor) and completion items
   offering generated candidates at the cursor.
-- generation runs in a worker thread, with work-done progress when the client supports it, so the
-  server keeps answering; configuration (``pack``, ``count``, ``temperature``, ``seed``,
+- generation runs in worker processes, with work-done progress when the client supports it, so the
+  server keeps answering; a pack whose graph overruns the editor's budget (``GANFORGE_LSP_SECONDS``,
+  20 s) has its worker killed and replaced and is refused until its file changes (:mod:`.pool`); configuration (``pack``, ``count``, ``temperature``, ``seed``,
   ``packPaths``) comes from ``initializationOptions`` and ``workspace/didChangeConfiguration``
   (a ``{"ganforge": {...}}`` section or the bare object).
 - a malformed message gets a JSON-RPC error response (parse error, invalid request, invalid params,
@@ -25,7 +26,6 @@ import asyncio
 import itertools
 import json
 import logging
-import threading
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -162,8 +162,7 @@ class GanforgeServer(LanguageServer):
         super().__init__("ganforge", __version__, protocol_cls=RobustProtocol)
         self.settings = Settings(pack=default_pack)
         self._seeds = itertools.count()
-        self._packs: Any = None  # the runtime's PackCache, made on first use (imports onnxruntime)
-        self._lock = threading.Lock()
+        self._pool: Any = None  # the generation workers (pool.WorkerPool), made on first use
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         # A body that is not JSON never reached the protocol: answer it as a parse error.
@@ -173,24 +172,17 @@ class GanforgeServer(LanguageServer):
         log.error("server error: %s", error)
 
     # ---- packs -------------------------------------------------------------------------------
-    def runtime(self, pack: str) -> Any:
-        """An opened text pack, cached while the file is unchanged (onnxruntime session)."""
-        from ganforge.core import runtime
-
-        with self._lock:
-            if self._packs is None:
-                self._packs = runtime.PackCache(device="cpu", threads=1)
-        rt = self._packs.get(pack)
-        if rt.codec.output_kind != "lines":
-            raise GanforgeError(f"{rt.path}: a {rt.meta.modality} pack; the editor needs a text pack")
-        return rt
-
-    def generate_lines(self, pack: str, count: int, seed: int, temperature: float) -> list[str]:
-        rt = self.runtime(pack)
+    async def generate_lines(self, pack: str, count: int, seed: int, temperature: float) -> list[str]:
+        """Lines from a text pack, generated in a worker process (see :mod:`.pool`)."""
         from ganforge.core.display import printable
 
+        from .pool import WorkerPool
+
+        if self._pool is None:  # made on first use: a bad GANFORGE_LSP_* value is this request's error
+            self._pool = WorkerPool()
+        lines = await self._pool.generate(pack, count, seed, temperature)
         # a pack's vocabulary is a stranger's: no control characters into the user's buffer
-        return [printable(str(s)) for s in rt.generate(seed, count, temperature=temperature)]
+        return [printable(s) for s in lines]
 
     def list_packs(self) -> list[dict[str, Any]]:
         from ganforge.core.pack import PackMeta, read_props
@@ -253,7 +245,7 @@ class GanforgeServer(LanguageServer):
                 "seed": seed, "temperature": temp}
 
     async def run_generation(self, req: dict[str, Any], token: Any = None) -> list[str]:
-        """Generate in a worker thread, with work-done progress when the client can show it."""
+        """Generate in a worker process, with work-done progress when the client can show it."""
         progress = None
         caps = self.client_capabilities.window
         if caps is not None and caps.work_done_progress:
@@ -267,8 +259,7 @@ class GanforgeServer(LanguageServer):
             self.work_done_progress.begin(progress, types.WorkDoneProgressBegin(
                 title="ganforge", message=f"generating {req['count']} line(s)", cancellable=False))
         try:
-            return await asyncio.get_running_loop().run_in_executor(
-                None, self.generate_lines, req["pack"], req["count"], req["seed"], req["temperature"])
+            return await self.generate_lines(req["pack"], req["count"], req["seed"], req["temperature"])
         except GanforgeError as e:
             raise JsonRpcInvalidParams(str(e)) from None
         finally:
@@ -347,4 +338,8 @@ def main(default_pack: str | None = None, log_file: str | None = None) -> None:
     server = build(default_pack)
     from .transport import robust_stdin
 
-    server.start_io(stdin=robust_stdin())  # resynchronises on malformed framing (transport.py)
+    try:
+        server.start_io(stdin=robust_stdin())  # resynchronises on malformed framing (transport.py)
+    finally:
+        if server._pool is not None:
+            server._pool.close()
