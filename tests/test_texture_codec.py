@@ -120,6 +120,8 @@ def test_generate_options_on_a_click_command() -> None:
     cmd.params.extend(codec.TextureCodec.generate_options)  # what `ganforge generate` does
     result = CliRunner().invoke(cmd, ["--size", "64x32", "--tile-preview"])
     assert result.exit_code == 0, result.output
-    assert seen == {"size": "64x32", "tile_preview": True}
+    mine = {k: seen[k] for k in ("size", "tile_preview", "orm")}
+    assert mine == {"size": "64x32", "tile_preview": True, "orm": False}
+    assert {v for k, v in seen.items() if k not in mine} == {None}  # PBR map options: the library's defaults
     assert codec.resolve_dims(meta(), seen) == {"h": 2, "w": 4}
     assert all(isinstance(o, click.Option) for o in codec.GENERATE_OPTIONS)

@@ -25,6 +25,7 @@ from ...errors import GanforgeError, PackError
 from ...limits import MAX_SIDE
 from ...pack import PackMeta
 from ...tiling import TilePlan, square_tiles
+from . import maps as pbr_maps
 
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")
 
@@ -85,6 +86,7 @@ def _nearest(v: int, stride: int) -> list[int]:
 def resolve_dims(meta: PackMeta, options: dict[str, Any]) -> dict[str, int]:
     """The pack's symbolic input dims (``h``, ``w``: noise cells) for ``options["size"]``."""
     stride, _, default = settings(meta)
+    pbr_maps.requested(options)  # a bad --maps or map option fails here, before generating
     size = options.get("size")
     width, height = default if size is None else parse_size(size)
     if width <= 0 or height <= 0:
@@ -180,7 +182,8 @@ def write(decoded: np.ndarray, out: Path, options: dict[str, Any]) -> list[Path]
 
     One image goes to ``out``; several go to ``out`` with an index suffix (``name_000.png``), or
     into ``out`` when it is an existing directory (``texture_000.png``). ``tile_preview=True``
-    also writes ``<name>_tiled2x2.png`` next to each image, so seams would show.
+    also writes ``<name>_tiled2x2.png`` next to each image, so seams would show. ``maps`` and
+    ``orm`` write PBR maps instead, ``<name>_<map>.png`` (see :mod:`.maps`).
     """
     out = Path(out)
     n = decoded.shape[0]
@@ -195,6 +198,10 @@ def write(decoded: np.ndarray, out: Path, options: dict[str, Any]) -> list[Path]
         targets = [out.with_name(stem + suffix)] if n == 1 else [
             out.with_name(f"{stem}_{i:03d}{suffix}") for i in range(n)]
     written: list[Path] = []
+    if any(pbr_maps.requested(options)):
+        for image, target in zip(decoded, targets, strict=True):
+            written += pbr_maps.write_maps(image, target, options)
+        return written
     for image, target in zip(decoded, targets, strict=True):
         _save_atomic(_to_pil(image), target)
         written.append(target)
@@ -233,12 +240,14 @@ def eval_report(generated: np.ndarray, reference: Any, seed: int) -> dict[str, A
 
 # ---- CLI options -----------------------------------------------------------------------------
 #: Options the ``generate`` command adds for textures: a list of ``click.Option`` objects, passed
-#: to the codec functions as ``options["size"]`` (str or None) and ``options["tile_preview"]``.
+#: to the codec functions as ``options["size"]`` (str or None), ``options["tile_preview"]`` and
+#: the PBR map options (``maps``, ``orm``, ...: see :mod:`.maps`).
 GENERATE_OPTIONS: list[click.Option] = [
     click.Option(["--size"], default=None, metavar="WxH",
                  help="Texture size in pixels, a multiple of the pack's stride (default: the pack's)."),
     click.Option(["--tile-preview/--no-tile-preview"], default=False,
                  help="Also write NAME_tiled2x2.png, the texture tiled 2x2, to check seams."),
+    *pbr_maps.OPTIONS,
 ]
 
 
