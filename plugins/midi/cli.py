@@ -103,7 +103,7 @@ def play(pack: Path, port: str | None, virtual: str | None, bpm: float, clock: s
     rt = runtime.load(pack, device="cpu", threads=1)  # one bar is tiny: one thread, no contention
     if rt.meta.modality != "music":
         raise GanforgeError(f"{pack}: is a {rt.meta.modality!r} pack; the MIDI bridge plays music packs")
-    threshold = threshold if threshold is not None else float(rt.meta.decoder.get("threshold", 0.5))
+    threshold = threshold if threshold is not None else rt.codec.settings(rt.meta, str(pack)).threshold
     links: list[Link] = []
 
     def send(msgs: list[Any]) -> bool:

@@ -53,6 +53,9 @@ def parse_channel_map(text: str | None, drums: list[bool]) -> list[int]:
         if len(chans) != len(drums) or not all(0 <= c < 16 for c in chans):
             raise GanforgeError(f"--channel-map {text!r}: give {len(drums)} channel number(s) in 1..16, one per track")
         return chans
+    if sum(not d for d in drums) > 15:  # a pack's 16 melodic tracks: one would have no channel
+        raise GanforgeError(f"{sum(not d for d in drums)} melodic tracks and 15 melodic MIDI channels: "
+                            "give --channel-map (tracks may share a channel)")
     melodic = iter(c for c in range(16) if c != 9)
     return [9 if d else next(melodic) for d in drums]
 
@@ -103,7 +106,7 @@ class LatentPlayer:
         if CLOCKS_PER_BEAT % self.s.steps_per_beat:  # a step must begin on a whole MIDI clock
             raise PackError(f"{runtime.path}: {self.s.steps_per_beat} steps per beat do not divide MIDI "
                             f"clock's {CLOCKS_PER_BEAT} pulses per beat (use 1, 2, 3, 4, 6, 8, 12 or 24)")
-        self.min_steps = int(runtime.meta.decoder.get("min_note_steps", 1))
+        self.min_steps = self.s.min_note_steps
         self.seed = seed
         self.reset(seed)
 

@@ -40,6 +40,8 @@ class Settings:
     names: list[str]
     programs: list[int]
     drums: list[bool]
+    threshold: float = DEFAULT_THRESHOLD  # the pack's starting note threshold
+    min_note_steps: int = 1  # unconfident notes shorter than this are dropped
 
     @property
     def tracks(self) -> int:
@@ -55,8 +57,9 @@ def settings(meta: PackMeta, source: str = "pack") -> Settings:
     try:
         s = Settings(int(d["steps_per_beat"]), int(d["bars"]), int(d["low"]), int(d["pitches"]),
                      [str(n) for n in d["track_names"]], [int(p) for p in d["programs"]],
-                     [bool(x) for x in d["drums"]])
-    except (KeyError, TypeError, ValueError) as e:
+                     [bool(x) for x in d["drums"]], float(d.get("threshold", DEFAULT_THRESHOLD)),
+                     int(d.get("min_note_steps", 1)))
+    except (KeyError, TypeError, ValueError, OverflowError) as e:
         raise PackError(f"{source}: music decoder settings are incomplete or malformed ({e})") from None
     if not (s.tracks and len(s.programs) == s.tracks == len(s.drums)):
         raise PackError(f"{source}: music decoder: track names, programs and drum flags differ in length")
@@ -65,6 +68,9 @@ def settings(meta: PackMeta, source: str = "pack") -> Settings:
     if s.tracks > 16 or not 1 <= s.bars <= 4096 or not all(0 <= p <= 127 for p in s.programs):
         # MIDI has 16 channels and 128 programs; a hand-edited pack must not size buffers by whim
         raise PackError(f"{source}: music decoder: at most 16 tracks, 1-4096 bars and programs 0-127")
+    if not 0 < s.threshold < 1 or not 1 <= s.min_note_steps <= 4 * 96:
+        # hosts read both as they play (the MIDI bridge's first bars, the density control)
+        raise PackError(f"{source}: music decoder: threshold must be in (0, 1) and min_note_steps in 1..384")
     return s
 
 
@@ -187,7 +193,7 @@ def decode(outputs: list[np.ndarray], meta: PackMeta, options: dict[str, Any]) -
     if prob.ndim != 4 or prob.shape[1] != s.tracks or prob.shape[3] != s.pitches:
         raise PackError(f"music output has shape {prob.shape}; the decoder expects (N, {s.tracks}, steps, {s.pitches})")
     threshold = float(options.get("threshold") or DEFAULT_THRESHOLD)
-    min_steps = int(options.get("min_steps") or meta.decoder.get("min_note_steps", 1))
+    min_steps = int(options.get("min_steps") or s.min_note_steps)
     on = threshold_notes(prob, threshold, min_steps)
     return Rolls(velocities(prob, on), s)
 
