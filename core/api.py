@@ -25,10 +25,11 @@ from .pack import InputSpec, OutputSpec, PackMeta
 from .tiling import TilePlan
 
 if TYPE_CHECKING:
-    from .training.family import Family
+    from .training.family import Family, StepContext
 
 #: Names served lazily: importing them here would import torch for every plugin.
-_LAZY = {"Family": ("ganforge.core.training.family", "Family")}
+_LAZY = {"Family": ("ganforge.core.training.family", "Family"),
+         "StepContext": ("ganforge.core.training.family", "StepContext")}
 
 
 def __getattr__(name: str) -> Any:
@@ -42,5 +43,6 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "OUTPUT_KINDS", "Codec", "DataError", "Exporter", "Family", "GanforgeError", "Host", "InputSpec", "Metric",
-    "Modality", "ModelFamily", "OutputSpec", "PackError", "PackMeta", "RunError", "TilePlan", "hookimpl", "resolve",
+    "Modality", "ModelFamily", "OutputSpec", "PackError", "PackMeta", "RunError", "StepContext", "TilePlan", "hookimpl",
+    "resolve",
 ]

@@ -5,12 +5,22 @@ during training, and the *export wrapper*: a pure ``nn.Module`` whose ``forward`
 pack's inputs in pack order and returns the pack's outputs (no random ops, eval mode, spectral
 norm removed). Everything else (optimisers, EMA, augmentation, checkpoints, DDP, logging) is
 the engine's.
+
+The training contract, all of it declared here with defaults (the engine probes nothing else):
+:meth:`Family.optimizers` (Adam at the run's rates), :attr:`Family.augment_ops` (the run's
+``--augment``), :attr:`Family.use_ema` (True), :attr:`Family.takes_labels` (False) and
+:attr:`Family.own_step` (False: the engine's D step then G step). A family with its own step
+(text: maximum likelihood, then a Gumbel-softmax GAN) gets a :class:`StepContext` the engine
+builds each step — networks, optimisers, the named RNG streams, a real-batch function, the step
+and the total — and computes with it; the optimisers and RNGs stay the engine's (it creates,
+checkpoints and restores them), so resume is exact whatever the family does with them.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +35,24 @@ from ..pack import InputSpec, OutputSpec
 #: refused, because an option that changes nothing would be a silent lie (and would be recorded
 #: in the checkpoint and shown by ``ganforge info`` as if it had been used).
 ENGINE_OPTIONS = ("crop", "lr_g", "lr_d", "loss", "r1_gamma", "r1_every")
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """What a family's own :meth:`Family.train_step` may use for one step (built by the engine)."""
+
+    G: nn.Module
+    D: nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer | None  # None when the family makes none (text: mle)
+    #: the run's CPU generators by name ("data", "noise", "augment"): draw only from these
+    rngs: Mapping[str, torch.Generator]
+    #: one batch of training data on ``device``, drawn from ``rngs["data"]``
+    real_batch: Callable[[], torch.Tensor]
+    device: torch.device
+    batch: int
+    step: int  # steps done before this one
+    total: int  # the run's --steps
 
 
 def _kind(value: Any) -> str:
@@ -59,6 +87,16 @@ class Family(ABC):
     #: the family's own options (``--model-option KEY=VALUE``) with their defaults: a key not
     #: in here, or a value of another type, is refused. None: the family checks them itself.
     defaults: dict[str, Any] | None = None
+    #: the DiffAugment ops applied to D's inputs; None: the run's ``--augment``. A family whose
+    #: data are not images (music piano-rolls) lists the ops that make sense for it, often none
+    augment_ops: list[str] | None = None
+    #: whether the exported and sampled G is the EMA of G's weights (False: G as trained)
+    use_ema: bool = True
+    #: whether the family takes class labels (its dataset's ``sample`` returns ``(data, labels)``;
+    #: :meth:`sample_inputs` gets ``labels=`` and :meth:`discriminate` the batch's labels)
+    takes_labels: bool = False
+    #: whether the family brings its own :meth:`train_step` instead of the engine's D and G steps
+    own_step: bool = False
 
     @classmethod
     def check_config(cls, cfg: Any, given: Iterable[str], label: Callable[[str], str] | None = None) -> None:
@@ -89,6 +127,20 @@ class Family(ABC):
 
     @abstractmethod
     def build_generator(self) -> nn.Module: ...
+
+    def optimizers(self, G: nn.Module, D: nn.Module, cfg: Any) -> tuple[torch.optim.Optimizer,
+                                                                         torch.optim.Optimizer | None]:
+        """G's and D's optimisers (D's may be None when nothing trains D). Default: Adam at the
+        run's ``--lr`` and betas. The engine owns them once made: checkpoints, resume."""
+        betas = (cfg.betas[0], cfg.betas[1])
+        return (torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=betas),
+                torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=betas))
+
+    def train_step(self, ctx: StepContext) -> dict[str, torch.Tensor]:
+        """One training step of a family with :attr:`own_step`: updates through ``ctx``'s
+        optimisers, random numbers from ``ctx.rngs`` only; returns detached tensors to log. The
+        engine then updates the EMA and counts the step."""
+        raise NotImplementedError(f"{type(self).__name__} sets own_step but defines no train_step")
 
     @abstractmethod
     def build_discriminator(self) -> nn.Module: ...

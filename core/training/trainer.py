@@ -15,13 +15,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..errors import RunError
 from . import checkpoint as ckpt
 from . import losses
 from .augment import DiffAugment
 from .config import TrainConfig
 from .distributed import Dist, average_gradients, broadcast_module
 from .ema import ema_beta, make_ema, update_ema
-from .family import Family
+from .family import Family, StepContext
 
 RNG_STREAMS = ("data", "noise", "augment")
 
@@ -39,7 +40,7 @@ class Trainer:
         self.dist = dist or Dist()
         self.loss_kind = cfg.loss or family.loss
         # A family with its own train_step (text) applies its own loss.
-        if self.loss_kind not in losses.LOSSES and not hasattr(family, "train_step"):
+        if self.loss_kind not in losses.LOSSES and not family.own_step:
             raise ValueError(f"unknown loss {self.loss_kind!r}")
         self.batch = cfg.batch
 
@@ -64,13 +65,7 @@ class Trainer:
         broadcast_module(self.D, self.dist)
         self.G_ema = make_ema(self.G)
 
-        betas = (cfg.betas[0], cfg.betas[1])
-        make_optimizers = getattr(family, "optimizers", None)
-        if make_optimizers is not None:  # a family with its own schedule (text: MLE, then GAN)
-            self.opt_g, self.opt_d = make_optimizers(self.G, self.D, cfg)
-        else:
-            self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=betas)
-            self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=betas)
+        self.opt_g, self.opt_d = family.optimizers(self.G, self.D, cfg)
 
         # AMP only on CUDA: bf16 where supported (no loss scaling), else fp16 with GradScalers.
         self.amp_dtype: torch.dtype | None = None
@@ -82,9 +77,7 @@ class Trainer:
 
         self.gens = {s: torch.Generator().manual_seed(stream_seed(cfg.seed, self.dist.rank, s))
                      for s in RNG_STREAMS}
-        # A family whose data are not images (music piano-rolls) lists the ops that make sense for
-        # it (``augment_ops``, often none); the run's ``augment`` applies otherwise.
-        ops = getattr(family, "augment_ops", None)
+        ops = family.augment_ops
         self.augment = DiffAugment(cfg.augment if ops is None else ops, self.gens["augment"],
                                    **family.augment_options())
         #: class labels of the current real batch (conditional datasets), reused for the fakes
@@ -102,6 +95,8 @@ class Trainer:
         real = self.dataset.sample(self.batch, self.gens["data"])
         self.labels = None
         if isinstance(real, (tuple, list)):  # a conditional dataset: (images, class labels)
+            if not self.family.takes_labels:  # D and G would silently ignore them
+                raise RunError(f"the family {type(self.family).__name__} takes no labels but its data give them")
             real, labels = real
             self.labels = labels.to(self.device, non_blocking=True)
         return real.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
@@ -120,12 +115,11 @@ class Trainer:
         """One D step then one G step, then the EMA update. Returns detached loss tensors
         (call ``.item()`` only when logging: it synchronises the GPU).
 
-        A family that defines ``train_step(trainer)`` (text: maximum-likelihood steps, Gumbel-
-        softmax GAN steps) does its own updates with this trainer's networks, optimisers and
-        RNGs; the EMA update and the step count stay the engine's."""
-        custom = getattr(self.family, "train_step", None)
-        if custom is not None:
-            out = custom(self)
+        A family with ``own_step`` (text: maximum-likelihood steps, Gumbel-softmax GAN steps)
+        computes its own updates from a :class:`StepContext` holding this trainer's networks,
+        optimisers and RNGs; the EMA update and the step count stay the engine's."""
+        if self.family.own_step:
+            out = self.family.train_step(self.context())
             self.finish_step()
             return out
         cfg, G, D, aug, kind = self.cfg, self.G, self.D, self.augment, self.loss_kind
@@ -187,6 +181,15 @@ class Trainer:
         self.finish_step()
         return out
 
+    def context(self) -> StepContext:
+        """This step's view of the engine for a family's own ``train_step``."""
+        def real_batch() -> torch.Tensor:
+            # not real_batch(): a family's own data need not be images (no channels-last layout)
+            return self.dataset.sample(self.batch, self.gens["data"]).to(self.device, non_blocking=True)
+
+        return StepContext(self.G, self.D, self.opt_g, self.opt_d, dict(self.gens), real_batch, self.device,
+                           self.batch, self.step_count, self.cfg.steps)
+
     def finish_step(self) -> None:
         """EMA of G (the network that is sampled and exported) and the step count. A family
         with ``use_ema = False`` exports its raw G (the EMA copy just follows it)."""
@@ -194,7 +197,7 @@ class Trainer:
         step_images = self.batch * self.dist.world_size
         self.images_seen += step_images
         beta = ema_beta(step_images, self.images_seen, cfg.ema_half_life_images, cfg.ema_rampup)
-        update_ema(self.G_ema, self.G, beta if getattr(self.family, "use_ema", True) else 0.0)
+        update_ema(self.G_ema, self.G, beta if self.family.use_ema else 0.0)
         self.step_count += 1
 
     # ---- state ---------------------------------------------------------------------------------

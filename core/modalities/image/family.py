@@ -78,6 +78,7 @@ class UnconditionalImageExport(nn.Module):
 
 class ImageFamily(Family):
     loss = "ns_r1"
+    takes_labels = True  # a dataset of category folders gives (images, labels); one folder, none
     defaults = DEFAULTS
 
     def __init__(self, options: dict[str, Any], data_info: dict[str, Any]) -> None:

@@ -43,6 +43,7 @@ class MusicExport(nn.Module):
 
 class MusicFamily(Family):
     loss = "hinge"
+    takes_labels = True  # its "labels" are each bar's condition: the previous bar
     eval_batch = 64
     defaults = DEFAULTS
     honours = tuple(o for o in Family.honours if o != "crop")

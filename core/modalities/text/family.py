@@ -3,8 +3,8 @@ against) and ``relgan`` (MLE pre-training, then a Gumbel-softmax GAN with a mult
 discriminator, relativistic standard loss and exponential temperature annealing — Nie et al.,
 ICLR 2019, with an LSTM generator).
 
-Both bring their own steps (``train_step``) and optimisers to the shared engine; checkpoints,
-resume, logging and export are the engine's. The pack samples by inverse CDF from one uniform
+Both bring their own steps (``own_step``: ``train_step`` on the engine's :class:`StepContext`) and
+optimisers to the shared engine; checkpoints, resume, logging and export are the engine's. The pack samples by inverse CDF from one uniform
 number per position and a user temperature (graph inputs; no random op in the graph), so a seed
 gives the same line in every runtime.
 """
@@ -23,7 +23,7 @@ from ...errors import RunError
 from ...metrics.text import distinct
 from ...pack import InputSpec, OutputSpec
 from ...training.config import TrainConfig
-from ...training.family import Family
+from ...training.family import Family, StepContext
 from .model import MultiRepDiscriminator, SequenceGenerator, TextGenerator, after_eos_mask
 from .rmc import RelationalMemoryGenerator
 from .vocab import EOS_ID, PAD_ID, Vocab
@@ -85,6 +85,7 @@ class TextFamily(Family):
 
     defaults = MLE_DEFAULTS
     use_ema = False  # a language model is exported as trained
+    own_step = True  # maximum likelihood (and relgan's Gumbel-softmax GAN), not the engine's D/G step
     # Its own step and optimisers: the engine's learning rates, GAN loss and R1 never apply.
     honours = ("crop",)
     instead = {
@@ -139,15 +140,9 @@ class TextFamily(Family):
     def generate(self, G: nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         return G.sample(**inputs)
 
-    @staticmethod
-    def real_ids(trainer: Any) -> torch.Tensor:
-        """A batch of training lines from the engine's data stream (ids are not images: no
-        channels-last layout)."""
-        return trainer.dataset.sample(trainer.batch, trainer.gens["data"]).to(trainer.device, non_blocking=True)
-
-    def mle_step(self, trainer: Any) -> dict[str, torch.Tensor]:
-        G, opt = trainer.G, trainer.opt_g
-        real = self.real_ids(trainer)
+    def mle_step(self, ctx: StepContext) -> dict[str, torch.Tensor]:
+        G, opt = ctx.G, ctx.opt_g
+        real = ctx.real_batch()
         loss = masked_nll(G, real)
         opt.zero_grad(set_to_none=True)
         (loss / self.length).backward()
@@ -155,19 +150,19 @@ class TextFamily(Family):
         opt.step()
         return {"nll": loss.detach()}
 
-    def train_step(self, trainer: Any) -> dict[str, torch.Tensor]:
+    def train_step(self, ctx: StepContext) -> dict[str, torch.Tensor]:
         # Dropout draws from torch's global generator, which checkpoints do not hold; seeding it
         # each step from the run's (saved) "augment" stream, unused by text otherwise, keeps
         # resume exact and leaves the data and noise streams as they were.
-        seed = int(torch.randint(0, 2**62, (1,), generator=trainer.gens["augment"]))
-        devices = [trainer.device] if trainer.device.type == "cuda" else []
+        seed = int(torch.randint(0, 2**62, (1,), generator=ctx.rngs["augment"]))
+        devices = [ctx.device] if ctx.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
-            return self.update(trainer)
+            return self.update(ctx)
 
-    def update(self, trainer: Any) -> dict[str, torch.Tensor]:
+    def update(self, ctx: StepContext) -> dict[str, torch.Tensor]:
         """One training step (MLE here; RelGAN adds its adversarial phase)."""
-        return self.mle_step(trainer)
+        return self.mle_step(ctx)
 
     # ---- export -------------------------------------------------------------------------------
     def export_module(self, G: nn.Module) -> nn.Module:
@@ -262,37 +257,38 @@ class RelGANFamily(TextFamily):
         out[..., PAD_ID] += 1 - alive[..., 0]  # a pad one-hot where the line has ended
         return out
 
-    def update(self, trainer: Any) -> dict[str, torch.Tensor]:
-        step, pre = trainer.step_count, int(self.options["pretrain_steps"])
+    def update(self, ctx: StepContext) -> dict[str, torch.Tensor]:
+        step, pre = ctx.step, int(self.options["pretrain_steps"])
         if step < pre:
-            return self.mle_step(trainer)
+            return self.mle_step(ctx)
         if step == pre:  # switch the generator's optimiser to the adversarial rate
-            for group in trainer.opt_g.param_groups:
+            for group in ctx.opt_g.param_groups:
                 group["lr"] = self.options["lr_adv"]
                 group["betas"] = (0.9, 0.999)
-        G, D, device, gen = trainer.G, trainer.D, trainer.device, trainer.gens["noise"]
-        beta = self.beta(step, trainer.cfg.steps)
+        G, D, device, gen, opt_d = ctx.G, ctx.D, ctx.device, ctx.rngs["noise"], ctx.opt_d
+        assert opt_d is not None  # made by optimizers() below
+        beta = self.beta(step, ctx.total)
 
         for _ in range(self.d_steps):
-            real = self.real_ids(trainer)  # D embeds ids directly: the same as their one-hots
+            real = ctx.real_batch()  # D embeds ids directly: the same as their one-hots
             with torch.no_grad():
-                soft, hard = G.gumbel_sample(trainer.batch, beta, gen, device)
+                soft, hard = G.gumbel_sample(ctx.batch, beta, gen, device)
             d_real, d_fake = D(real), D(self.onehot_fake(soft, hard))
             loss_d = F.softplus(-(d_real - d_fake)).mean()  # relativistic standard GAN
-            trainer.opt_d.zero_grad(set_to_none=True)
+            opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             nn.utils.clip_grad_norm_(D.parameters(), self.options["clip"])
-            trainer.opt_d.step()
+            opt_d.step()
 
         D.requires_grad_(False)
         try:
-            soft, hard = G.gumbel_sample(trainer.batch, beta, gen, device)
+            soft, hard = G.gumbel_sample(ctx.batch, beta, gen, device)
             d_fake = D(self.onehot_fake(soft, hard))
             loss_g = F.softplus(-(d_fake - D(real).detach())).mean()
-            trainer.opt_g.zero_grad(set_to_none=True)
+            ctx.opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
         finally:
             D.requires_grad_(True)
         nn.utils.clip_grad_norm_(G.parameters(), self.options["clip"])
-        trainer.opt_g.step()
+        ctx.opt_g.step()
         return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), "beta": torch.tensor(beta)}
