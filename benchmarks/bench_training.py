@@ -1,14 +1,16 @@
 """Training throughput: the engine's step against a plain DCGAN-style loop, same process.
 
 The reference is the textbook loop — the same texture networks, the same batch and crops, Adam,
-non-saturating loss, nothing else. The engine runs ``Trainer.step()`` with its extras (EMA,
+non-saturating loss, nothing else — with D frozen during the G step as the engine does (no
+gradients for D's weights that G's step would only throw away), so the ratios compare like with
+like; the textbook loop as written (D not frozen) is measured in a row of its own. The engine runs ``Trainer.step()`` with its extras (EMA,
 DiffAugment, lazy R1) on, and then with one extra at a time, so the cost of each is visible.
 The texture family's statistics term (a model choice, not engine overhead) is off in those
 rows and measured in a row of its own: the family's default, everything on.
 Variants are interleaved round by round so machine noise hits all of them alike; medians of
-images/s are reported with the ratio to the reference.
+images/s are reported with the ratio to the reference (D frozen).
 
-    python benchmarks/bench_training.py [--rounds 3] [--steps 16] [--batch 8] [--crop 64]
+    python benchmarks/bench_training.py [--rounds 3] [--steps 16] [--batch 8] [--crop 64] [--no-save]
 """
 
 from __future__ import annotations
@@ -26,14 +28,17 @@ from ganforge.core.modalities.texture.family import TextureFamily
 from ganforge.core.training.config import TrainConfig
 from ganforge.core.training.trainer import Trainer
 
+REFERENCE = "reference DCGAN loop (D frozen in the G step, as the engine)"
+
 
 class ReferenceLoop:
-    """pytorch/examples' DCGAN loop shape, on the same networks and data."""
+    """pytorch/examples' DCGAN loop shape, on the same networks and data; ``freeze_d``: D's
+    weights need no gradients during the G step (what the engine does)."""
 
     def __init__(self, family: TextureFamily, dataset, batch: int, seed: int,
-                 device: torch.device | str = "cpu") -> None:
+                 device: torch.device | str = "cpu", freeze_d: bool = True) -> None:
         torch.manual_seed(seed)
-        self.family, self.dataset, self.batch = family, dataset, batch
+        self.family, self.dataset, self.batch, self.freeze_d = family, dataset, batch, freeze_d
         self.device = torch.device(device)
         self.G, self.D = family.build_generator().to(device), family.build_discriminator().to(device)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=2e-3, betas=(0.0, 0.99))
@@ -48,9 +53,11 @@ class ReferenceLoop:
         self.opt_d.zero_grad()
         loss_d.backward()
         self.opt_d.step()
+        self.D.requires_grad_(not self.freeze_d)
         loss_g = F.softplus(-self.D(fake)).mean()
         self.opt_g.zero_grad()
         loss_g.backward()
+        self.D.requires_grad_(True)
         self.opt_g.step()
 
 
@@ -61,6 +68,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=8, help="default: ganforge train texture's")
     ap.add_argument("--crop", type=int, default=64, help="default: ganforge train texture's")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--no-save", action="store_true", help="print only (a smoke run must not replace results/)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -79,7 +87,9 @@ def main() -> None:
         "engine: R1 every step (no lazy)": replace(base, r1_every=1),
         "engine: + translate augmentation": replace(base, augment=["translate", "color", "cutout"]),
     }
-    runners = {"reference DCGAN loop": ReferenceLoop(family, dataset, args.batch, 0)}
+    runners = {REFERENCE: ReferenceLoop(family, dataset, args.batch, 0),
+               "reference, textbook (D not frozen in the G step)": ReferenceLoop(family, dataset, args.batch, 0,
+                                                                                freeze_d=False)}
     for name, cfg in variants.items():
         runners[name] = Trainer(TextureFamily(adversarial_only, dataset.data_info), dataset, cfg, torch.device("cpu"))
     runners["engine: all extras + texture statistics term (family default)"] = Trainer(
@@ -96,7 +106,7 @@ def main() -> None:
             samples[name].append(args.steps * args.batch / (time.perf_counter() - t0))
         print(f"round {rnd + 1}/{args.rounds} done", flush=True)
 
-    ref = median(samples["reference DCGAN loop"])
+    ref = median(samples[REFERENCE])
     rows, out = [], {}
     for name, xs in samples.items():
         m = median(xs)
@@ -104,8 +114,9 @@ def main() -> None:
         out[name] = {"images_per_s": xs, "median": m, "time_overhead_vs_reference": overhead}
         rows.append([name, f"{m:.1f}", f"{m / ref:.3f}", f"{overhead * 100:+.1f}%"])
     print(table(["loop", "images/s (median)", "ratio to reference", "time overhead"], rows))
-    path = save("training", {"args": vars(args), "results": out, "torch_threads": torch.get_num_threads()})
-    print(f"saved {path}")
+    if not args.no_save:
+        path = save("training", {"args": vars(args), "results": out, "torch_threads": torch.get_num_threads()})
+        print(f"saved {path}")
 
 
 if __name__ == "__main__":
