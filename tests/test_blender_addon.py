@@ -230,10 +230,154 @@ def test_saved_blend_reopens(session: dict) -> None:
 
 def test_recent_packs_in_user_data(session: dict) -> None:
     recent = session["facts"]["recent"]  # most recent first; packs that failed are not listed
-    assert recent == [str(session[k].resolve()) for k in ("pack", "sprites", "grey")]
+    assert recent == [str(session[k].resolve()) for k in ("pack", "grey", "sprites")]
 
 
 def test_dice_recent_pack_and_clean_disable(session: dict) -> None:
     f = session["facts"]
     assert 0 < f["dice_seed"] < 2**31 - 1 and f["use_pack"] == str(session["pack"])
     assert f["disabled"] == {"addon": False, "settings": False, "operator": False}
+
+
+# ---- PBR materials, Keep, new seeds in place, Bake, tile preview, the variation browser ----------
+MAPS = ("color", "normal", "height", "roughness", "ao")
+
+
+def cli_maps(pack: Path, seed: int, size: str, out: Path) -> dict[str, np.ndarray]:
+    """``ganforge generate --maps ...`` files as float arrays (top-left origin)."""
+    from click.testing import CliRunner
+
+    from ganforge.core.cli import cli
+
+    out.mkdir(parents=True, exist_ok=True)
+    result = CliRunner().invoke(cli, ["generate", str(pack), "--seed", str(seed), "--size", size, "--maps",
+                                      ",".join(MAPS), "-o", str(out / "t.png")])
+    assert result.exit_code == 0, result.output
+    return {m: read_png(out / f"t_{m}.png") for m in MAPS}
+
+
+def read_png(path: Path) -> np.ndarray:
+    image = Image.open(path)
+    return np.asarray(image, dtype=np.float64) / (65535.0 if image.mode.startswith("I") else 255.0)
+
+
+def assert_maps_equal(session: dict, prefix: str, want: dict[str, np.ndarray]) -> None:
+    for m in MAPS:
+        got = np.load(session["out"] / f"{prefix}_{m}.npy")
+        got = got[..., :3] if want[m].ndim == 3 else got[..., 0]
+        step = 0.5 / 65535 if m == "height" else HALF_STEP  # height: a float image vs a 16-bit PNG
+        assert got.shape == want[m].shape and np.abs(got - want[m]).max() <= step + 1e-6, (prefix, m)
+
+
+def test_make_material_builds_the_full_pbr_tree(session: dict) -> None:
+    f = session["facts"]
+    assert f["pbr"] == {"result": ["FINISHED"], "error": None}
+    m = f["pbr_material"]
+    assert m["name"] == "bricks s5" and m["displacement"] == "BUMP"
+    images = m["images"]
+    assert sorted(images) == sorted(MAPS)
+    assert {k: v["colorspace"] for k, v in images.items()} == {
+        "color": "sRGB", "normal": "Non-Color", "height": "Non-Color", "roughness": "Non-Color", "ao": "Non-Color"}
+    assert images["height"]["float"] and not images["normal"]["float"]
+    assert images["color"]["name"] == f["generate_image"]["name"]  # the generated image itself
+    assert all(v["packed"] and v["size"] == [64, 32] and v["extension"] == "REPEAT" for v in images.values())
+    links = {tuple(lk) for lk in m["links"]}
+    for link in [("TEX_COORD", "UV", "MAPPING", "Vector"), ("MAPPING", "Vector", "TEX_IMAGE", "Vector"),
+                 ("TEX_IMAGE", "Color", "MIX", "A_Color"), ("TEX_IMAGE", "Color", "MIX", "B_Color"),
+                 ("MIX", "Result_Color", "BSDF_PRINCIPLED", "Base Color"),
+                 ("TEX_IMAGE", "Color", "BSDF_PRINCIPLED", "Roughness"), ("TEX_IMAGE", "Color", "NORMAL_MAP", "Color"),
+                 ("NORMAL_MAP", "Normal", "BSDF_PRINCIPLED", "Normal"), ("TEX_IMAGE", "Color", "DISPLACEMENT", "Height"),
+                 ("DISPLACEMENT", "Displacement", "OUTPUT_MATERIAL", "Displacement"),
+                 ("BSDF_PRINCIPLED", "BSDF", "OUTPUT_MATERIAL", "Surface")]:
+        assert link in links, link
+    assert sum(lk[0] == "MAPPING" for lk in links) == 1 and len([lk for lk in m["links"] if lk[0] == "MAPPING"]) == 5
+    box = f["pbr_box"]
+    assert box["displacement"] == "DISPLACEMENT" and all(v["projection"] == "BOX" for v in box["images"].values())
+    box_links = {tuple(lk) for lk in box["links"]}
+    assert ("TEX_COORD", "Object", "MAPPING", "Vector") in box_links
+    assert not any(lk[2] == "NORMAL_MAP" for lk in box_links)  # no UV tangents: the height's bump instead
+
+
+def test_every_map_equals_the_cli(session: dict, tmp_path: Path) -> None:
+    assert_maps_equal(session, "pbr", cli_maps(session["pack"], 5, "64x32", tmp_path))
+    grey_height = np.load(session["out"] / "grey_height.npy")[..., 0]
+    np.testing.assert_allclose(grey_height, np.load(session["out"] / "grey_image.npy")[..., 0], atol=HALF_STEP)
+
+
+def test_keep_and_a_new_seed_update_the_material_in_place(session: dict, tmp_path: Path) -> None:
+    f = session["facts"]
+    assert f["keep"]["result"] == ["FINISHED"] and f["reseed"]["result"] == ["FINISHED"]
+    kept, reseeded = f["kept"], f["reseeded"]
+    assert kept["name"] == "bricks s21" and reseeded["name"] == "bricks s22" and f["reseed_plane"]
+    assert reseeded["pointer"] == kept["pointer"]
+    for m in MAPS:  # the same image datablocks, renamed and rewritten
+        assert reseeded["images"][m]["pointer"] == kept["images"][m]["pointer"], m
+        assert reseeded["images"][m]["seed"] == 22
+    assert reseeded["images"]["normal"]["name"] == "bricks s22 normal" and reseeded["props"]["ganforge_seed"] == 22
+    assert_maps_equal(session, "reseed22", cli_maps(session["pack"], 22, "32x32", tmp_path / "a"))
+    threaded_run = f["reseed_threaded"]
+    assert threaded_run["result"] == ["FINISHED"] and not threaded_run["thread_alive"]
+    assert f["reseed_threaded_name"] == "bricks s23"
+    assert_maps_equal(session, "reseed23", cli_maps(session["pack"], 23, "32x32", tmp_path / "b"))
+    cancel = f["reseed_cancel"]
+    assert cancel["result"] == ["CANCELLED"] and cancel["reports"] == [["WARNING", "ganforge: cancelled"]]
+    assert f["reseed_cancel_name"] == "bricks s23" and not cancel["running_after"]  # nothing applied
+    missing = f["reseed_missing"]
+    assert missing["result"] is None and "no such material" in missing["error"]
+
+
+def test_bake_writes_the_cli_files(session: dict, tmp_path: Path) -> None:
+    f = session["facts"]
+    assert f["bake"]["result"] == ["FINISHED"]
+    baked = session["out"] / "baked"
+    assert sorted(p.name for p in baked.iterdir()) == sorted(f"bricks_s22_{m}.png" for m in (*MAPS, "orm"))
+    want = cli_maps(session["pack"], 22, "32x32", tmp_path)
+    for m in MAPS:  # the same writer; Blender's numpy 1.26 FFT may differ from numpy 2's in the last
+        # float bits, which can move a value across a rounding step: one step at most
+        step = 1 / 65535 if m == "height" else 1 / 255
+        assert np.abs(read_png(baked / f"bricks_s22_{m}.png") - want[m]).max() <= step + 1e-9, m
+    assert f["bake_threaded"]["result"] == ["FINISHED"]
+    assert len(list((session["out"] / "baked_threaded").iterdir())) == len(MAPS)
+
+
+def test_tile_preview_is_three_by_three(session: dict) -> None:
+    assert session["facts"]["tile"]["result"] == ["FINISHED"]
+    tiled, single = np.load(session["out"] / "tile3x3.npy"), np.load(session["out"] / "seed5.npy")
+    assert tiled.shape == (96, 192, 4)
+    np.testing.assert_array_equal(tiled, np.tile(single, (3, 3, 1)))
+
+
+def test_variation_browser(session: dict) -> None:
+    f = session["facts"]
+    assert f["timer_registered"]
+    # Five quick slider moves: one preview, of the last seed.
+    assert f["browse_first"] == {"started": 1, "applied": [7]}
+    preview = np.load(session["out"] / "preview7.npy")[..., :3]
+    small = runtime.load(session["pack"]).generate(seed=7, size="32x32")[0]
+    assert preview.shape == (96, 96, 3) and np.abs(preview - np.tile(small, (3, 3, 1))).max() <= HALF_STEP
+    # Seeds 9 and 10 asked for while 8 rendered are skipped: 11 renders next.
+    assert f["browse_busy"] == {"started": 3, "applied": [7, 8, 11]}
+    keys = f["browse_keys"]
+    assert keys["results"] == [["RUNNING_MODAL"]] * 3 + [["PASS_THROUGH"]] and keys["seed"] == 12
+    assert keys["release"] == ["PASS_THROUGH"]
+    assert f["browse_enter"] == ["FINISHED"] and f["browse_enter_material"] == {"new": 1, "name": "bricks s12"}
+    assert f["browse_esc"] == ["CANCELLED"] and f["browse_sync"]["result"] == ["FINISHED"]
+    assert f["grid"]["result"] == ["FINISHED"] and f["grid_seeds"] == [30, 31, 32, 33]
+    assert f["grid_shorter"] == ["ganforge grid 1", "ganforge grid 2"] and f["picked"] == 41
+    panel = f["panel"]  # the sidebar's code, run against a stand-in layout
+    assert panel["error"] is None, panel
+    for op in ("ganforge.make_material", "ganforge.browse", "ganforge.browse_grid", "ganforge.keep",
+               "ganforge.bake_maps", "ganforge.tile_preview", "ganforge.reseed_material", "ganforge.pick_seed"):
+        assert f"operator:{op}" in panel["calls"], op
+    assert panel["calls"].count("template_icon") == 2  # the grid's two thumbnails
+
+
+def test_pbr_material_survives_save_and_reopen(session: dict) -> None:
+    f = session["facts"]
+    before, after = f["pbr_material"], f["reopened_pbr"]
+    assert after["links"] == before["links"] and after["displacement"] == before["displacement"]
+    for m in MAPS:
+        a, b = after["images"][m], before["images"][m]
+        assert (a["name"], a["colorspace"], a["float"], a["packed"]) == (b["name"], b["colorspace"], b["float"], True)
+        np.testing.assert_array_equal(np.load(session["out"] / f"reopened_pbr_{m}.npy"),
+                                      np.load(session["out"] / f"pbr_{m}.npy"))

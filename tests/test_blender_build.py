@@ -59,7 +59,8 @@ def test_zip_manifest_and_wheels(linux_zip: Path) -> None:
     assert [w.split("-")[2] for w in ort] == ["cp311", "cp313"] and all("manylinux" in w for w in ort)
     assert any(w.startswith("wheels/ganforge-0.1.0-py3-none-any") for w in wheels)
     assert not any("numpy" in w or "torch" in w for w in wheels)  # Blender ships numpy
-    assert {"__init__.py", "operators.py", "ui.py", "logic.py", "jobs.py", "blend_data.py"} <= names
+    assert {"__init__.py", "operators.py", "ui.py", "logic.py", "jobs.py", "blend_data.py",
+            "materials.py", "pbr_operators.py", "browser.py"} <= names
     assert not names & {"build.py", "host.py"}
     for name in names - {n for n in names if n.startswith("wheels/")}:
         assert b"import torch" not in zf.read(name), name

@@ -168,3 +168,57 @@ def test_pack_summary(pack: Path) -> None:
     rows = dict(logic.pack_summary(pack))
     assert rows["Modality"] == "texture" and rows["Default size"].count("x") == 1
     assert rows["sha256"] == runtime.load(pack).sha256[:16]
+
+
+def test_map_sets_equal_the_library_and_bake_writes_the_cli_files(pack: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    from ganforge.core import pbr
+
+    (mapset,) = logic.generate_maps(pack, 3, 32, 16, {"normal_strength": 5.0})
+    colour = runtime.load(pack).generate(seed=3, size="32x16")[0]
+    want = pbr.derive(colour, pbr.MAPS, pbr.PbrOptions(normal_strength=5.0))
+    assert sorted(mapset.maps) == sorted(pbr.MAPS) and mapset.props["ganforge_seed"] == 3
+    for name in pbr.MAPS:
+        np.testing.assert_array_equal(mapset.maps[name], want[name])
+    written = list(logic.bake_maps(pack, 3, 32, 16, tmp_path / "bake", {"normal_strength": 5.0}))
+    assert [p.name for p in written] == [f"tex_s3_{m}.png" for m in (*pbr.MAPS, "orm")]
+    normal = np.asarray(Image.open(tmp_path / "bake" / "tex_s3_normal.png"), dtype=np.float32) / 255
+    assert np.abs(normal - want["normal"]).max() <= 0.5 / 255 + 1e-6
+    with pytest.raises(GanforgeError, match="no folder"):
+        next(logic.bake_maps(pack, 3, 32, 16, ""))
+    assert logic.snap_size(runtime.load(pack), 50) % runtime.load(pack).meta.decoder["stride"] == 0
+
+
+def test_debouncer_runs_only_the_latest_request() -> None:
+    from ganforge.plugins.blender.jobs import Debouncer
+
+    now = [0.0]
+    gate = threading.Event()
+    made: list[int] = []
+
+    def make(key: int):
+        gate.wait(5)
+        made.append(key)
+        yield key * 10
+
+    deb = Debouncer(make, delay=0.15, clock=lambda: now[0])
+    for key in (1, 2, 3):
+        deb.request(key)
+    assert deb.tick() == [] and not deb.running  # not quiet long enough
+    now[0] = 0.2
+    deb.tick()
+    assert deb.running and deb.started == 1
+    deb.request(4)
+    deb.request(5)  # while 3 renders: 4 is skipped
+    now[0] = 0.5
+    gate.set()
+    results: list = []
+    deadline = time.monotonic() + 10
+    while not deb.idle and time.monotonic() < deadline:
+        results += deb.tick()
+        time.sleep(0.01)
+    assert made == [3, 5] and results == [(3, 30), (5, 50)] and deb.started == 2 and deb.shown == 5
+    deb.request(6)
+    deb.cancel()
+    assert deb.idle and deb.tick() == []

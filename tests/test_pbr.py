@@ -157,3 +157,17 @@ def test_torch_free() -> None:
 
     code = "import sys, ganforge.core.pbr; assert 'torch' not in sys.modules and 'PIL' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_png_writer_round_trips_through_pillow(tmp_path) -> None:
+    from PIL import Image
+
+    from ganforge.core import png
+
+    rng = np.random.default_rng(0)
+    for array in (rng.integers(0, 256, (7, 5), dtype=np.uint8), rng.integers(0, 256, (4, 9, 3), dtype=np.uint8),
+                  rng.integers(0, 65536, (6, 3), dtype=np.uint16)):
+        path = png.write(tmp_path / "x.png", array)
+        np.testing.assert_array_equal(np.asarray(Image.open(path)), array)
+    with pytest.raises(TypeError):
+        png.encode(np.zeros((2, 2), np.float32))

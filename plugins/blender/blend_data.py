@@ -119,6 +119,13 @@ def interpolate(pack: str, seed_a: int, seed_b: int, steps: int, width: int, hei
 
 
 # ---- materials -------------------------------------------------------------------------------
+def takes_maps(image: Any) -> bool:
+    """Whether Make Material gives ``image`` PBR maps: a still texture, not a sprite or decal
+    (alpha, or an image pack's) nor an image sequence."""
+    sprite = image.get("ganforge_modality") == "image" or int(image.get("ganforge_channels", 3)) == 4
+    return image.source != "SEQUENCE" and not sprite
+
+
 def make_material(image: Any, *, bump: bool | None = None, box: bool = False, scale: float = 1.0,
                   bump_strength: float = 0.5, obj: Any = None) -> Any:
     """A Principled BSDF material with ``image`` as base colour.

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,3 +76,62 @@ class Job:
 
     def join(self, timeout: float | None = None) -> None:
         self._thread.join(timeout)
+
+
+class Debouncer:
+    """Live previews while a slider moves: the latest request wins, one job at a time.
+
+    ``request(key)`` records what the UI wants now (e.g. a seed); :meth:`tick`, called from a
+    main-thread timer, starts a :class:`Job` computing ``make(key)`` once requests have been
+    quiet for ``delay`` seconds and no job is running, and returns the finished items. Seeds
+    scrubbed past while a job runs are never computed: only the newest is, after it. One
+    onnxruntime call at a time, on the worker thread, so Blender's UI never waits on it.
+    """
+
+    def __init__(self, make: Callable[[Hashable], Iterable[Any]], delay: float = 0.15,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.make, self.delay, self.clock = make, delay, clock
+        self.wanted: Hashable | None = None
+        self.shown: Hashable | None = None   # the key of the last finished job
+        self.error: BaseException | None = None
+        self.started = 0                     # jobs started (tests and the panel read it)
+        self._at = 0.0
+        self._job: Job | None = None
+        self._job_key: Hashable | None = None
+
+    def request(self, key: Hashable) -> None:
+        self.wanted, self._at = key, self.clock()
+
+    @property
+    def running(self) -> bool:
+        return self._job is not None
+
+    @property
+    def idle(self) -> bool:
+        """Nothing running and nothing newer wanted: the timer may stop."""
+        return self._job is None and (self.wanted is None or self.wanted == self.shown)
+
+    def tick(self) -> list[tuple[Hashable, Any]]:
+        """Main thread: ``(key, item)`` for each finished item; starts the next job when due."""
+        out: list[tuple[Hashable, Any]] = []
+        if self._job is not None:
+            for msg in self._job.poll():
+                if msg.kind == "item":
+                    out.append((self._job_key, msg.value))
+                elif msg.kind == "error":
+                    self.error = msg.value
+            if self._job.finished:
+                self.shown, self._job = self._job_key, None
+        due = self.clock() - self._at >= self.delay
+        if self._job is None and self.wanted is not None and self.wanted != self.shown and due:
+            key = self.wanted
+            self.error = None
+            self._job, self._job_key = Job(lambda: self.make(key), 1).start(), key
+            self.started += 1
+        return out
+
+    def cancel(self) -> None:
+        """Stop wanting anything; a running job's result is dropped."""
+        if self._job is not None:
+            self._job.cancel()
+        self.wanted = self.shown = self._job = self._job_key = None

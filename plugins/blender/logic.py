@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ganforge.core import runtime
+from ganforge.core import pbr, runtime
 from ganforge.core.atomic import write_text_atomic
 from ganforge.core.errors import GanforgeError, PackError
 from ganforge.core.limits import MAX_SIDE as MAX_SIDE  # the largest side the panel offers
@@ -81,6 +81,19 @@ def resolve_size(rt: runtime.PackRuntime, width: int, height: int) -> tuple[int,
     if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE):
         raise GanforgeError(f"size {width}x{height} is outside 1..{MAX_SIDE} pixels per side")
     return width, height
+
+
+def snap_size(rt: runtime.PackRuntime, size: int) -> int:
+    """The largest square side <= ``size`` the pack accepts (its size step), for previews and
+    thumbnails whose exact size does not matter."""
+    for step in (1, 2, 4, 8, 16, 32, 64, 128, 256):
+        side = max(step, size - size % step)
+        try:
+            rt.codec.resolve_dims(rt.meta, {"size": (side, side)})
+            return side
+        except GanforgeError:
+            continue
+    raise GanforgeError(f"{rt.path}: no preview size near {size} px fits this pack")
 
 
 def random_seed() -> int:
@@ -152,6 +165,56 @@ def generate_sprites(pack: str | os.PathLike[str], seed: int, count: int, catego
         props = texture_props(rt, seed + i, size, size, ganforge_category=category,
                               ganforge_truncation=float(truncation))
         yield Texture(image, seed + i, props)
+
+
+# ---- PBR map sets (Make Material, Keep, a new seed for a material, Bake) ------------------------
+@dataclass
+class MapSet:
+    """One texture and its PBR maps: ``maps[name]`` is float32, top-left origin, (H, W, 3) for
+    colour and normal, (H, W) for height, roughness and AO (see :mod:`ganforge.core.pbr`)."""
+
+    maps: dict[str, np.ndarray]
+    seed: int
+    props: dict[str, Any]
+
+
+def pbr_options(options: dict[str, Any] | None) -> pbr.PbrOptions:
+    """The map settings a material stores (``ganforge_pbr``), checked; ``None``: the defaults."""
+    return pbr.PbrOptions.from_options(dict(options or {}))
+
+
+def generate_maps(pack: str | os.PathLike[str], seed: int, width: int, height: int,
+                  options: dict[str, Any] | None = None, maps: tuple[str, ...] = pbr.MAPS) -> Iterator[MapSet]:
+    """The texture of ``seed`` and its maps, derived from the float colour exactly as
+    ``ganforge generate --maps`` derives them (so each map equals the CLI's file)."""
+    check_seed(seed)
+    o = pbr_options(options)
+    rt, width, height, _ = open_texture_pack(pack, width, height, 1)
+    image = rt.generate(seed=seed, count=1, size=(width, height))[0]
+    yield MapSet(pbr.derive(image, maps, o), seed,
+                 texture_props(rt, seed, width, height, ganforge_pbr=json.dumps(o.as_dict())))
+
+
+def maps_from_pixels(pixels: np.ndarray, options: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
+    """Maps of an image whose pack is not at hand (moved, or not ganforge's): from its pixels."""
+    return pbr.derive(np.asarray(pixels)[..., :3], pbr.MAPS, pbr_options(options))
+
+
+def bake_maps(pack: str | os.PathLike[str], seed: int, width: int, height: int, folder: str | os.PathLike[str],
+              options: dict[str, Any] | None = None, orm: bool = True) -> Iterator[Path]:
+    """Write every map of ``seed`` to ``folder`` as ``<pack>_s<seed>_<map>.png`` (and ``_orm``)
+    through the texture codec: the same files as ``ganforge generate --maps ... --orm``."""
+    check_seed(seed)
+    out = Path(folder)
+    if not str(folder).strip():
+        raise GanforgeError("no folder chosen to bake the maps into")
+    out.mkdir(parents=True, exist_ok=True)
+    rt, width, height, _ = open_texture_pack(pack, width, height, 1)
+    settings = {k: v for k, v in pbr_options(options).as_dict().items()}
+    settings["roughness_range"] = tuple(settings["roughness_range"])
+    opts = {"size": (width, height), "maps": ",".join(pbr.MAPS), "orm": orm, **settings}
+    image = rt.generate(seed=seed, count=1, **opts)
+    yield from rt.write(image, out / f"{Path(pack).stem}_s{seed}.png", **opts)
 
 
 # ---- interpolation ---------------------------------------------------------------------------

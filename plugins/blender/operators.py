@@ -8,6 +8,7 @@ progress shows in the panel, ESC cancels. Bad input is a Blender error report, n
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -296,16 +297,26 @@ class GANFORGE_OT_generate_sprite(_JobOperator, bpy.types.Operator):
 
 
 class GANFORGE_OT_make_material(bpy.types.Operator):
-    """Make a Principled BSDF material with a generated texture (or decal) as its base colour"""
+    """Make a Principled BSDF material from a generated texture: colour, normal, height, roughness
+    and AO maps (or a decal from a sprite)"""
 
     bl_idname = "ganforge.make_material"
     bl_label = "Make Material"
     bl_options = {"REGISTER", "UNDO"}
 
     image: StringProperty(name="Image", description="Image datablock name (empty: the last generated)")
+    pbr: BoolProperty(name="PBR maps", default=True,
+                      description="Normal, height, roughness and AO maps beside the colour (textures)")
+    displacement: EnumProperty(name="Displacement", default="BUMP", items=[
+        ("BUMP", "Bump", "The height bumps the shading normal"),
+        ("DISPLACEMENT", "Displacement", "True displacement (Cycles; subdivide the mesh)"),
+        ("BOTH", "Both", "True displacement plus bump (Cycles)")])
+    normal_strength: FloatProperty(name="Normal strength", default=2.0, min=0.0, max=100.0,
+                                   description="Depth of the height's range in pixels")
     bump: EnumProperty(name="Bump", items=[("AUTO", "Auto", "Bump from height for greyscale packs"),
                                            ("ON", "On", "Bump from the texture's value"),
-                                           ("OFF", "Off", "No bump")], default="AUTO")
+                                           ("OFF", "Off", "No bump")], default="AUTO",
+                       description="Without PBR maps: a bump from the colour's value")
     box: BoolProperty(name="Box projection", description="Project on object coordinates: no UVs needed")
     scale: FloatProperty(name="Scale", default=1.0, min=0.001, soft_max=100.0)
     assign: BoolProperty(name="Assign to active object", default=True)
@@ -316,11 +327,42 @@ class GANFORGE_OT_make_material(bpy.types.Operator):
         if image is None:
             self.report({"ERROR"}, f"no image named {name!r}" if name else "no image given or generated yet")
             return {"CANCELLED"}
-        bump = None if self.bump == "AUTO" else self.bump == "ON"
         obj = context.active_object if self.assign else None
-        mat = blend_data.make_material(image, bump=bump, box=self.box, scale=self.scale, obj=obj)
+        try:
+            if self.pbr and blend_data.takes_maps(image):
+                mat = self._pbr_material(image, obj)
+            else:
+                bump = None if self.bump == "AUTO" else self.bump == "ON"
+                mat = blend_data.make_material(image, bump=bump, box=self.box, scale=self.scale, obj=obj)
+        except Exception as e:
+            self.report({"ERROR"}, describe(e))
+            return {"CANCELLED"}
         context.window_manager.ganforge_last_material = mat.name
         return {"FINISHED"}
+
+    def _pbr_material(self, image: Any, obj: Any) -> Any:
+        """Maps from the pack that made ``image`` (exactly the CLI's), or, when that pack is
+        gone or changed, from the image's own 8-bit pixels (with a warning)."""
+        from . import materials
+
+        options = {"normal_strength": float(self.normal_strength)}
+        pack, size = str(image.get("ganforge_pack", "")), list(image.get("ganforge_size", []))
+        mapset = None
+        if pack and len(size) == 2 and Path(pack).is_file():
+            rt = logic.open_pack(pack)
+            if rt.sha256 == image.get("ganforge_pack_sha256"):
+                (mapset,) = logic.generate_maps(pack, int(image["ganforge_seed"]), size[0], size[1], options)
+        if mapset is None:
+            self.report({"WARNING"}, f"{image.name}: its pack is not at hand; maps made from its pixels")
+            pixels = blend_data.pixels_top_left(image)
+            mapset = logic.MapSet(logic.maps_from_pixels(pixels, options), int(image.get("ganforge_seed", 0)),
+                                  {"ganforge_pbr": json.dumps(logic.pbr_options(options).as_dict())})
+            name = f"{image.name} material"
+        else:
+            name = materials.material_name(pack, mapset.seed)
+        images = materials.map_images(mapset, image.name, color=image)
+        return materials.build_material(images, name, mapset.props, box=self.box, displacement=self.displacement,
+                                        scale=self.scale, obj=obj)
 
 
 class GANFORGE_OT_random_seed(bpy.types.Operator):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import bpy
-from bpy.props import FloatProperty, IntProperty, PointerProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
-from . import logic, operators
+from . import browser, logic, operators, pbr_operators
 
 
 class GanforgeSettings(bpy.types.PropertyGroup):
@@ -23,6 +23,14 @@ class GanforgeSettings(bpy.types.PropertyGroup):
     category: StringProperty(name="Category", description="One of the pack's categories (empty: any)")
     truncation: FloatProperty(name="Truncation", default=1.0, min=0.0, max=2.0,
                               description="1: full variety; 0.5-0.8: more typical")
+    # The variation browser and PBR materials.
+    browse_seed: IntProperty(name="Browse seed", default=0, min=0, max=2**31 - 1, update=browser.on_seed_change,
+                             description="Move to preview seeds live (arrow keys: Browse Seeds)")
+    preview_size: IntProperty(name="Preview", default=128, min=16, max=512, description="Preview side in pixels")
+    grid_count: IntProperty(name="Thumbnails", default=8, min=1, max=32)
+    box: BoolProperty(name="Box projection", description="Project on object coordinates: no UVs needed")
+    displacement: EnumProperty(name="Displacement", items=pbr_operators.DISPLACEMENT_ITEMS, default="BUMP")
+    bake_dir: StringProperty(name="Folder", subtype="DIR_PATH", description="Where Bake to Files writes the maps")
 
 
 class GANFORGE_MT_recent(bpy.types.Menu):
@@ -84,7 +92,18 @@ class _GanforgePanel:
             self._draw_sprite(col, s)
         else:
             self._draw_texture(col, s)
-        col.operator(operators.GANFORGE_OT_make_material.bl_idname, icon="MATERIAL").image = ""
+        if not sprites:
+            row = col.row(align=True)
+            row.prop(s, "box")
+            row.prop(s, "displacement", text="")
+        op = col.operator(operators.GANFORGE_OT_make_material.bl_idname, icon="MATERIAL")
+        op.image, op.box, op.displacement = "", s.box, s.displacement
+        row = col.row(align=True)
+        row.operator(pbr_operators.GANFORGE_OT_tile_preview.bl_idname, icon="MESH_GRID").image = ""
+        row.operator(pbr_operators.GANFORGE_OT_reseed_material.bl_idname, text="Material ← Seed",
+                     icon="FILE_REFRESH").seed = s.seed
+        if not sprites:
+            _draw_browser(layout.box(), s, busy)
 
         if busy:
             layout.progress(factor=wm.ganforge_progress, type="BAR", text="Generating… Esc cancels")
@@ -119,6 +138,41 @@ class _GanforgePanel:
         op.width, op.height = s.width, s.height
 
 
+def _draw_browser_grid(col: Any) -> None:
+    images = browser.grid_images()
+    if not images:
+        return
+    grid = col.grid_flow(columns=4, even_columns=True, align=True)
+    for image in images:
+        cell = grid.column(align=True)
+        cell.template_icon(icon_value=image.preview_ensure().icon_id, scale=3.0)
+        seed = int(image.get("ganforge_seed", 0))
+        cell.operator(browser.GANFORGE_OT_pick_seed.bl_idname, text=str(seed)).seed = seed
+
+
+def _draw_browser(box: Any, s: Any, busy: bool) -> None:
+    """Variation browser: live preview slider, arrow keys, thumbnails, keep, bake."""
+    box.label(text="Variation browser", icon="SEQ_PREVIEW")
+    row = box.row(align=True)
+    row.prop(s, "browse_seed")
+    row.prop(s, "preview_size")
+    box.operator(browser.GANFORGE_OT_browse.bl_idname, icon="ARROW_LEFTRIGHT")
+    col = box.column()
+    col.enabled = not busy
+    row = col.row(align=True)
+    row.prop(s, "grid_count")
+    op = row.operator(browser.GANFORGE_OT_browse_grid.bl_idname, icon="IMGDISPLAY")
+    op.pack, op.seed, op.count = s.pack, s.browse_seed, s.grid_count
+    _draw_browser_grid(col)
+    op = col.operator(pbr_operators.GANFORGE_OT_keep.bl_idname, icon="CHECKMARK")
+    op.pack, op.seed, op.width, op.height = s.pack, s.browse_seed, s.width, s.height
+    op.box, op.displacement = s.box, s.displacement
+    row = col.row(align=True)
+    row.prop(s, "bake_dir", text="")
+    op = row.operator(pbr_operators.GANFORGE_OT_bake_maps.bl_idname, icon="EXPORT")
+    op.pack, op.seed, op.width, op.height, op.directory = s.pack, s.browse_seed, s.width, s.height, s.bake_dir
+
+
 class GANFORGE_PT_image(_GanforgePanel, bpy.types.Panel):
     bl_idname = "GANFORGE_PT_image"
     bl_space_type = "IMAGE_EDITOR"
@@ -141,6 +195,8 @@ WM_PROPS = {
     "ganforge_status": lambda: StringProperty(default=""),
     "ganforge_last_image": lambda: StringProperty(default=""),
     "ganforge_last_material": lambda: StringProperty(default=""),
+    "ganforge_last_preview": lambda: StringProperty(default=""),
+    "ganforge_grid": lambda: IntProperty(default=0, min=0),
 }
 
 

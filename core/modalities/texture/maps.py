@@ -17,7 +17,7 @@ from typing import Any
 import click
 import numpy as np
 
-from ...atomic import write_atomic
+from ... import png
 from ...pbr import MAPS, NORMAL_FORMATS, PbrOptions, derive, orm, parse_maps
 
 #: Options ``ganforge generate`` adds for textures; their names are :class:`PbrOptions` fields
@@ -59,18 +59,15 @@ def requested(options: dict[str, Any]) -> tuple[tuple[str, ...], bool]:
 
 
 def _save(array: np.ndarray, path: Path, bits: int = 8) -> Path:
-    """A float map in [0, 1] -> PNG, written atomically (grey when 2-D)."""
-    from PIL import Image
-
+    """A float map in [0, 1] -> PNG, written atomically (grey when 2-D). The writer is
+    ganforge's own (numpy + zlib), so Blender's Python, which has no Pillow, bakes the same files."""
     x = np.clip(array, 0.0, 1.0)
     if bits == 16:
-        image = Image.fromarray((x * 65535.0 + 0.5).astype(np.uint16))  # mode I;16: a 16-bit PNG
-    else:
-        u8 = (x * 255.0 + 0.5).astype(np.uint8)
-        if u8.ndim == 3 and np.array_equal(u8[..., 0], u8[..., 1]) and np.array_equal(u8[..., 0], u8[..., 2]):
-            u8 = u8[..., 0]  # a greyscale pack's colour: one channel on disk, as without --maps
-        image = Image.fromarray(u8, "L" if u8.ndim == 2 else "RGB")
-    return write_atomic(path, lambda tmp: image.save(tmp, format="PNG"))
+        return png.write(path, (x * 65535.0 + 0.5).astype(np.uint16))
+    u8 = (x * 255.0 + 0.5).astype(np.uint8)
+    if u8.ndim == 3 and np.array_equal(u8[..., 0], u8[..., 1]) and np.array_equal(u8[..., 0], u8[..., 2]):
+        u8 = u8[..., 0]  # a greyscale pack's colour: one channel on disk, as without --maps
+    return png.write(path, u8)
 
 
 def write_maps(image: np.ndarray, target: Path, options: dict[str, Any]) -> list[Path]:
