@@ -1,8 +1,9 @@
 """Render the README's Blender screenshot with Blender itself (Cycles, CPU, background mode).
 
 Installs the built extension zip into a throwaway user folder, generates a texture with the
-public operators, makes a material on a plane (UV, tiled 3x to show it is seamless) and on a
-cube (box projection, no UVs), and renders::
+public operators, makes the full PBR material (colour, normal, height as bump, roughness, AO)
+on a plane (UV, tiled 3x to show that every map is seamless) and on a cube (box projection, no
+UVs), and renders::
 
     make blender-venv && ganforge blender build --platform linux-x64 -o dist
     BLENDER_USER_RESOURCES=$(mktemp -d) .venv-blender/bin/python docs/blender_screenshot.py \\

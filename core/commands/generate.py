@@ -114,9 +114,11 @@ def build() -> click.Command:
 
         Runs with onnxruntime and numpy only: torch is not needed. The same --seed always gives
         the same result. Options after --threads come from the installed modalities' codecs
-        (textures: --size WxH, a multiple of the pack's stride, default 512x512).
+        (textures: --size WxH, a multiple of the pack's stride, default 512x512; --maps
+        color,normal,height,roughness,ao and --orm for PBR maps).
 
         \b
         Example:
           ganforge generate bricks.onnx --seed 7 --count 4 --size 1024x1024 -o out/
+          ganforge generate bricks.onnx --seed 7 --maps color,normal,height,roughness,ao --orm -o out/
         """, short_help="Generate textures (or other outputs) from a pack.")

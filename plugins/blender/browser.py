@@ -21,7 +21,7 @@ from bpy.props import IntProperty
 
 from . import logic
 from .jobs import Debouncer
-from .operators import _PACK, _SEED_MAX, _abspath, _JobOperator, _show, _status
+from .operators import _PACK, _SEED_MAX, _abspath, _JobOperator, _status
 
 PREVIEW = "ganforge preview"
 GRID = "ganforge grid"
@@ -67,12 +67,23 @@ def apply_preview(texture: logic.Texture) -> Any:
     return image
 
 
+def _show_preview(image: Any) -> None:
+    """Show the preview in the first Image Editor of any window: a timer's context has no
+    screen of its own, so the windows are searched."""
+    wm = bpy.context.window_manager
+    for window in wm.windows if wm else ():
+        for area in window.screen.areas:
+            if area.type == "IMAGE_EDITOR":
+                area.spaces.active.image = image
+                area.tag_redraw()
+                return
+
+
 def tick() -> float | None:
     """Main thread, on a timer: apply finished previews, start the next; None stops the timer."""
     context = bpy.context
     for _, texture in _debouncer.tick():
-        image = apply_preview(texture)
-        _show(context, image)
+        _show_preview(apply_preview(texture))
         _status(context, f"preview: seed {texture.seed}")
     if _debouncer.error is not None:
         from .operators import describe
