@@ -127,6 +127,14 @@ class Codec(ABC):
         Default: ``None``."""
         return None
 
+    def compose(self, runtime: Any, seed: int, count: int, dims: dict[str, int], values: dict[str, Any],
+                options: dict[str, Any]) -> list[np.ndarray] | None:
+        """Graph outputs the codec builds from several runs of the graph, for options one run
+        cannot serve (music: an interpolation across bars, each bar continuing the one before);
+        the runtime decodes them as it would one run's. ``None``: the ordinary run(s). Default:
+        ``None``."""
+        return None
+
     # ---- optional: output --------------------------------------------------------------------
     def echo(self, decoded: Any, stream: Any = None) -> None:
         """Print a result (``ganforge generate`` without ``-o``). Only codecs that override it
@@ -177,7 +185,7 @@ class Codec(ABC):
 
 
 _REQUIRED = ("resolve_dims", "output_bytes", "decode", "write")
-_OPTIONAL = ("validate", "graph_output_bytes", "tile_plan", "scalars", "feeds", "echo", "image_size",
+_OPTIONAL = ("validate", "graph_output_bytes", "tile_plan", "scalars", "feeds", "compose", "echo", "image_size",
              "summary", "load_reference", "eval_samples", "eval_report", "sweep")
 _DECLARATIONS = {"GENERATE_OPTIONS": "generate_options", "TRAIN_OPTIONS": "train_options",
                  "EVAL_SAMPLES": "eval_sample_count", "OUTPUT_KIND": "output_kind", "SIZED": "sized"}

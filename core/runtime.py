@@ -362,6 +362,9 @@ class PackRuntime:
         """The graph's outputs (undecoded, all channels) for ``count`` items from ``seed``."""
         dims = self.codec.resolve_dims(self.meta, options)
         scalars = self._values(options, scalars)
+        composed = self.codec.compose(self, seed, count, dims, scalars, options)
+        if composed is not None:
+            return composed
         custom = self._custom_feeds(seed, count, dims, scalars, options)
         if custom is not None:
             return self.run(custom)
@@ -383,6 +386,9 @@ class PackRuntime:
         """
         dims = self.codec.resolve_dims(self.meta, options)
         scalars = self._values(options, scalars)
+        composed = self.codec.compose(self, seed, count, dims, scalars, options)
+        if composed is not None:  # several runs the codec chains itself (music: bar by bar)
+            return self.codec.decode(composed, self.meta, options)
         custom = self._custom_feeds(seed, count, dims, scalars, options)
         if custom is not None:
             return self.codec.decode(self.run(custom), self.meta, options)

@@ -23,7 +23,7 @@ from ...atomic import write_atomic
 from ...codec import Codec
 from ...errors import GanforgeError, PackError
 from ...pack import PackMeta
-from . import render
+from . import controls, render, variants
 
 DEFAULT_BPM = 120.0
 DEFAULT_THRESHOLD = 0.5
@@ -74,8 +74,22 @@ def settings(meta: PackMeta, source: str = "pack") -> Settings:
     return s
 
 
+def pack_controls(meta: PackMeta) -> dict[str, Any]:
+    """The controls' defaults the pack records (``decoder.controls``: key, scale, lowest,
+    highest, density, temperature); an option given by the user wins over each."""
+    d = meta.decoder.get("controls") or {}
+    return dict(d) if isinstance(d, dict) else {}
+
+
 def validate(meta: PackMeta, source: str = "pack") -> None:
-    settings(meta, source)
+    s = settings(meta, source)
+    try:
+        if not isinstance(meta.decoder.get("controls", {}), (dict, type(None))):
+            raise GanforgeError("it is not an object")
+        nc, _ = controls.from_options({}, pack_controls(meta))
+        controls.check_range(nc, s.low, s.pitches, s.drums)
+    except (GanforgeError, TypeError, ValueError) as e:
+        raise PackError(f"{source}: music decoder controls: {e}") from None
     if "condition" not in {s.name for s in meta.inputs}:
         raise PackError(f"{source}: a music pack needs a 'condition' input (the previous bar)")
 
@@ -156,19 +170,25 @@ def scalars(meta: PackMeta, options: dict[str, Any]) -> dict[str, Any]:
 
 
 # ---- decoding --------------------------------------------------------------------------------------
-def threshold_notes(prob: np.ndarray, threshold: float = DEFAULT_THRESHOLD, min_steps: int = 1) -> np.ndarray:
+def threshold_notes(prob: np.ndarray, threshold: float | np.ndarray = DEFAULT_THRESHOLD,
+                    min_steps: int = 1) -> np.ndarray:
     """``(..., steps, pitches)`` probabilities -> bool sounding steps: hysteresis, one-step gaps
-    filled, and unconfident notes shorter than ``min_steps`` (and one-step ones) dropped."""
-    if not 0.0 < threshold < 1.0:
-        raise GanforgeError(f"threshold {threshold:g} must be in (0, 1)")
+    filled, and unconfident notes shorter than ``min_steps`` (and one-step ones) dropped.
+    ``threshold`` may be an array broadcasting to ``prob`` (a density target's per-bar thresholds)."""
+    thr_arr = np.asarray(threshold, np.float32)
+    if not (np.all(thr_arr > 0.0) and np.all(thr_arr < 1.0)):
+        raise GanforgeError(f"threshold {float(np.min(thr_arr)):g}..{float(np.max(thr_arr)):g} must be in (0, 1)")
     p = np.moveaxis(np.asarray(prob, np.float32), -2, -1)  # (..., pitches, steps)
+    thr = np.moveaxis(np.broadcast_to(thr_arr, np.shape(prob)), -2, -1) if thr_arr.ndim else thr_arr
     on = np.zeros(p.shape, bool)
     prev = np.zeros(p.shape[:-1], bool)
     for t in range(p.shape[-1]):
-        prev = (p[..., t] >= threshold) | (prev & (p[..., t] >= HOLD * threshold))
+        th = thr[..., t] if thr.ndim else thr
+        prev = (p[..., t] >= th) | (prev & (p[..., t] >= HOLD * th))
         on[..., t] = prev
     # one-step gaps inside a note whose probability did not collapse: keep the note whole
-    gap = ~on[..., 1:-1] & on[..., :-2] & on[..., 2:] & (p[..., 1:-1] >= HOLD * threshold / 2)
+    gap_thr = thr[..., 1:-1] if thr.ndim else thr
+    gap = ~on[..., 1:-1] & on[..., :-2] & on[..., 2:] & (p[..., 1:-1] >= HOLD * gap_thr / 2)
     on[..., 1:-1] |= gap
     # notes shorter than the data's shortest usual note (at least: one-step notes) that were never
     # confident are noise, not notes
@@ -187,6 +207,27 @@ def velocities(prob: np.ndarray, on: np.ndarray) -> np.ndarray:
     return np.where(on, np.clip(40 + 80 * np.asarray(prob, np.float32), 1, 127), 0).astype(np.uint8)
 
 
+def note_controls(meta: PackMeta, options: dict[str, Any]) -> controls.NoteControls | None:
+    """The options' key/scale/register/density/temperature over the pack's defaults; None when
+    none is active (the plain threshold decoder runs, bit for bit as before they existed)."""
+    s = settings(meta)
+    nc, _ = controls.from_options(options, pack_controls(meta))
+    if not (nc.locked or nc.lowest is not None or nc.highest is not None or nc.density is not None
+            or nc.temperature > 0):
+        return None
+    controls.check_range(nc, s.low, s.pitches, s.drums)
+    return nc
+
+
+def shape(prob: np.ndarray, nc: controls.NoteControls, s: Settings, threshold: float, min_steps: int,
+          noise: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One item's ``(tracks, steps, pitches)`` probabilities -> (sounding, velocities) under the
+    controls (see :mod:`.controls`); the MIDI bridge calls it bar by bar."""
+    return controls.shape_notes(prob, nc, low=s.low, drums=s.drums, steps_per_beat=s.steps_per_beat,
+                                threshold=threshold, min_steps=min_steps, threshold_notes=threshold_notes,
+                                velocities=velocities, noise=noise)
+
+
 def decode(outputs: list[np.ndarray], meta: PackMeta, options: dict[str, Any]) -> Rolls:
     prob = outputs[0]
     s = settings(meta)
@@ -194,8 +235,62 @@ def decode(outputs: list[np.ndarray], meta: PackMeta, options: dict[str, Any]) -
         raise PackError(f"music output has shape {prob.shape}; the decoder expects (N, {s.tracks}, steps, {s.pitches})")
     threshold = float(options.get("threshold") or DEFAULT_THRESHOLD)
     min_steps = int(options.get("min_steps") or s.min_note_steps)
-    on = threshold_notes(prob, threshold, min_steps)
-    return Rolls(velocities(prob, on), s)
+    nc = note_controls(meta, options)
+    if nc is None:
+        on = threshold_notes(prob, threshold, min_steps)
+        return Rolls(velocities(prob, on), s)
+    # the temperature's noise is seeded per item by the generation seed (``feeds`` records them)
+    seeds = list(options.get("noise_seeds") or range(prob.shape[0]))
+    beats = -(-prob.shape[2] // s.steps_per_beat)
+    out = np.zeros(prob.shape, np.uint8)
+    for i in range(prob.shape[0]):
+        noise = (controls.logistic_noise(seeds[i % len(seeds)], beats, s.tracks, s.pitches)
+                 if nc.temperature > 0 else None)
+        out[i] = shape(prob[i], nc, s, threshold, min_steps, noise)[1]
+    return Rolls(out, s)
+
+
+# ---- interpolation, variations, seeded sampling ------------------------------------------------------
+def feeds(runtime: Any, seed: int, count: int, dims: dict[str, int], values: dict[str, Any],
+          options: dict[str, Any]) -> dict[str, np.ndarray] | None:
+    """``variations``: N moved copies of the seed (:mod:`.variants`). With a temperature the
+    seeds are recorded for ``decode`` (``options["noise_seeds"]``) and the batch runs whole, so
+    item ``i`` draws its notes from seed ``seed + i`` however the runtime would have split it."""
+    n = options.get("variations")
+    if n:
+        options["noise_seeds"] = [seed] * int(n)  # one noise for all: variations differ by latents only
+        return variants.variation_feeds(runtime, seed, count, int(n), float(options.get("variation_amount") or 0.15),
+                                        dims, values)
+    nc = note_controls(runtime.meta, options)
+    if nc is None or nc.temperature <= 0:
+        return None
+    options["noise_seeds"] = [seed + i for i in range(count)]
+    runtime.schedule(count, dims)
+    return runtime.draw_inputs(seed, count, dims, values)
+
+
+def compose(runtime: Any, seed: int, count: int, dims: dict[str, int], values: dict[str, Any],
+            options: dict[str, Any]) -> list[np.ndarray] | None:
+    """``interpolate=(A, B)``: one piece played bar by bar from seed A's latents to seed B's."""
+    pair = options.get("interpolate")
+    if not pair:
+        return None
+    if options.get("variations"):
+        raise GanforgeError("--interpolate and --variations: one at a time")
+    seed_a, seed_b = (int(x) for x in pair)
+    meta, s = runtime.meta, settings(runtime.meta)
+    nc = note_controls(meta, options) or controls.NoteControls()
+    threshold = float(options.get("threshold") or DEFAULT_THRESHOLD)
+    min_steps = int(options.get("min_steps") or s.min_note_steps)
+    options["noise_seeds"] = [seed_a]
+    bars = dims["bars"]
+    noise = controls.logistic_noise(seed_a, bars * 4, s.tracks, s.pitches) if nc.temperature > 0 else None
+
+    def decode_bar(prob: np.ndarray, index: int) -> np.ndarray:
+        part = None if noise is None else noise[index * 4:]
+        return shape(prob[0], nc, s, threshold, min_steps, part)[0]
+
+    return variants.interpolation_outputs(runtime, seed_a, seed_b, count, bars, values, decode_bar)
 
 
 def notes(roll: np.ndarray) -> list[tuple[int, int, int, int]]:
@@ -282,6 +377,10 @@ def write(decoded: Rolls, out: Path, options: dict[str, Any]) -> list[Path]:
             wav = audio if n == 1 else audio.with_name(f"{audio.stem}_{i:03d}.wav")
             render.render_wav(target, wav)
             written.append(wav)
+    if options.get("variations"):  # every variation's piano-roll on one sheet, top to bottom
+        sheet = targets[0].with_name(f"{out.stem if not out.is_dir() else 'music'}_sheet.png")
+        render.save_sheet([np.asarray(decoded[i]) for i in range(n)], s, sheet)
+        written.append(sheet)
     return written
 
 
@@ -304,6 +403,17 @@ GENERATE_OPTIONS: list[click.Option] = [
                  show_default=True, help="Music: note probability that starts a note (lower: denser)."),
     click.Option(["--continue", "continue_from"], type=click.Path(path_type=Path, dir_okay=False), default=None,
                  metavar="IN.mid", help="Music: continue the last bar of this MIDI file (the pack's condition)."),
+    *controls.GENERATE_OPTIONS,
+    # shared with image packs (the first registration's help is shown): same type, same meaning
+    click.Option(["--interpolate"], type=click.IntRange(min=0), nargs=2, default=None, metavar="SEED_A SEED_B",
+                 help="Music: one piece of --bars bars whose latents move from SEED_A's to SEED_B's (slerp), "
+                      "bar by bar."),
+    click.Option(["--variations"], type=click.IntRange(1, 256), default=None, metavar="N",
+                 help="Music: N variations of --seed (small latent moves), one MIDI file each plus a "
+                      "piano-roll sheet (<stem>_sheet.png)."),
+    click.Option(["--variation-amount"], type=click.FloatRange(0, 1, min_open=True), default=0.15,
+                 show_default=True, help="Music: how far each variation moves (fraction of the way to an "
+                                         "unrelated draw)."),
     click.Option(["--preview/--no-preview"], default=False, help="Music: also write a piano-roll PNG per file."),
     click.Option(["--audio"], type=click.Path(path_type=Path, dir_okay=False), default=None, metavar="OUT.wav",
                  help="Music: render a WAV with fluidsynth and a General-MIDI soundfont (if installed)."),
@@ -327,16 +437,21 @@ class MusicCodec(Codec, functions=globals()):
     """The music codec: this module's functions named like :class:`Codec`'s methods, and its
     ``GENERATE_OPTIONS`` and ``TRAIN_OPTIONS`` (``functions=globals()``), plus the note-level
     steps a live host (the MIDI bridge) runs bar by bar: ``settings``, ``threshold_notes``,
-    ``velocities`` and ``fold``, reached through ``runtime.codec``."""
+    ``velocities``, ``fold``, ``note_controls``, ``shape`` and the ``controls`` module, reached
+    through ``runtime.codec``."""
 
     output_kind = "notes"
 
     settings = staticmethod(settings)
+    note_controls = staticmethod(note_controls)
+    shape = staticmethod(shape)
+    controls = controls  # parsing, key estimation and the control messages' meaning, for hosts
     threshold_notes = staticmethod(threshold_notes)
     velocities = staticmethod(velocities)
     fold = staticmethod(fold)
 
 
-__all__ = ["GENERATE_OPTIONS", "MusicCodec", "Rolls", "Settings", "TRAIN_OPTIONS", "condition_from_midi", "decode",
-           "fold", "load_reference", "notes", "output_bytes", "resolve_dims", "scalars", "settings",
-           "threshold_notes", "to_midi", "validate", "velocities", "write"]
+__all__ = ["GENERATE_OPTIONS", "MusicCodec", "Rolls", "Settings", "TRAIN_OPTIONS", "compose", "condition_from_midi",
+           "decode", "feeds", "fold", "load_reference", "note_controls", "notes", "output_bytes", "pack_controls",
+           "resolve_dims", "scalars", "settings", "shape", "threshold_notes", "to_midi", "validate", "velocities",
+           "write"]

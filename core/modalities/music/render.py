@@ -47,6 +47,16 @@ def save_pianoroll(roll: np.ndarray, settings: Any, path: Path) -> None:
     write_atomic(path, Image.fromarray(pianoroll_image(np.asarray(roll), settings)).save)
 
 
+def save_sheet(rolls: list[np.ndarray], settings: Any, path: Path) -> None:
+    """Several items' piano-rolls stacked top to bottom with a white gap (variations side by side)."""
+    from PIL import Image
+
+    images = [pianoroll_image(np.asarray(r), settings) for r in rolls]
+    gap = np.full((6, images[0].shape[1], 3), 255, np.uint8)
+    sheet = np.concatenate([x for img in images for x in (img, gap)][:-1])
+    write_atomic(path, Image.fromarray(sheet).save)
+
+
 def find_soundfont() -> tuple[str, str]:
     """``(fluidsynth executable, soundfont path)``; GanforgeError saying what to install."""
     exe = shutil.which("fluidsynth")
