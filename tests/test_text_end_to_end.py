@@ -80,8 +80,9 @@ def test_graph_has_no_random_ops_and_matches_torch(pack: Path) -> None:
     ops = {n.op_type for n in model.graph.node}
     assert not {op for op in ops if "Random" in op or op == "Multinomial"}, ops
     rt = runtime.load(pack, device="cpu")
-    assert [s.name for s in rt.meta.inputs] == ["u", "temperature"]
-    assert rt.meta.inputs[0].draw == "uniform" and rt.meta.inputs[1].draw == "scalar"
+    # the prefix inputs come last and are never drawn, so a seed draws what it drew before them
+    assert [s.name for s in rt.meta.inputs] == ["u", "temperature", "prefix", "prefix_len"]
+    assert [s.draw for s in rt.meta.inputs] == ["uniform", "scalar", "condition", "condition"]
     feeds = rt.draw_inputs(3, 4, {}, {"temperature": 0.7})
     ids = rt.run(feeds)[0]
     bundle = load_for_export(pack.parent / "run-mle")

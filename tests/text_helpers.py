@@ -50,3 +50,51 @@ def text_pack(root: Path, family: str = "mle") -> Path:
     export_pack(run, pack)
     _cache[key] = pack
     return pack
+
+
+#: Short captions for a word-level pack (the editor's second kind of pack).
+CAPTIONS = ["a red fox jumps over the fence", "the big dog sleeps in the sun", "a small cat watches the birds",
+            "the old man walks his dog", "a red car waits at the light", "the small boat drifts on the lake",
+            "a big bird sings in the tree", "the cat sleeps on the red chair"] * 4
+
+
+def word_pack(root: Path) -> Path:
+    """A tiny word-level pack (captions), trained and exported once per process."""
+    key = (str(root), "word")
+    if key in _cache and _cache[key].is_file():
+        return _cache[key]
+    from ganforge.core.training.run import train
+    from ganforge.exporters.onnx.export import export_pack
+
+    data = write_corpus(root / "captions.txt", CAPTIONS)
+    run = root / "run-word"
+    train(train_config(run, data, "mle", crop=10, data_options={"level": "word"}), progress=False)
+    pack = root / "captions-word.onnx"
+    export_pack(run, pack)
+    _cache[key] = pack
+    return pack
+
+
+def legacy_pack(pack: Path, out: Path) -> Path:
+    """``pack`` as a pack exported before prefixes: the graph's ``prefix``/``prefix_len`` inputs
+    become zeros computed from the batch (what such a graph computes), and leave the metadata."""
+    import json
+
+    import onnx
+    from onnx import TensorProto, helper
+
+    model = onnx.load(str(pack))
+    props = {p.key: p for p in model.metadata_props}
+    inputs = json.loads(props["ganforge.inputs"].value)
+    length = next(i["shape"][1] for i in inputs if i["name"] == "prefix")
+    for name in ("prefix", "prefix_len"):
+        model.graph.input.remove(next(i for i in model.graph.input if i.name == name))
+    model.graph.initializer.append(helper.make_tensor("legacy_len", TensorProto.INT64, [1], [length]))
+    zero = helper.make_tensor("legacy_zero", TensorProto.INT64, [1], [0])
+    model.graph.node.insert(0, helper.make_node("Shape", ["temperature"], ["legacy_batch"]))
+    model.graph.node.insert(1, helper.make_node("ConstantOfShape", ["legacy_batch"], ["prefix_len"], value=zero))
+    model.graph.node.insert(2, helper.make_node("Concat", ["legacy_batch", "legacy_len"], ["legacy_shape"], axis=0))
+    model.graph.node.insert(3, helper.make_node("ConstantOfShape", ["legacy_shape"], ["prefix"], value=zero))
+    props["ganforge.inputs"].value = json.dumps([i for i in inputs if i["name"] not in ("prefix", "prefix_len")])
+    onnx.save(model, str(out))
+    return out

@@ -5,8 +5,12 @@ each line ends at its first ``<eos>``; an ``<unk>`` id prints as U+FFFD. ``decod
 numpy object array of ``str`` (one per item); ``write`` writes one line per item (UTF-8), and
 ``echo`` prints them (``ganforge generate`` without ``-o``).
 
-Generate option: ``temperature`` (> 0; divides the logits before sampling: below 1 is safer and
-less varied, above 1 wilder).
+Generate options: ``temperature`` (> 0; divides the logits before sampling: below 1 is safer and
+less varied, above 1 wilder) and ``prefix`` (text every line starts with: encoded by the pack's
+own vocabulary, characters or words, a token it lacks as ``<unk>`` just as training maps it; the
+graph emits those ids and samples on, so the continuation of a seed is the same in every
+runtime). A decoded line is the prefix *as given* plus the decoded continuation
+(:func:`continuation`), so a host that shows only the continuation slices it off exactly.
 """
 
 from __future__ import annotations
@@ -22,9 +26,11 @@ from ...atomic import write_atomic
 from ...codec import Codec
 from ...errors import GanforgeError, PackError
 from ...pack import PackMeta
-from .vocab import SPECIALS, Vocab
+from .vocab import SPECIALS, UNK_ID, Vocab, normalise, tokenise
 
 MAX_TEMPERATURE = 10.0
+#: The graph inputs a prefix travels in (packs exported before prefixes lack them).
+PREFIX_INPUTS = ("prefix", "prefix_len")
 
 
 def vocab(meta: PackMeta, source: str = "pack") -> Vocab:
@@ -55,14 +61,58 @@ def output_bytes(meta: PackMeta, dims: dict[str, int], count: int) -> int:
     return int(count) * int(meta.decoder.get("length", 1)) * 8
 
 
+def supports_prefix(meta: PackMeta) -> bool:
+    """Whether the pack's graph takes a prefix (exported by ganforge 0.x with issue 16's inputs)."""
+    names = {spec.name for spec in meta.inputs}
+    return all(n in names for n in PREFIX_INPUTS)
+
+
+def encode_prefix(meta: PackMeta, text: str) -> list[int]:
+    """``text`` as the pack's token ids (``[]`` for an empty prefix). Raises a one-line
+    GanforgeError for a prefix longer than the pack's lines, or one made only of tokens the
+    vocabulary lacks (it would condition on nothing but ``<unk>``)."""
+    v = vocab(meta)
+    ids = v.encode(tokenise(normalise(text), v.level))
+    unit = "character" if v.level == "char" else "word"
+    max_len = int(meta.decoder.get("max_len", int(meta.decoder.get("length", 2)) - 1))
+    if len(ids) > max_len:
+        raise GanforgeError(f"prefix {text[:40]!r} has {len(ids)} {unit}s; this pack's lines hold at most "
+                            f"{max_len}")
+    if ids and all(i == UNK_ID for i in ids):
+        raise GanforgeError(f"prefix {text[:40]!r}: none of its {unit}s is in this pack's vocabulary")
+    return ids
+
+
 def scalars(meta: PackMeta, options: dict[str, Any]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
     t = options.get("temperature")
-    if t is None:
-        return {}
-    t = float(t)
-    if not 0.0 < t <= MAX_TEMPERATURE:  # also refuses NaN
-        raise GanforgeError(f"temperature {t:g} must be in (0, {MAX_TEMPERATURE:g}]")
-    return {"temperature": t}
+    if t is not None:
+        t = float(t)
+        if not 0.0 < t <= MAX_TEMPERATURE:  # also refuses NaN
+            raise GanforgeError(f"temperature {t:g} must be in (0, {MAX_TEMPERATURE:g}]")
+        values["temperature"] = t
+    prefix = options.get("prefix")
+    if prefix:  # "" or None: whole lines, which every pack can make
+        if not supports_prefix(meta):
+            raise GanforgeError("this text pack was exported before prefixes existed (its graph has no "
+                                "'prefix' input); re-export it from its run with `ganforge export RUN -o "
+                                "PACK.onnx` to continue a prefix")
+        ids = encode_prefix(meta, str(prefix))
+        row = np.zeros(int(meta.decoder["length"]), dtype=np.int64)
+        row[:len(ids)] = ids
+        # the same prefix for every item: the runtime broadcasts a value to each row
+        values.update(prefix=row, prefix_len=len(ids))
+    return values
+
+
+def continuation(v: Vocab, prefix: str, n: int, row: list[int]) -> str:
+    """The text that follows ``prefix`` (``n`` tokens) in the sampled ``row`` of ids: what an
+    editor shows as ghost text. Words are joined by spaces, with one before the first when the
+    prefix does not already end in whitespace."""
+    rest = v.decode(row[n:])
+    if v.level == "word" and rest and prefix and not prefix[-1].isspace():
+        return " " + rest
+    return rest
 
 
 def decode(outputs: list[np.ndarray], meta: PackMeta, options: dict[str, Any]) -> np.ndarray:
@@ -72,7 +122,12 @@ def decode(outputs: list[np.ndarray], meta: PackMeta, options: dict[str, Any]) -
         raise PackError(f"text output {meta.outputs[0].name!r} must be (batch, length), got shape {ids.shape}")
     v = vocab(meta)
     out = np.empty(len(ids), dtype=object)
-    out[:] = [v.decode(row) for row in ids.tolist()]
+    prefix = options.get("prefix")
+    if prefix:
+        n = len(encode_prefix(meta, str(prefix)))
+        out[:] = [str(prefix) + continuation(v, str(prefix), n, row) for row in ids.tolist()]
+    else:
+        out[:] = [v.decode(row) for row in ids.tolist()]
     return out
 
 
@@ -117,10 +172,14 @@ def eval_samples(runtime: Any, reference: Any, count: int, seed: int, **options:
 GENERATE_OPTIONS: list[click.Option] = [
     click.Option(["--temperature"], type=float, default=None, metavar="T",
                  help="Text: sampling temperature (default 1; lower is safer, higher wilder)."),
+    click.Option(["--prefix"], type=str, default=None, metavar="TEXT",
+                 help="Text: every line starts with TEXT and the pack continues it (packs exported "
+                      "before prefixes: re-export them)."),
 ]
 
-__all__ = ["GENERATE_OPTIONS", "TextCodec", "decode", "echo", "eval_samples", "load_reference", "output_bytes",
-           "resolve_dims", "scalars", "sweep", "validate", "vocab", "write"]
+__all__ = ["GENERATE_OPTIONS", "TextCodec", "continuation", "decode", "echo", "encode_prefix", "eval_samples",
+           "load_reference", "output_bytes", "resolve_dims", "scalars", "supports_prefix", "sweep", "validate",
+           "vocab", "write"]
 
 #: ``ganforge train text`` options (see :mod:`ganforge.core.commands.train`): ``--max-len`` is
 #: the run's ``crop`` (the token limit per line), ``--level`` and ``--max-vocab`` data options.

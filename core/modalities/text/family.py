@@ -56,14 +56,17 @@ RELGAN_DEFAULTS: dict[str, Any] = {
 
 
 class SamplerExport(nn.Module):
-    """The pack's graph: (u (B, L) uniform, temperature (B,)) -> ids (B, L), unrolled."""
+    """The pack's graph: (u (B, L) uniform, temperature (B,), prefix (B, L) ids, prefix_len (B,))
+    -> ids (B, L), unrolled. ``prefix_len`` 0 (the runtime's default for an absent condition)
+    is whole-line generation, identical to a pack exported before prefixes existed."""
 
     def __init__(self, G: SequenceGenerator) -> None:
         super().__init__()
         self.G = G
 
-    def forward(self, u: torch.Tensor, temperature: torch.Tensor) -> torch.Tensor:
-        return self.G.sample(u, temperature)
+    def forward(self, u: torch.Tensor, temperature: torch.Tensor, prefix: torch.Tensor,
+                prefix_len: torch.Tensor) -> torch.Tensor:
+        return self.G.sample(u, temperature, prefix, prefix_len)
 
 
 class NoDiscriminator(nn.Module):
@@ -175,6 +178,13 @@ class TextFamily(Family):
                       "probability exceeds it (inverse CDF)"),
             InputSpec("temperature", ["batch"], "float32", "scalar",
                       "divides the logits before sampling (1: the model's distribution)", default=1.0),
+            # Listed after the drawn inputs and never drawn themselves ("condition"), so a seed
+            # draws the same u as in packs exported before prefixes: same seed, same line.
+            InputSpec("prefix", ["batch", self.length], "int64", "condition",
+                      "token ids the line must start with (the codec encodes --prefix with the "
+                      "pack's vocabulary); positions from prefix_len on are ignored"),
+            InputSpec("prefix_len", ["batch"], "int64", "condition",
+                      "how many prefix ids each row emits before sampling on (0: a whole line)"),
         ]
 
     def pack_outputs(self) -> list[OutputSpec]:
@@ -187,10 +197,17 @@ class TextFamily(Family):
 
     def example_inputs(self, batch: int, dims: dict[str, int], seed: int = 0) -> tuple[torch.Tensor, ...]:
         gen = torch.Generator().manual_seed(seed)
-        return torch.rand(batch, self.length, generator=gen), 0.5 + torch.rand(batch, generator=gen)
+        u, temperature = torch.rand(batch, self.length, generator=gen), 0.5 + torch.rand(batch, generator=gen)
+        # Real token ids and lengths from 0 (whole line) to L - 1, so the parity check covers
+        # forced, sampled and mixed rows; ids past the length are junk the graph must ignore.
+        prefix = torch.randint(4, max(len(self.vocab), 5), (batch, self.length), generator=gen)
+        prefix_len = torch.randint(0, self.length, (batch,), generator=gen)
+        prefix_len[0] = 0 if batch > 1 else prefix_len[0]
+        return u, temperature, prefix, prefix_len
 
     def dynamic_axes(self) -> dict[str, dict[int, str]]:
-        return {"u": {0: "batch"}, "temperature": {0: "batch"}, "ids": {0: "batch"}}
+        return {"u": {0: "batch"}, "temperature": {0: "batch"}, "prefix": {0: "batch"},
+                "prefix_len": {0: "batch"}, "ids": {0: "batch"}}
 
     # ---- training-time quality -----------------------------------------------------------------
     @torch.no_grad()

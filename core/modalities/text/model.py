@@ -84,10 +84,19 @@ class SequenceGenerator(nn.Module):
             x = self.emb(tok)
         return torch.stack(soft, 1), torch.stack(hard, 1)
 
-    def sample(self, u: torch.Tensor, temperature: torch.Tensor) -> torch.Tensor:
+    def sample(self, u: torch.Tensor, temperature: torch.Tensor, prefix: torch.Tensor | None = None,
+               prefix_len: torch.Tensor | None = None) -> torch.Tensor:
         """Inverse-CDF sampling, no random ops: ``u`` (B, L) uniform, ``temperature`` (B,) ->
         ids (B, L). Token t is the first whose cumulative ``softmax(logits / T)`` exceeds
-        ``u_t`` — the same distribution as Gumbel-max, from one number per position."""
+        ``u_t`` — the same distribution as Gumbel-max, from one number per position.
+
+        ``prefix`` (B, L) ids and ``prefix_len`` (B,): row b emits ``prefix[b, :prefix_len[b]]``
+        and samples on from there. The forced token replaces the sampled one *and* is fed back,
+        so the continuation is conditioned on the prefix; ``u`` at forced positions is drawn but
+        unused, which keeps the seed contract (same seed, same ``u``, same continuation)."""
+        if prefix is not None and prefix_len is not None:
+            # a host may feed anything: out-of-range ids would make the embedding's Gather fail
+            prefix = prefix.clamp(0, self.vocab - 1)
         x, state = self.start(u.shape[0], u)
         # The softmax and its running sum are taken in float64: a float32 cumsum over thousands
         # of words differs between runtimes by up to ~1e-4, enough to move the boundary past
@@ -99,6 +108,8 @@ class SequenceGenerator(nn.Module):
             p = F.softmax(self.logits(h).double() / temperature[:, None], dim=1)
             cdf = torch.cumsum(p, dim=1)
             tok = (cdf < u[:, t:t + 1] * cdf[:, -1:]).sum(1).clamp(max=self.vocab - 1)
+            if prefix is not None and prefix_len is not None:
+                tok = torch.where(prefix_len > t, prefix[:, t], tok)
             out.append(tok)
             x = self.emb(tok)
         return torch.stack(out, 1)
