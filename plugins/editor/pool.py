@@ -9,6 +9,11 @@ fresh one takes its place, and the pack is set aside until its file changes, so 
 for it are refused at once instead of each spending the budget. ``GANFORGE_LSP_WORKERS``
 (default 2) bounds how many packs run at once.
 
+A request the client cancels (``$/cancelRequest``: inline completions are cancelled at nearly
+every keystroke) stops waiting at once, but its worker finishes the run in the background and
+goes back to the pool: killing it would make the next keystroke pay a worker start (~1 s)
+instead of a run (milliseconds). The budget still bounds that background run.
+
 Torch-free, and without onnxruntime in the server itself: only the workers import it.
 """
 
@@ -103,15 +108,41 @@ class WorkerPool:
         #: pack file version (PackCache.key) -> why it is refused
         self._set_aside: dict[tuple[str, int, int], str] = {}
 
-    async def generate(self, pack: str, count: int, seed: int, temperature: float) -> list[str]:
-        """Lines from ``pack``, exactly as ``ganforge generate`` draws them; GanforgeError in one
-        line on any failure, including a pack that overran the budget (now or before)."""
+    async def generate(self, pack: str, count: int, seed: int, temperature: float,
+                       prefix: str | None = None) -> list[str]:
+        """Lines from ``pack``, exactly as ``ganforge generate`` draws them (``prefix``: as
+        ``--prefix``); GanforgeError in one line on any failure, including a pack that overran
+        the budget (now or before)."""
         key = PackCache.key(pack)
         self._refuse_if_set_aside(key)
-        async with self._slots:
+        request: dict[str, Any] = {"pack": pack, "count": count, "seed": seed, "temperature": temperature}
+        if prefix:
+            request["prefix"] = prefix
+        await self._slots.acquire()  # a request cancelled while it waits here costs nothing
+        try:
             self._refuse_if_set_aside(key)  # it may have overrun while this request waited
+        except BaseException:
+            self._slots.release()
+            raise
+        job = asyncio.ensure_future(self._run(key, pack, request))
+        # A cancelled caller leaves nobody to read the job's outcome; reading it here keeps
+        # asyncio from logging "exception never retrieved" for an error no one asked for.
+        job.add_done_callback(lambda j: j.cancelled() or j.exception())
+        reply, seconds = await asyncio.shield(job)
+        if "error" in reply:
+            if seconds >= self.budget:  # the worker's runtime stopped it at the budget
+                raise self._set_aside_now(key, pack)
+            raise GanforgeError(str(reply["error"]))
+        lines = reply.get("lines")
+        if not isinstance(lines, list):
+            raise GanforgeError("the generation worker answered nonsense")
+        return [str(s) for s in lines]
+
+    async def _run(self, key: tuple[str, int, int], pack: str, request: dict[str, Any]) -> tuple[dict[str, Any], float]:
+        """One request on one worker, holding a slot (taken by the caller) until the worker is
+        back in the pool or killed; the reply and the seconds the run took."""
+        try:
             worker = self._idle.pop() if self._idle else await Worker.start(self.budget)
-            request = {"pack": pack, "count": count, "seed": seed, "temperature": temperature}
             loop = asyncio.get_running_loop()
             began = loop.time()
             try:
@@ -119,18 +150,13 @@ class WorkerPool:
             except asyncio.TimeoutError:
                 worker.kill()
                 raise self._set_aside_now(key, pack) from None
-            except BaseException:  # died, answered nonsense, or the client cancelled: start afresh
+            except BaseException:  # died or answered nonsense: start afresh
                 worker.kill()
                 raise
             self._idle.append(worker)
-        if "error" in reply:
-            if loop.time() - began >= self.budget:  # the worker's runtime stopped it at the budget
-                raise self._set_aside_now(key, pack)
-            raise GanforgeError(str(reply["error"]))
-        lines = reply.get("lines")
-        if not isinstance(lines, list):
-            raise GanforgeError("the generation worker answered nonsense")
-        return [str(s) for s in lines]
+            return reply, loop.time() - began
+        finally:
+            self._slots.release()
 
     def _refuse_if_set_aside(self, key: tuple[str, int, int]) -> None:
         if key in self._set_aside:

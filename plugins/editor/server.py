@@ -16,6 +16,9 @@ Torch-free: packs run through :mod:`ganforge.core.runtime` (onnxruntime + numpy)
   20 s) has its worker killed and replaced and is refused until its file changes (:mod:`.pool`); configuration (``pack``, ``count``, ``temperature``, ``seed``,
   ``packPaths``) comes from ``initializationOptions`` and ``workspace/didChangeConfiguration``
   (a ``{"ganforge": {...}}`` section or the bare object).
+- ``textDocument/inlineCompletion`` (LSP 3.18): ghost text continuing the line before the cursor,
+  ``inlineCount`` candidates from the pack's prefix input (:mod:`.inline`: debouncing, cancellation,
+  stale versions, latency in the log); ``inlineCount`` (5) and ``inlineDebounceMs`` (100) configure it.
 - a malformed message gets a JSON-RPC error response (parse error, invalid request, invalid params,
   method not found) and the server keeps serving: see :class:`RobustProtocol`.
 """
@@ -53,6 +56,9 @@ class Settings:
     temperature: float = 1.0
     seed: int | None = None  # None: count up from 0, call by call
     pack_paths: list[str] = field(default_factory=list)
+    inline_count: int = 5  # ghost-text candidates per inline completion (Alt+] cycles them in VS Code)
+    # automatic (typing) requests wait this long for the next keystroke before generating
+    inline_debounce_ms: int = 100
 
     def updated(self, raw: Any) -> Settings:
         """Settings with ``raw`` (a dict, possibly under a ``ganforge`` key) applied; invalid
@@ -77,6 +83,10 @@ class Settings:
             if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
                 raise GanforgeError("packPaths must be a list of strings")
             new.pack_paths = list(paths)
+        if "inlineCount" in raw:
+            new.inline_count = _int(raw["inlineCount"], "inlineCount", 1, 20)
+        if "inlineDebounceMs" in raw:
+            new.inline_debounce_ms = _int(raw["inlineDebounceMs"], "inlineDebounceMs", 0, 5000)
         return new
 
 
@@ -163,6 +173,8 @@ class GanforgeServer(LanguageServer):
         self.settings = Settings(pack=default_pack)
         self._seeds = itertools.count()
         self._pool: Any = None  # the generation workers (pool.WorkerPool), made on first use
+        #: document URI -> its newest automatic inline request (debouncing, see .inline)
+        self.inline_tickets: dict[str, int] = {}
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         # A body that is not JSON never reached the protocol: answer it as a parse error.
@@ -172,15 +184,20 @@ class GanforgeServer(LanguageServer):
         log.error("server error: %s", error)
 
     # ---- packs -------------------------------------------------------------------------------
-    async def generate_lines(self, pack: str, count: int, seed: int, temperature: float) -> list[str]:
-        """Lines from a text pack, generated in a worker process (see :mod:`.pool`)."""
+    async def generate_lines(self, pack: str, count: int, seed: int, temperature: float,
+                             prefix: str | None = None) -> list[str]:
+        """Lines from a text pack, generated in a worker process (see :mod:`.pool`); with a
+        ``prefix``, each line is the prefix as given plus the pack's continuation, raw (the
+        caller cuts the continuation off and makes that printable)."""
         from ganforge.core.display import printable
 
         from .pool import WorkerPool
 
         if self._pool is None:  # made on first use: a bad GANFORGE_LSP_* value is this request's error
             self._pool = WorkerPool()
-        lines = await self._pool.generate(pack, count, seed, temperature)
+        lines = await self._pool.generate(pack, count, seed, temperature, prefix)
+        if prefix:
+            return lines
         # a pack's vocabulary is a stranger's: no control characters into the user's buffer
         return [printable(s) for s in lines]
 
@@ -325,6 +342,9 @@ def build(default_pack: str | None = None) -> GanforgeServer:
                  for i, line in enumerate(dict.fromkeys(lines)) if line]
         return types.CompletionList(is_incomplete=True, items=items)
 
+    from .inline import register as register_inline
+
+    register_inline(ls)
     return ls
 
 

@@ -3,7 +3,7 @@
 The server runs packs here rather than in its own threads because a stranger's pack can keep
 onnxruntime busy for as long as it likes; a process can be killed and replaced, a thread cannot
 (see :mod:`ganforge.plugins.editor.pool`). The protocol is one JSON object per line: after
-``{"ready": true}``, each request ``{"pack", "count", "seed", "temperature"}`` gets
+``{"ready": true}``, each request ``{"pack", "count", "seed", "temperature", "prefix"?}`` gets
 ``{"lines": [...]}`` or ``{"error": "one line"}``. End of input ends the worker. Torch-free.
 """
 
@@ -38,7 +38,10 @@ def answer(packs: Any, request: Any) -> dict[str, Any]:
         rt = packs.get(request["pack"])
         if rt.codec.output_kind != "lines":
             raise GanforgeError(f"{rt.path}: a {rt.meta.modality} pack; the editor needs a text pack")
-        out = rt.generate(int(request["seed"]), int(request["count"]), temperature=float(request["temperature"]))
+        options: dict[str, Any] = {"temperature": float(request["temperature"])}
+        if request.get("prefix"):  # only then: a pack exported before prefixes still makes whole lines
+            options["prefix"] = str(request["prefix"])
+        out = rt.generate(int(request["seed"]), int(request["count"]), **options)
         return {"lines": [str(s) for s in out]}
     except GanforgeError as e:
         return {"error": str(e)}
