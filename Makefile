@@ -13,7 +13,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.ganforge-installed
 TORCH_VERSION ?= 2.13.0
 TORCH_INDEX ?=
-EXTRAS ?= train,cpu,dev,editor
+EXTRAS ?= train,cpu,dev,editor,link
 PYTEST_ARGS ?= -m "not slow"
 DEMO_ARGS ?=
 # Blender as a Python module for the extension's tests, in its own venv: bpy pins numpy<2 and

@@ -65,8 +65,9 @@ def ports(as_json: bool) -> None:
 @click.option("--virtual", metavar="NAME", help="Create a virtual port NAME that DAWs can see (Linux, macOS).")
 @click.option("--bpm", type=click.FloatRange(20, 400), default=120.0, show_default=True,
               help="Tempo of the internal clock.")
-@click.option("--clock", type=click.Choice(["internal", "follow"]), default="internal", show_default=True,
-              help="'follow': play on the DAW's MIDI clock (start/stop/continue/song position).")
+@click.option("--clock", type=click.Choice(["internal", "follow", "link"]), default="internal", show_default=True,
+              help="'follow': play on the DAW's MIDI clock (start/stop/continue/song position); 'link': join "
+                   "the Ableton Link session on the network (pip install 'ganforge[link]').")
 @click.option("--channel-map", metavar="C1,C2,...", help="MIDI channel (1-16) per track; default 1, 2, ... and 10 for drums.")
 @click.option("--cc", "cc_map", metavar="NAME=CC,...",
               help="CC numbers of the live controls walk, variation, density and seed (default walk=21, "
@@ -80,12 +81,25 @@ def ports(as_json: bool) -> None:
                    "control moves on to S+1, S+2, ... live.")
 @click.option("--threshold", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
               help="Starting note threshold (the density control changes it live); default: the pack's.")
+@click.option("--key", metavar="NOTE|follow", default=None,
+              help="Lock to a key (C, F#, Bb...; out-of-scale pitches are masked before decoding), or 'follow': "
+                   "the key of what you play on --listen. A key CC or a program change switches it live.")
+@click.option("--scale", metavar="NAME", default=None,
+              help="Scale of --key: major, minor, harmonic-minor, melodic-minor, dorian, mixolydian, pentatonic, "
+                   "minor-pentatonic, blues, chromatic (default major; with follow: kept when it fits the mode).")
+@click.option("--lowest", metavar="PITCH", default=None, help="Lowest pitch of melodic tracks (number or name, C4 = 60).")
+@click.option("--highest", metavar="PITCH", default=None, help="Highest pitch of melodic tracks.")
+@click.option("--density", type=click.FloatRange(0, 64, min_open=True), default=None, metavar="N",
+              help="About N notes starting per bar in each track (the density CC then scales it, 0 to 2N).")
+@click.option("--temperature", type=click.FloatRange(0, 10), default=None, metavar="T",
+              help="0: threshold the note probabilities (default); T > 0: sample them (1: the model's odds).")
 @click.option("--bars", type=click.IntRange(min=1), default=None, help="Stop after this many bars (default: play until stopped).")
 @click.option("--report", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Write timing and generation statistics (JSON) here on exit.")
 def play(pack: Path, port: str | None, virtual: str | None, bpm: float, clock: str, channel_map: str | None,
          cc_map: str | None, listen: str | None, control: str | None, seed: int, threshold: float | None,
-         bars: int | None, report: Path | None) -> None:
+         key: str | None, scale: str | None, lowest: str | None, highest: str | None, density: float | None,
+         temperature: float | None, bars: int | None, report: Path | None) -> None:
     """Play the music pack PACK into a MIDI port, bar after bar, until stopped.
 
     Bars are generated ahead in a worker thread and sent on absolute times (internal clock) or on
@@ -104,13 +118,23 @@ def play(pack: Path, port: str | None, virtual: str | None, bpm: float, clock: s
     if rt.meta.modality != "music":
         raise GanforgeError(f"{pack}: is a {rt.meta.modality!r} pack; the MIDI bridge plays music packs")
     threshold = threshold if threshold is not None else rt.codec.settings(rt.meta, str(pack)).threshold
+    asked = {"key": key, "scale": scale, "lowest": lowest, "highest": highest, "density": density,
+             "temperature": temperature}
+    follow = (key or "").strip().lower() == "follow"
+    # the pack's codec parses and checks the controls (the bridge imports no modality); with
+    # --key follow the key is locked once the player has played enough, the rest applies at once
+    notes = rt.codec.note_controls(rt.meta, {**asked, "key": None, "scale": None} if follow else asked)
+    if follow and notes is None:
+        notes = rt.codec.controls.NoteControls()
     links: list[Link] = []
+    linkclock: Any = None
 
     def send(msgs: list[Any]) -> bool:
         return links[0].send_many(msgs) if links else False
 
     bridge = Bridge(rt, send, seed=seed, channel_map=channel_map, cc_map=cc_map, threshold=threshold,
-                    listen=listen is not None, max_bars=bars)
+                    listen=listen is not None, max_bars=bars, notes=notes, follow_key=follow,
+                    follow_scale=rt.codec.controls.parse_scale(scale) if scale else None)
     follower = ClockFollower(bridge) if clock == "follow" else None
     spec = port or virtual
     same_listen = listen is not None and listen == spec
@@ -121,6 +145,8 @@ def play(pack: Path, port: str | None, virtual: str | None, bpm: float, clock: s
                 follower.on_message(msg)
         elif msg.type == "control_change":
             bridge.on_control(msg)
+        elif msg.type == "program_change":
+            bridge.on_program(msg)
         elif msg.type in ("note_on", "note_off") and notes:
             bridge.on_note(msg)
 
@@ -143,7 +169,14 @@ def play(pack: Path, port: str | None, virtual: str | None, bpm: float, clock: s
         # collector's full passes (which walk every tracked object) from pausing a downbeat.
         gc.collect()
         gc.freeze()
-        if follower is None:
+        if clock == "link":
+            from .ableton import LinkClock
+
+            linkclock = LinkClock(bridge, bpm, report=lambda text: click.echo(text, err=True))
+            linkclock.start()
+            click.echo(f"playing {pack.name} on {spec} with Ableton Link, from the next bar of the session "
+                       "(Ctrl-C stops)", err=True)
+        elif follower is None:
             internal = InternalClock(bridge, bpm)
             internal.start()
             click.echo(f"playing {pack.name} on {spec} at {bpm:g} BPM (Ctrl-C stops)", err=True)
@@ -160,6 +193,8 @@ def play(pack: Path, port: str | None, virtual: str | None, bpm: float, clock: s
     finally:
         if internal is not None:
             internal.stop()
+        if linkclock is not None:
+            linkclock.stop()
         bridge.close()  # note-offs and All Notes Off, before the ports close
         time.sleep(0.05)
         for link in reversed(links):
@@ -167,10 +202,10 @@ def play(pack: Path, port: str | None, virtual: str | None, bpm: float, clock: s
         for s, handler in previous.items():
             signal.signal(s, handler)
         if report is not None:
-            _write_report(report, bridge, follower, links)
+            _write_report(report, bridge, follower, links, linkclock)
 
 
-def _write_report(path: Path, bridge: Any, follower: Any, links: list[Any]) -> None:
+def _write_report(path: Path, bridge: Any, follower: Any, links: list[Any], linkclock: Any = None) -> None:
     import numpy as np
 
     st = bridge.stats
@@ -183,7 +218,10 @@ def _write_report(path: Path, bridge: Any, follower: Any, links: list[Any]) -> N
             "generate_fraction_of_bar_p50": float(np.percentile(gen, 50) / bar_seconds),
             "late_ms_p50": float(np.percentile(late, 50)), "late_ms_p99": float(np.percentile(late, 99)),
             "dropped": sum(link.dropped for link in links), "reconnects": sum(link.reconnects for link in links),
-            "followed_bpm": follower.bpm if follower else None}
+            "followed_bpm": follower.bpm if follower else None,
+            "key": st.key, "key_changes": st.key_changes,
+            "link_peers": linkclock.peers if linkclock else None,
+            "link_bpm": linkclock.tempo if linkclock else None}
     try:
         write_text_atomic(path, json.dumps(data, indent=2) + "\n")
     except (OSError, GanforgeError) as e:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,8 +26,10 @@ from ganforge.core.errors import GanforgeError
 
 CLOCKS_PER_BEAT = 24  # MIDI clock resolution
 ALL_NOTES_OFF = 123
-CONTROLS = ("walk", "variation", "density", "seed")
-DEFAULT_CC = {"walk": 21, "variation": 22, "density": 23, "seed": 24}
+CONTROLS = ("walk", "variation", "density", "seed", "key")
+DEFAULT_CC = {"walk": 21, "variation": 22, "density": 23, "seed": 24, "key": 25}
+FOLLOW_BARS = 4  # --key follow: the window of bars the player's key is estimated from
+FOLLOW_MIN_STEPS = 8  # ... and the note-steps it needs before it locks anything
 
 
 def parse_cc_map(text: str | None) -> dict[int, str]:
@@ -66,6 +69,7 @@ class Controls:
     variation: float = 1.0  # scale of the per-bar latents
     threshold: float = 0.5  # note threshold (density)
     reseed: int = 0  # bumped by the "seed" control
+    notes: Any = None  # the music codec's NoteControls (key, register, density, temperature); None: none
 
 
 @dataclass
@@ -86,6 +90,8 @@ class Stats:
     note_ons: int = 0
     note_offs: int = 0
     panics: int = 0
+    key_changes: int = 0
+    key: str = "unlocked"  # the key locked at the end
     late: list[float] = field(default_factory=list)  # internal clock: send time - intended (s)
 
 
@@ -130,22 +136,34 @@ class LatentPlayer:
         feeds = {"z": self.z, "z_tracks": self.z_tracks, "z_bars": (z_bars * controls.variation).astype(np.float32),
                  "condition": condition[None].astype(np.float32)}
         prob = self.runtime.run(feeds)[0][0]
-        on = self.codec.threshold_notes(prob, controls.threshold, self.min_steps)
-        return on, self.codec.velocities(prob, on)
+        nc = controls.notes
+        if nc is None:
+            on = self.codec.threshold_notes(prob, controls.threshold, self.min_steps)
+            return on, self.codec.velocities(prob, on)
+        # key, register, density and temperature act on the probabilities, before thresholding
+        noise = (self.rng.logistic(size=(4, self.s.tracks, self.s.pitches)).astype(np.float32)
+                 if nc.temperature > 0 else None)
+        return self.codec.shape(prob, nc, self.s, controls.threshold, self.min_steps, noise)
 
 
 class Bridge:
     def __init__(self, runtime: Any, send: Callable[[list[Any]], bool], *, seed: int = 0,
                  channel_map: str | None = None, cc_map: str | None = None, threshold: float = 0.5,
-                 listen: bool = False, ahead: int = 2, max_bars: int | None = None) -> None:
+                 listen: bool = False, ahead: int = 2, max_bars: int | None = None, notes: Any = None,
+                 follow_key: bool = False, follow_scale: str | None = None) -> None:
         self.player = LatentPlayer(runtime, seed)
         s = self.player.s
         self.s, self.send, self.seed = s, send, seed
         self.channels = parse_channel_map(channel_map, s.drums)
         self.cc = parse_cc_map(cc_map)
-        self.controls = Controls(threshold=threshold)
+        self.controls = Controls(threshold=threshold, notes=notes)
+        self.density_target = notes.density if notes is not None else None  # the density CC scales it
+        if follow_key and not listen:
+            raise GanforgeError("--key follow estimates the key from what you play: give --listen IN_PORT")
+        self.follow_key, self.follow_scale = follow_key, follow_scale
+        self._heard: deque[np.ndarray] = deque(maxlen=FOLLOW_BARS)  # pitch-class steps per bar played
         self.listen, self.ahead, self.max_bars = listen, (1 if listen else max(1, ahead)), max_bars
-        self.stats = Stats()
+        self.stats = Stats(key=self._key_name())
         self.sounding = np.zeros((s.tracks, s.pitches), bool)
         self._lock = threading.RLock()  # playing and panicking never interleave
         self._cv = threading.Condition()
@@ -249,6 +267,8 @@ class Bridge:
         self.stats.steps += 1
         self.send(msgs)
         if self.listen and step == s.steps_per_bar - 1:
+            if self.follow_key:
+                self._follow()
             with self._cv:  # answer this bar: generate the next one now, from what was played
                 self._want = self._bar_no + 1
                 self._cv.notify_all()
@@ -298,6 +318,51 @@ class Bridge:
         """The far end came back: whatever it held is unknown, so silence it and start clean."""
         self.panic()
 
+    # ---- keys: set by a CC, a program change or the player (--key follow) ------------------------
+    def _key_name(self) -> str:
+        nc = self.controls.notes
+        return "unlocked" if nc is None else self.player.codec.controls.key_name(nc.tonic, nc.scale)
+
+    def _set_key(self, tonic: int, scale: str | None) -> bool:
+        """Lock a key from the next bar not yet playing (caller holds ``_cv``). Notes of the bar
+        playing now end at their own note-offs; a note held over the bar line that the new key
+        masks gets its note-off at that bar line, like any note the next bar does not hold."""
+        ctl = self.player.codec.controls
+        current = self.controls.notes or ctl.NoteControls()
+        if current.tonic == tonic and (scale is None or scale == current.scale):
+            return False
+        self.controls.notes = current.with_key(tonic, scale)
+        self.stats.key_changes += 1
+        self.stats.key = self._key_name()
+        return True
+
+    def _follow(self) -> None:
+        """--key follow: at the end of each bar, the Krumhansl-Schmuckler key of the last
+        ``FOLLOW_BARS`` bars the player played (note-steps per pitch class, drums left out)."""
+        melodic = [t for t, d in enumerate(self.s.drums) if not d]
+        steps = self._played[melodic].sum(axis=(0, 1))  # (pitches,)
+        pcs = np.zeros(12)
+        np.add.at(pcs, (self.s.low + np.arange(self.s.pitches)) % 12, steps)
+        self._heard.append(pcs)
+        total = np.sum(self._heard, axis=0)
+        if total.sum() < FOLLOW_MIN_STEPS:
+            return
+        ctl = self.player.codec.controls
+        found = ctl.estimate_key(total)
+        if found is None:
+            return
+        tonic, mode, _ = found
+        with self._cv:
+            if self._set_key(tonic, ctl.follow_scale(mode, self.follow_scale)):
+                self._requeue()
+
+    def _requeue(self) -> None:
+        """Queued bars were made under old controls: make them again (caller holds ``_cv``)."""
+        self._epoch += 1
+        self._ready = {k: b for k, b in self._ready.items() if k <= self._bar_no}
+        self._next_gen = self._bar_no + 1
+        self._cv.notify_all()
+
     # ---- incoming: CCs and the player's notes --------------------------------------------------
     def on_control(self, msg: Any) -> None:
         """A CC: controls apply from the next bar not yet playing (queued bars are made again)."""
@@ -312,6 +377,10 @@ class Bridge:
                 self.controls.walk = v
             elif name == "variation":
                 self.controls.variation = 2.0 * v
+            elif name == "density" and self.density_target is not None:
+                # with a notes-per-bar target, the knob scales it (0 .. twice the target)
+                nc = self.controls.notes
+                nc.density = max(0.25, 2.0 * v * self.density_target)
             elif name == "density":
                 self.controls.threshold = float(np.clip(0.9 - 0.8 * v, 0.05, 0.95))
             elif name == "seed":
@@ -319,10 +388,21 @@ class Bridge:
                     return
                 self.controls.reseed += 1
                 self.player.reset(self.seed + self.controls.reseed)
-            self._epoch += 1
-            self._ready = {k: b for k, b in self._ready.items() if k <= self._bar_no}
-            self._next_gen = self._bar_no + 1
-            self._cv.notify_all()
+            elif name == "key":
+                self.follow_key = False  # a key set by hand wins over the player's
+                if not self._set_key(self.player.codec.controls.tonic_from_cc(msg.value), None):
+                    return
+            self._requeue()
+
+    def on_program(self, msg: Any) -> None:
+        """A program change picks a key: tonic = program % 12, scale = program // 12 (see the
+        music codec's ``controls.from_program``)."""
+        ctl = self.player.codec.controls
+        with self._cv:
+            self.follow_key = False
+            chosen = ctl.from_program(msg.program, self.controls.notes or ctl.NoteControls())
+            if self._set_key(chosen.tonic, chosen.scale):
+                self._requeue()
 
     def on_note(self, msg: Any) -> None:
         """A note from the player (``--listen``): held notes mark the current bar's steps."""
