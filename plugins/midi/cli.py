@@ -70,8 +70,8 @@ def ports(as_json: bool) -> None:
                    "the Ableton Link session on the network (pip install 'ganforge[link]').")
 @click.option("--channel-map", metavar="C1,C2,...", help="MIDI channel (1-16) per track; default 1, 2, ... and 10 for drums.")
 @click.option("--cc", "cc_map", metavar="NAME=CC,...",
-              help="CC numbers of the live controls walk, variation, density and seed (default walk=21, "
-                   "variation=22, density=23, seed=24).")
+              help="CC numbers of the live controls walk, variation, density, seed and key (default walk=21, "
+                   "variation=22, density=23, seed=24, key=25).")
 @click.option("--listen", metavar="IN_PORT", help="Record what the player plays on IN_PORT and answer it: the "
                                                  "last bar played conditions the next one.")
 @click.option("--control", metavar="IN_PORT", help="Input port carrying the DAW's clock and CCs, when --port is "
