@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import tempfile
 import time
@@ -168,6 +169,8 @@ def main() -> None:
             entry["baselines"] = scores["baselines"]
             entry["reference_pixel_std"] = scores["reference_pixel_std"]
             entry["results"].append({"minutes": budget, "step": result.step, "train_seconds": round(trained, 1),
+                                     # measured, not asserted: what else the machine was doing
+                                     "load_avg_1min_after": round(os.getloadavg()[0], 2),
                                      "swd": scores["swd"], "kid": scores["kid"], "pixel_std": scores["pixel_std"]})
             packs.append(pack)
             b = scores["baselines"]

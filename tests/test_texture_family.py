@@ -37,6 +37,48 @@ def test_statistics_term_is_seeded_by_step_and_tells_flat_from_textured() -> Non
     assert _family(stats_weight=0.0).generator_penalty(G, fake, inputs, real=real, step=0) is None
 
 
+def test_discriminator_features_statistics_reach_g_but_not_d() -> None:
+    fam = _family()
+    assert fam.options["stats_features"] == "discriminator"  # the default
+    torch.manual_seed(0)
+    G, D = fam.build_generator(), fam.build_discriminator()
+    gen = torch.Generator().manual_seed(1)
+    inputs = fam.sample_inputs(4, gen, torch.device("cpu"))
+    fake = G(**inputs)
+    real = torch.rand(4, 3, 32, 32, generator=gen) * 2 - 1
+    D.requires_grad_(False)  # as the trainer holds it during G's step
+    a = fam.generator_penalty(G, fake, inputs, real=real, step=3, D=D)
+    assert torch.isfinite(a) and a.item() > 0
+    assert torch.equal(a, fam.generator_penalty(G, fake, inputs, real=real, step=3, D=D))
+    a.backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in G.parameters())
+    assert all(p.grad is None for p in D.parameters())
+    # the real batch against itself: nothing to match
+    assert fam.generator_penalty(G, real, inputs, real=real, step=3, D=D).item() == 0.0
+    # the features are each strided layer's activations
+    assert [f.shape[-1] for f in D.features(real)] == [32 // 2 ** (i + 1) for i in range(fam.options["d_depth"])]
+
+
+def test_noise_maps_ride_in_z_local_and_keep_exact_tiling() -> None:
+    with_noise, without = _family(noise_dim=1), _family(noise_dim=0)
+    # TINY: 4 latent channels, 2 stages -> noise maps at 2x (4 channels) and 4x (16 channels)
+    assert (with_noise.z_channels, without.z_channels) == (24, 4)
+    torch.manual_seed(0)
+    G = with_noise.build_generator().eval()
+    gen = torch.Generator().manual_seed(0)
+    z = torch.randn(1, 24, 4, 4, generator=gen)
+    g = torch.randn(1, 4, generator=gen)
+    with torch.no_grad():
+        base = G(z, g)
+        finer = z.clone()
+        finer[:, 20:] += 1.0  # only the finest noise map changes
+        moved = G(finer, g)
+        # a latent grid rolled by one cell rolls the output by one stride: seamless, noise included
+        rolled = G(torch.roll(z, 1, dims=3), g)
+    assert not torch.allclose(base, moved)
+    assert torch.allclose(torch.roll(base, with_noise.stride, dims=3), rolled, atol=1e-5)
+
+
 def test_sample_sheet_shows_real_crops_above_the_samples(tmp_path) -> None:
     fam = _family()
     torch.manual_seed(0)

@@ -165,11 +165,13 @@ class Family(ABC):
         return G(**inputs)
 
     def generator_penalty(self, G: nn.Module, fake: torch.Tensor, inputs: dict[str, torch.Tensor],
-                          real: torch.Tensor | None = None, step: int = 0) -> torch.Tensor | None:
+                          real: torch.Tensor | None = None, step: int = 0,
+                          D: nn.Module | None = None) -> torch.Tensor | None:
         """An extra term for G's loss, from the batch's fakes, the inputs that made them, the
-        step's real batch and the step number (e.g. a mode-seeking term, a texture-statistics
-        term; it may run ``G`` again, but must draw random numbers only from ``inputs`` or from
-        seeds derived from ``step``: resume is exact); None (the default) adds nothing."""
+        step's real batch, the step number and the (frozen) discriminator (e.g. a mode-seeking
+        term, a texture-statistics term; it may run ``G`` or ``D`` again, but must draw random
+        numbers only from ``inputs`` or from seeds derived from ``step``: resume is exact);
+        None (the default) adds nothing."""
         return None
 
     # ---- export contract -----------------------------------------------------------------

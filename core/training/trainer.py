@@ -166,7 +166,7 @@ class Trainer:
                 fake_logits = self.discriminate(aug(fake))
             loss_g = losses.g_loss(kind, fake_logits.float())
             penalty = self.family.generator_penalty(G, fake, self.fake_inputs, real=real.detach(),
-                                                    step=self.step_count)
+                                                    step=self.step_count, D=D)
             if penalty is not None:
                 out["g_penalty"] = penalty.detach()
                 loss_g = loss_g + penalty

@@ -122,7 +122,14 @@ def quantize_pack(float_path: str | Path, out_path: str | Path, *, source: str |
         # Folds constants and fuses ops so the quantiser sees plain Conv/Pad/Resize chains.
         quant_pre_process(str(float_path), str(pre), skip_symbolic_shape=True)
         _rewrite(pre, widen_narrow_convs)
-        convs = [n.name for n in onnx.load(str(pre)).graph.node if n.op_type == "Conv"]
+        graph = onnx.load(str(pre)).graph
+        kernels = {t.name: tuple(t.dims[2:]) for t in graph.initializer}
+        convs, pointwise = [], []
+        for n in graph.node:
+            if n.op_type == "Conv":
+                # 1×1 convs (a texture's per-pixel noise strengths) take raw normal noise, whose
+                # tails a uint8 range clips; they cost almost nothing, so they stay float32
+                (pointwise if kernels.get(n.input[1]) == (1, 1) else convs).append(n.name)
         # Quality first: the leading convs run on coarse grids, but their rounding error is
         # upsampled into every pixel. Keep the first k of them in float32, growing k until the
         # PSNR target is met. The last conv is always int8: alone it costs ~9 dB less than the
@@ -132,7 +139,7 @@ def quantize_pack(float_path: str | Path, out_path: str | Path, *, source: str |
         # float 40.5 dB at 3.4-3.7x.
         best: tuple[float, int] | None = None
         for k in range(1, max(len(convs), 2)):
-            keep_float = convs[:k] if len(convs) > 1 else []
+            keep_float = (convs[:k] if len(convs) > 1 else []) + pointwise
             attempt = Path(work) / f"int8_k{k}.onnx"
             with contextlib.redirect_stdout(io.StringIO()):  # the percentile calibrator prints
                 quantize_static(
@@ -148,7 +155,7 @@ def quantize_pack(float_path: str | Path, out_path: str | Path, *, source: str |
             _rewrite(attempt, hoist_quantize_over_copies, channel_means_as_matmul)
             psnr_k = measure_psnr(float_path, attempt, options=options)
             if best is None or psnr_k > best[0]:
-                best = (psnr_k, len(keep_float))
+                best = (psnr_k, len(keep_float) - len(pointwise))
                 # out_path is the caller's temporary file (export's write_atomic renames it into
                 # place once loaded and checked): this keeps the best attempt, it publishes nothing
                 os.replace(attempt, out_path)

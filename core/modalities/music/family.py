@@ -78,7 +78,8 @@ class MusicFamily(Family):
                 "condition": labels.to(device)}
 
     def generator_penalty(self, G: nn.Module, fake: torch.Tensor, inputs: dict[str, torch.Tensor],
-                          real: torch.Tensor | None = None, step: int = 0) -> torch.Tensor | None:
+                          real: torch.Tensor | None = None, step: int = 0,
+                          D: nn.Module | None = None) -> torch.Tensor | None:
         """MSGAN's mode-seeking term: half the batch is generated again from the same previous
         bars with another sample's latents; the term is the inverse of how far apart the two
         results are per unit of latent distance (large when G ignores its latents)."""

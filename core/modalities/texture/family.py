@@ -22,10 +22,17 @@ DEFAULTS: dict[str, Any] = {
     "min_width": 16,
     "d_base": 32,
     "d_depth": 4,
+    #: per-pixel noise maps added at every generator resolution (carried as extra z_local
+    #: channels, see model.py); 0: none, the coarse latent alone decides fine detail
+    "noise_dim": 1,
     #: weight of the texture-statistics term in G's loss (0: adversarial loss only)
     "stats_weight": 1.0,
-    #: draw the statistics network's random filters afresh every step (seeded by the step) rather
-    #: than once: one fixed filter bank has a preferred orientation the generator learns to copy
+    #: whose features the statistics term compares, beside the pixels: "discriminator" (D's own
+    #: layers: learned, they sharpen as D learns what tells real from fake) or "random" (a fixed-
+    #: seed random CNN; its statistics are met by smooth Turing-pattern blobs, see RESULTS.md)
+    "stats_features": "discriminator",
+    #: with "random" features: draw the random filters afresh every step (seeded by the step)
+    #: rather than once: one fixed filter bank has a preferred orientation the generator copies
     "stats_redraw": True,
 }
 
@@ -34,8 +41,15 @@ DEFAULTS: dict[str, Any] = {
 #: (base=1000000) is refused instead of allocating terabytes
 SIZE_LIMITS: dict[str, tuple[int, int]] = {
     "local_dim": (1, 1024), "global_dim": (1, 1024), "base": (1, 2048), "stages": (1, 6),
-    "min_width": (1, 1024), "d_base": (1, 1024), "d_depth": (1, 8),
+    "min_width": (1, 1024), "d_base": (1, 1024), "d_depth": (1, 8), "noise_dim": (0, 4),
 }
+
+
+STATS_FEATURES = ("discriminator", "random")
+
+#: what a run saved before an option existed meant by its absence: a checkpoint stores the full
+#: option set, so one that has every older key but not these was trained without them
+ADDED_LATER: dict[str, Any] = {"noise_dim": 0, "stats_features": "random"}
 
 
 class TextureExport(nn.Module):
@@ -57,11 +71,16 @@ class TextureFamily(Family):
         unknown = sorted(set(options) - set(DEFAULTS))
         if unknown:  # a typo must not be silently ignored
             raise ValueError(f"unknown texture model option(s) {', '.join(unknown)} (known: {', '.join(DEFAULTS)})")
+        if set(DEFAULTS) - set(ADDED_LATER) <= set(options):  # a saved (complete) option set
+            options = {**ADDED_LATER, **options}
         super().__init__({**DEFAULTS, **options}, data_info)
         for name, (low, high) in SIZE_LIMITS.items():
             value = self.options[name]
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise ValueError(f"{name} must be a whole number from {low} to {high} (got {value!r})")
+        if self.options["stats_features"] not in STATS_FEATURES:
+            raise ValueError(f"stats_features must be one of {', '.join(STATS_FEATURES)} "
+                             f"(got {self.options['stats_features']!r})")
         if not isinstance(self.options["stats_redraw"], bool):
             raise ValueError(f"stats_redraw must be true or false (got {self.options['stats_redraw']!r})")
         weight = self.options["stats_weight"]
@@ -76,17 +95,31 @@ class TextureFamily(Family):
     def build_generator(self) -> TextureGenerator:
         o = self.options
         return TextureGenerator(o["local_dim"], o["global_dim"], o["base"], o["stages"], self.channels,
-                                o["min_width"])
+                                o["min_width"], o["noise_dim"])
+
+    @property
+    def z_channels(self) -> int:
+        """Channels of the ``z_local`` input: the coarse latent plus the carried noise maps."""
+        o = self.options
+        return TextureGenerator.latent_channels(o["local_dim"], o["stages"], o["noise_dim"])
 
     def generator_penalty(self, G: nn.Module, fake: torch.Tensor, inputs: dict[str, torch.Tensor],
-                          real: torch.Tensor | None = None, step: int = 0) -> torch.Tensor | None:
-        """The texture-statistics term: fakes' random-feature distributions against the real
-        batch's, with projections seeded by the step (a resume computes the same term)."""
+                          real: torch.Tensor | None = None, step: int = 0,
+                          D: nn.Module | None = None) -> torch.Tensor | None:
+        """The texture-statistics term: the distributions of fakes' pixels and features against
+        the real batch's (sliced Wasserstein), with projections seeded by the step (a resume
+        computes the same term). Features are the frozen discriminator's layers, or a random
+        CNN's (``stats_features``)."""
         weight = float(self.options["stats_weight"])
         if weight == 0 or real is None:
             return None
         from .statistics import FEATURE_SEED, RandomFeatures, sliced_wasserstein_loss
 
+        if self.options["stats_features"] == "discriminator" and D is not None:
+            with torch.no_grad():
+                real_feats = [real.float()] + D.features(real.float())
+            fake_feats = [fake.float()] + D.features(fake.float())
+            return weight * sliced_wasserstein_loss(fake_feats, real_feats, seed=step)
         if self.options["stats_redraw"]:
             feats = RandomFeatures(self.channels, seed=FEATURE_SEED + step).to(fake.device)
         else:
@@ -100,7 +133,7 @@ class TextureFamily(Family):
 
     def sample_inputs(self, batch: int, gen: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
         h = w = self.crop // self.stride
-        z_local = torch.randn(batch, self.options["local_dim"], h, w, generator=gen)
+        z_local = torch.randn(batch, self.z_channels, h, w, generator=gen)
         z_global = torch.randn(batch, self.options["global_dim"], generator=gen)
         return {"z_local": z_local.to(device), "z_global": z_global.to(device)}
 
@@ -110,8 +143,9 @@ class TextureFamily(Family):
 
     def pack_inputs(self) -> list[InputSpec]:
         return [
-            InputSpec("z_local", ["batch", self.options["local_dim"], "h", "w"], "float32", "normal",
-                      "spatial noise, one cell per stride×stride output pixels"),
+            InputSpec("z_local", ["batch", self.z_channels, "h", "w"], "float32", "normal",
+                      "spatial noise, one cell per stride×stride output pixels (coarse latent, then "
+                      "finer noise maps stored depth-to-space)"),
             InputSpec("z_global", ["batch", self.options["global_dim"]], "float32", "normal",
                       "global latent: which member of the texture family"),
         ]
@@ -146,7 +180,7 @@ class TextureFamily(Family):
         gen = torch.Generator().manual_seed(0)
         n, s = 9, self.stride
         while n <= max_cells:
-            z = torch.randn(1, self.options["local_dim"], n, n, generator=gen, requires_grad=True)
+            z = torch.randn(1, self.z_channels, n, n, generator=gen, requires_grad=True)
             g = torch.randn(1, self.options["global_dim"], generator=gen)
             c = n // 2
             block = G(z, g)[:, :, c * s:(c + 1) * s, c * s:(c + 1) * s]
@@ -161,7 +195,7 @@ class TextureFamily(Family):
     def example_inputs(self, batch: int, dims: dict[str, int], seed: int = 0) -> tuple[torch.Tensor, ...]:
         gen = torch.Generator().manual_seed(seed)
         h, w = dims.get("h", self.crop // self.stride), dims.get("w", self.crop // self.stride)
-        return (torch.randn(batch, self.options["local_dim"], h, w, generator=gen),
+        return (torch.randn(batch, self.z_channels, h, w, generator=gen),
                 torch.randn(batch, self.options["global_dim"], generator=gen))
 
     def export_dims(self) -> dict[str, int]:

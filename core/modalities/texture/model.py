@@ -5,6 +5,13 @@ The generator takes a spatial local noise ``z_local`` (B, C_l, h, w) and a globa
 ``z_global`` (B, C_g) broadcast over space: local noise gives variation, the global latent picks
 a member of the texture family (PSGAN's local/global split; its periodic channels are left out
 because only integer frequencies per latent cell would keep arbitrary sizes tileable).
+
+Fine-scale randomness (where each grain, pore or nucleus falls) comes from per-pixel noise added
+at every resolution, as StyleGAN's noise inputs do. Without it a convnet must hash a coarse latent
+into fine detail, which it does badly: the result is smooth Turing-pattern blobs. The noise is not
+a separate graph input: it is carried by extra ``z_local`` channels and moved to the finer grid by
+depth-to-space (a pure rearrangement of independent normals), so the pack's inputs, seeds and
+exact tiling stay as they are.
 """
 
 from __future__ import annotations
@@ -25,35 +32,57 @@ def circular_conv(cin: int, cout: int, k: int = 3) -> nn.Conv2d:
 
 
 class UpBlock(nn.Module):
-    def __init__(self, cin: int, cout: int) -> None:
+    def __init__(self, cin: int, cout: int, noise_dim: int = 0) -> None:
         super().__init__()
         self.conv1 = circular_conv(cin, cout)
         self.conv2 = circular_conv(cout, cout)
         self.norm = PixelNorm()
+        self.noise_dim = noise_dim
+        if noise_dim:
+            # learned per-channel strength of each noise map (1×1 conv, no bias); small at start
+            # so early training is not drowned in noise, non-zero so the noise gets a gradient
+            self.noise = nn.Conv2d(noise_dim, cout, 1, bias=False)
+            nn.init.normal_(self.noise.weight, std=0.1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
         x = F.interpolate(x, scale_factor=2.0, mode="nearest")
-        x = self.norm(F.leaky_relu(self.conv1(x), 0.2))
+        x = self.conv1(x)
+        if noise is not None:
+            x = x + self.noise(noise)
+        x = self.norm(F.leaky_relu(x, 0.2))
         return self.norm(F.leaky_relu(self.conv2(x), 0.2))
 
 
 class TextureGenerator(nn.Module):
     def __init__(self, local_dim: int = 32, global_dim: int = 32, base: int = 128,
-                 stages: int = 4, channels: int = 3, min_width: int = 16) -> None:
+                 stages: int = 4, channels: int = 3, min_width: int = 16, noise_dim: int = 0) -> None:
         super().__init__()
         self.local_dim, self.global_dim, self.stages = local_dim, global_dim, stages
+        self.noise_dim = noise_dim
         self.stride = 2 ** stages
         self.inp = circular_conv(local_dim + global_dim, base)
         widths = [max(base // 2 ** i, min_width) for i in range(stages + 1)]
-        self.blocks = nn.ModuleList(UpBlock(widths[i], widths[i + 1]) for i in range(stages))
+        self.blocks = nn.ModuleList(UpBlock(widths[i], widths[i + 1], noise_dim) for i in range(stages))
         self.to_rgb = circular_conv(widths[-1], channels)
         self.norm = PixelNorm()
 
+    @staticmethod
+    def latent_channels(local_dim: int, stages: int, noise_dim: int) -> int:
+        """Channels of ``z_local``: the coarse latent, then each stage's noise (stage k, at
+        2^(k+1) times the latent's resolution, needs 4^(k+1) channels per noise map)."""
+        return local_dim + sum(noise_dim * 4 ** (k + 1) for k in range(stages))
+
     def forward(self, z_local: torch.Tensor, z_global: torch.Tensor) -> torch.Tensor:
         g = z_global[:, :, None, None].expand(-1, -1, z_local.shape[2], z_local.shape[3])
-        x = self.norm(F.leaky_relu(self.inp(torch.cat([z_local, g], dim=1)), 0.2))
-        for block in self.blocks:
-            x = block(x)
+        x = self.norm(F.leaky_relu(self.inp(torch.cat([z_local[:, :self.local_dim], g], dim=1)), 0.2))
+        start = self.local_dim
+        for k, block in enumerate(self.blocks):
+            noise = None
+            if self.noise_dim:
+                n = self.noise_dim * 4 ** (k + 1)
+                noise = F.pixel_shuffle(z_local[:, start:start + n], 2 ** (k + 1))
+                start += n
+            x = block(x, noise)
         return torch.tanh(self.to_rgb(x))
 
 
@@ -73,3 +102,12 @@ class PatchDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Each strided layer's activations (after the nonlinearity), for the statistics term."""
+        out = []
+        for layer in self.net:
+            x = layer(x)
+            if isinstance(layer, nn.LeakyReLU):
+                out.append(x)
+        return out
