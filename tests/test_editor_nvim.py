@@ -1,6 +1,7 @@
 """Real Neovim (headless) as the LSP client: the plugin in plugins/editor/nvim starts
 `ganforge lsp`, `:GanforgeGenerate 5` inserts lines, and the buffer holds exactly the lines
-`ganforge generate PACK --count 5 --seed S --temperature 0.8` prints. Required in CI (.ci/run
+`ganforge generate PACK --count 5 --seed S --temperature 0.8` prints; ghost text (0.12's
+vim.lsp.inline_completion) is enabled exactly when that Neovim has it. Required in CI (.ci/run
 installs Debian's neovim)."""
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ vim.cmd("GanforgeGenerate 5")
 local done = vim.wait(60000, function() return ganforge.last_result ~= nil or ganforge.last_error ~= nil end, 50)
 local f = io.open(out, "w")
 f:write(vim.fn.json_encode({ done = done, lines = vim.api.nvim_buf_get_lines(0, 0, -1, false),
-                             result = ganforge.last_result, error = ganforge.last_error }))
+                             result = ganforge.last_result, error = ganforge.last_error,
+                             inline_enabled = ganforge.inline_enabled, has_012 = vim.fn.has("nvim-0.12") == 1 }))
 f:close()
 vim.cmd("qa!")
 """
@@ -66,3 +68,57 @@ def test_neovim_inserts_generated_lines(tmp_path_factory: pytest.TempPathFactory
     assert got["result"]["lines"] == expected
     assert got["lines"] == ["first", *expected, "second", "third"]
     assert any(ord(c) > 127 for c in "".join(got["lines"]))
+    # ghost text (issue 16) is switched on exactly where Neovim has vim.lsp.inline_completion
+    # (0.12+); older Neovim (Debian's 0.7) keeps the command path above and is left alone
+    assert got["inline_enabled"] == got["has_012"], got
+
+
+STUB_SCRIPT = r"""
+-- Neovim 0.12's vim.lsp.inline_completion, stubbed, so the plugin's 0.12 path runs on any Neovim
+local calls = {}
+vim.lsp.inline_completion = {
+  enable = function(on, filter) table.insert(calls, { "enable", on, filter.bufnr }) end,
+  get = function() table.insert(calls, { "get" }); return true end,
+  select = function(o) table.insert(calls, { "select", o.count }) end,
+}
+vim.opt.runtimepath:prepend(os.getenv("GANFORGE_NVIM_PLUGIN"))
+local ganforge = require("ganforge")
+ganforge.setup({ cmd = { os.getenv("GANFORGE_PYTHON"), "-m", "ganforge.core.cli", "lsp" },
+                 pack = os.getenv("GANFORGE_PACK") })
+vim.cmd("edit " .. os.getenv("GANFORGE_DOC"))
+local client = ganforge.attach(0)
+local maps = {}
+for _, m in ipairs(vim.api.nvim_buf_get_keymap(0, "i")) do maps[m.lhs] = m.desc or "" end
+local f = io.open(os.getenv("GANFORGE_TEST_OUT"), "w")
+f:write(vim.fn.json_encode({ calls = calls, maps = maps, inline_enabled = ganforge.inline_enabled,
+                             bufnr = vim.api.nvim_get_current_buf(),
+                             provider = client.server_capabilities.inlineCompletionProvider ~= nil }))
+f:close()
+vim.cmd("qa!")
+"""
+
+
+@pytest.mark.required
+def test_neovim_012_inline_setup_with_a_stub(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+    """The installed Neovim may predate 0.12 (Debian's is 0.7): the plugin's 0.12 path runs here
+    against a stub of vim.lsp.inline_completion — enabled for the buffer once the server
+    advertises inlineCompletionProvider, with buffer-local Tab / M-] / M-[ in insert mode."""
+    nvim = shutil.which("nvim")
+    if nvim is None:
+        pytest.skip("nvim not installed (apt-get install neovim; .ci/run does)")
+    pack = text_pack(tmp_path_factory.mktemp("nvimstub"), "mle")
+    doc = tmp_path / "notes.txt"
+    doc.write_text("Jo\n", encoding="utf-8")
+    script = tmp_path / "stub.lua"
+    script.write_text(STUB_SCRIPT, encoding="utf-8")
+    out = tmp_path / "out.json"
+    env = {**os.environ, "GANFORGE_TEST_OUT": str(out), "GANFORGE_NVIM_PLUGIN": str(PLUGIN),
+           "GANFORGE_PYTHON": sys.executable, "GANFORGE_PACK": str(pack), "GANFORGE_DOC": str(doc),
+           "XDG_STATE_HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path)}
+    proc = subprocess.run([nvim, "--headless", "--clean", "-n", "-c", f"luafile {script}"], env=env,
+                          capture_output=True, timeout=120)
+    assert out.is_file(), proc.stderr.decode("utf-8", "replace")
+    got = json.loads(out.read_text(encoding="utf-8"))
+    assert got["provider"] and got["inline_enabled"], got
+    assert ["enable", True, got["bufnr"]] in got["calls"], got
+    assert {"<Tab>", "<M-]>", "<M-[>"} <= set(got["maps"]), got["maps"]

@@ -1,6 +1,9 @@
 // ganforge for VS Code: a thin client of `ganforge lsp` on vscode-languageclient.
 // "ganforge: Generate Here" (Ctrl+Alt+G) inserts generated lines above the cursor line; the
 // server's "Generate here" code action and completion candidates work as in any LSP editor.
+// Ghost text: the server's textDocument/inlineCompletion (LSP 3.18) continues the line as you
+// type. vscode-languageclient 9 ships it as a proposed feature, registered below; VS Code's own
+// inline-suggestion keys then apply (Tab accepts, Alt+] / Alt+[ cycle the candidates).
 import * as vscode from "vscode";
 import { LanguageClient, LanguageClientOptions, ServerOptions, TransportKind } from "vscode-languageclient/node";
 
@@ -14,6 +17,8 @@ function settings(): Record<string, unknown> {
     temperature: c.get<number>("temperature", 1.0),
     seed: c.get<number | null>("seed", null),
     packPaths: c.get<string[]>("packPaths", []),
+    inlineCount: c.get<number>("inlineCount", 5),
+    inlineDebounceMs: c.get<number>("inlineDebounceMs", 100),
   };
 }
 
@@ -25,6 +30,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     initializationOptions: settings(),
   };
   client = new LanguageClient("ganforge", "ganforge", serverOptions, clientOptions);
+  // The inline completion provider (InlineCompletionItemFeature) is "proposed" in this client
+  // version: without this call VS Code never asks the server for ghost text.
+  client.registerProposedFeatures();
   await client.start();
 
   context.subscriptions.push(

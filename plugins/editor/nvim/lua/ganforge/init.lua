@@ -7,6 +7,11 @@
 --
 -- "Generate here" is also offered as a code action (vim.lsp.buf.code_action()) and the
 -- candidates as completion items (omnifunc / your completion plugin).
+--
+-- Neovim 0.12+ (feature-detected: vim.lsp.inline_completion): ghost text continuing the line as
+-- you type, from the server's textDocument/inlineCompletion. <Tab> accepts, <M-]> / <M-[> cycle
+-- the candidates (the `inline` option: false turns it off, or remap the keys). Older Neovim
+-- keeps everything above.
 local M = {}
 
 M.config = {
@@ -17,7 +22,12 @@ M.config = {
   seed = nil, -- nil: the server counts seeds up from 0, so every call gives new lines
   pack_paths = {},
   filetypes = { "text", "markdown", "gitcommit", "rst", "org", "tex", "asciidoc" },
+  inline_count = 5, -- ghost-text candidates per request
+  inline_debounce_ms = 100, -- the server waits this long after a keystroke before generating
+  inline = { accept = "<Tab>", next = "<M-]>", prev = "<M-[>" }, -- false: no ghost text
 }
+-- Whether ghost text was switched on (Neovim 0.12+ with `inline` set); false on older Neovim.
+M.inline_enabled = false
 M.client_id = nil
 M.last_result = nil
 M.last_error = nil
@@ -25,7 +35,30 @@ M.last_error = nil
 local function init_options()
   local c = M.config
   return { pack = c.pack and vim.fn.expand(c.pack) or nil, count = c.count, temperature = c.temperature,
-           seed = c.seed, packPaths = c.pack_paths }
+           seed = c.seed, packPaths = c.pack_paths, inlineCount = c.inline_count,
+           inlineDebounceMs = c.inline_debounce_ms }
+end
+
+--- Neovim 0.12's inline completion for this buffer, when this Neovim has it (feature-detected, so
+--- 0.7-0.11 never touch it). Keys are buffer-local and fall back to their usual meaning when no
+--- ghost text is shown.
+local function enable_inline(bufnr, client)
+  local ic = vim.lsp.inline_completion
+  local keys = M.config.inline
+  if not keys or ic == nil or type(ic.enable) ~= "function" then return end
+  if client.server_capabilities.inlineCompletionProvider == nil then return end
+  ic.enable(true, { bufnr = bufnr })
+  M.inline_enabled = true
+  local function map(lhs, fn, expr, desc)
+    if lhs then vim.keymap.set("i", lhs, fn, { buffer = bufnr, expr = expr, desc = desc }) end
+  end
+  -- accept as Neovim's own docs do: an expr mapping that falls back to the key itself
+  -- (get() applies the edit outside the mapping's text lock)
+  map(keys.accept, function()
+    if not ic.get() then return keys.accept end
+  end, true, "ganforge: accept the ghost text")
+  map(keys.next, function() ic.select({ count = 1 }) end, false, "ganforge: next candidate")
+  map(keys.prev, function() ic.select({ count = -1 }) end, false, "ganforge: previous candidate")
 end
 
 --- Start the server once and attach it to the buffer; returns the client (initialised).
@@ -46,6 +79,7 @@ function M.attach(bufnr)
   vim.lsp.buf_attach_client(bufnr, M.client_id)
   local client = vim.lsp.get_client_by_id(M.client_id)
   vim.wait(15000, function() return client.initialized end, 20)
+  if client.initialized then enable_inline(bufnr, client) end
   return client
 end
 
