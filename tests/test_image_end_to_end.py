@@ -61,10 +61,10 @@ def trained(tmp_path_factory):
     return root
 
 
-def test_training_tracks_the_best_checkpoint_by_kid(trained):
+def test_training_tracks_the_best_checkpoint_by_guarded_kid(trained):
     log = [json.loads(line) for line in (trained / "run" / "log.jsonl").read_text().splitlines()]
     samples = [r for r in log if r.get("event") == "sample"]
-    assert [r["step"] for r in samples] == [8, 16, 24] and all("kid" in r and "fd" in r for r in samples)
+    assert [r["step"] for r in samples] == [8, 16, 24] and all("kid_guarded" in r and "kid" in r and "fd" in r and "variety_worst" in r for r in samples)
     assert (trained / "run" / "checkpoints" / "best.safetensors").is_file()
     assert (trained / "run" / "samples" / "step_000024.png").is_file()
 
@@ -76,7 +76,7 @@ def test_pack_declares_its_inputs_and_categories(trained):
     assert [(s.name, s.draw) for s in pack.meta.inputs] == [
         ("z", "normal"), ("class_u", "uniform"), ("label", "scalar"), ("truncation", "scalar")]
     assert pack.meta.decoder["categories"] == CATEGORIES and pack.meta.decoder["channels"] == 4
-    assert pack.meta.train["best"]["metric"] == "kid"
+    assert pack.meta.train["best"]["metric"] == "kid_guarded"  # KID + the collapse penalty
 
 
 def test_runtime_returns_straight_rgba_and_keeps_the_seed_contract(trained):
@@ -162,6 +162,12 @@ def test_eval_cli_reports_every_metric(trained):
         assert np.isfinite(report[key]), key
     assert report["samples"] == 60 and report["reference"] == 60
     assert isinstance(report["memorisation_flagged"], bool) and report["features"].startswith("random-cnn")
+    # what a user sees, each beside held-out real data's value
+    for key in ("accuracy", "accuracy_ratio", "variety", "variety_worst", "density", "coverage"):
+        assert isinstance(report[key], float), key
+    for key in ("accuracy", "variety", "variety_worst", "density", "coverage", "memorisation"):
+        assert isinstance(report["floor"][key], float), key
+    assert set(report["per_category"]) == set(CATEGORIES) and isinstance(report["collapsed_categories"], list)
     text = invoke("eval", trained / "discs.onnx", "--data", trained / "discs.npz", "--samples", 30)
     assert text.exit_code == 0 and "kid" in text.stdout and "memorisation" in text.stdout
     one_error_line(invoke("eval", trained / "discs.onnx", "--data", trained / "nope.npz"), "nope.npz")

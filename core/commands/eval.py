@@ -110,7 +110,11 @@ def eval_(pack: Path, data: Path, samples: int | None, seed: int, training: Path
     Images: Fréchet distance and KID on the features of a fixed-seed random CNN (see
     ganforge.core.metrics.features for why), sliced Wasserstein distance on Laplacian-pyramid
     patches, and a nearest-neighbour memorisation check. Lower is better for all; FD depends on
-    --samples (compare runs at the same count), KID does not.
+    --samples (compare runs at the same count), KID does not. Then what a user sees, each
+    beside held-out real images' value (the floor; see ganforge.core.metrics.categories):
+    accuracy (a linear probe fitted on real images, balanced over the categories asked for)
+    and its ratio to real's; variety inside categories (1.0 = as varied as the data; the worst
+    category shows a collapse); density and coverage (Naeem et al. 2020).
 
     Textures: SWD and KID of --samples random 128-px crops of a few generated 256-px (or
     larger) textures against as many random crops of the photos. The same scores are shown for
@@ -145,14 +149,20 @@ def eval_(pack: Path, data: Path, samples: int | None, seed: int, training: Path
         return
     names = [k for k in ("fd", "kid", "swd", "memorisation") if k in result]
     names += [k for k, v in result.items() if isinstance(v, float) and k not in names and k not in _SHOWN_APART]
+    floor = result.get("floor") or {}  # images: what held-out real data reads, beside each number
     for name in names:
-        click.echo(f"{name:14s} {result[name]:.6g}")
+        beside = f"   (held-out real: {floor[name]:.4g})" if isinstance(floor.get(name), float) else ""
+        click.echo(f"{name:14s} {result[name]:.6g}{beside}")
+    if result.get("collapsed_categories"):
+        click.echo(f"{'':14s} COLLAPSED categories (variety under half the data's): "
+                   f"{', '.join(result['collapsed_categories'])}")
     if "baselines" in result:
         _echo_baselines(result)
     if "memorisation_flagged" in result:
         m = result["details"]["memorisation"]
         click.echo(f"{'':14s} {'FLAGGED: samples copy training images' if result['memorisation_flagged'] else 'not flagged'}"
-                   f" (expected share {m['expected']:.2f}, distance ratio {m['distance_ratio']:.2f})")
+                   f" (expected share {m['expected']:.2f}, distance ratio {m['distance_ratio']:.2f}"
+                   + (f"; fresh real data reads {floor['memorisation']:.3f}" if "memorisation" in floor else "") + ")")
     click.echo(f"{result['samples']} samples vs {result['reference']} reference items, {result['seconds']} s")
 
 

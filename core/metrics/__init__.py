@@ -3,6 +3,8 @@
 - :mod:`.frechet`      Fréchet distance and KID between two feature sets
 - :mod:`.features`     the fixed-seed random CNN image features FD/KID are computed on
 - :mod:`.swd`          sliced Wasserstein distance on Laplacian-pyramid patches (no network)
+- :mod:`.categories`   conditional images: recognisability (a linear probe), variety inside a
+                       category, density/coverage, each beside held-out real data's
 - :mod:`.memorisation` nearest-neighbour check: are samples copies of training items?
 
 Why not torchmetrics or torch-fidelity (which accept custom feature extractors): both need torch,

@@ -195,22 +195,76 @@ def load_reference(path: str | Path, meta: PackMeta) -> Any:
     return data
 
 
+class LabelledImages(np.ndarray):
+    """Decoded samples that remember the category each was asked for (``labels``; None when
+    the categories were left to the seed), so ``eval_report`` can score them per category."""
+
+    labels: np.ndarray | None
+
+    def __array_finalize__(self, obj: Any) -> None:
+        self.labels = getattr(obj, "labels", None)
+
+
+def category_mix(labels: np.ndarray, num_classes: int, count: int) -> np.ndarray:
+    """How many of ``count`` samples each category gets: the labels' shares, rounded by the
+    largest remainders so they sum to ``count``."""
+    share = np.bincount(labels, minlength=num_classes) / len(labels)
+    counts = np.floor(share * count).astype(int)
+    counts[np.argsort(-(share * count - counts))[:count - counts.sum()]] += 1
+    return counts
+
+
 def eval_samples(runtime: Any, reference: Any, count: int, seed: int, **options: Any) -> np.ndarray:
     """``count`` samples whose category mix follows the reference's labels (when both the pack
-    and the data are conditional), so FD/KID compare like with like."""
+    and the data are conditional), so FD/KID compare like with like; a :class:`LabelledImages`
+    whose ``labels`` say which category each was asked for."""
     _, _, categories = settings(runtime.meta)
     labels = getattr(reference, "labels", None)
-    if not categories or labels is None or options.get("category") is not None:
-        return runtime.generate(seed, count, **options)
-    share = np.bincount(labels, minlength=len(categories)) / len(labels)
-    counts = np.floor(share * count).astype(int)
-    counts[np.argsort(-(share * count - counts))[:count - counts.sum()]] += 1  # largest remainders
-    parts, start = [], seed
-    for k, n in enumerate(counts):
+    asked = options.get("category")
+    if not categories or labels is None or asked is not None:
+        out = runtime.generate(seed, count, **options).view(LabelledImages)
+        k = category_index(runtime.meta, asked) if categories and asked is not None else None
+        out.labels = None if k is None else np.full(len(out), k, np.int64)
+        return out
+    parts, start, asked_labels = [], seed, []
+    for k, n in enumerate(category_mix(labels, len(categories), count)):
         if n:
             parts.append(runtime.generate(start, int(n), category=categories[k], **options))
+            asked_labels.append(np.full(int(n), k, np.int64))
             start += int(n)
-    return np.concatenate(parts)
+    out = np.concatenate(parts).view(LabelledImages)
+    out.labels = np.concatenate(asked_labels)
+    return out
+
+
+def eval_report(generated: Any, reference: Any, seed: int) -> dict[str, Any]:
+    """What a user sees, each beside what held-out real images read (``floor``): balanced
+    accuracy of a linear probe on the asked-for categories (``accuracy``, ``accuracy_ratio`` to
+    real's), variety inside categories (mean and worst ratio; 1.0 = as varied as the data),
+    density and coverage, and the memorisation share of fresh real data
+    (:func:`.metrics.category_measures`). Unconditional samples get variety (one category) and
+    density/coverage."""
+    from .metrics import category_measures
+
+    r = category_measures(generated, getattr(generated, "labels", None), reference, seed)
+    names = r.get("categories") or ["all"]
+    out: dict[str, Any] = {k: r[k] for k in HEADLINE if k in r}
+    floor = r["floor"]
+    out["floor"] = {k: floor[k] for k in (*HEADLINE, "memorisation", "memorisation_flagged") if k in floor}
+    out["per_category"] = {
+        name: {"accuracy": (r.get("accuracy_per_category") or [None] * len(names))[k],
+               "accuracy_real": (floor.get("accuracy_per_category") or [None] * len(names))[k],
+               "variety": r["variety_per_category"][k], "variety_real": floor["variety_per_category"][k]}
+        for k, name in enumerate(names)}
+    out["collapsed_categories"] = [names[k] for k in r["collapsed_categories"]]
+    out["variety_worst_category"] = None if r["variety_worst_category"] is None else names[r["variety_worst_category"]]
+    out["category_measures"] = {k: r[k] for k in ("fit_images", "held_out_images", "density_coverage_items",
+                                                  "chance_accuracy")}
+    return out
+
+
+#: The report's headline numbers, each with its held-out real value under ``floor``.
+HEADLINE = ("accuracy", "accuracy_ratio", "variety", "variety_worst", "density", "coverage")
 
 
 # ---- CLI options -----------------------------------------------------------------------------
@@ -251,6 +305,7 @@ class ImageCodec(Codec, functions=globals()):
     sized = False
 
 
-__all__ = ["GENERATE_OPTIONS", "ImageCodec", "category_index", "decode", "eval_samples", "feeds", "image_size",
+__all__ = ["GENERATE_OPTIONS", "ImageCodec", "LabelledImages", "category_index", "category_mix", "decode",
+           "eval_report", "eval_samples", "feeds", "image_size",
            "load_reference", "output_bytes", "output_shape", "resolve_dims", "scalars", "settings", "sheet",
            "summary", "validate", "write"]

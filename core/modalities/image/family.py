@@ -1,5 +1,6 @@
 """The image model family: style-based generator with class conditioning, residual projection
-discriminator, non-saturating loss + R1, EMA (engine), best checkpoint by KID.
+discriminator, non-saturating loss + R1, EMA (engine), best checkpoint by KID guarded against a
+collapsed category (:meth:`ImageFamily.evaluate`).
 
 Export: the pack's inputs are, in draw order, ``z`` (normal), ``class_u`` (uniform, conditional
 packs only: picks the category when none is asked for), then the host-supplied ``label`` (int64,
@@ -33,6 +34,10 @@ DEFAULTS: dict[str, Any] = {
     "eval_samples": 256,
 }
 W_AVG_SAMPLES = 4096  # latents per category averaged for the truncation centre
+# The best-checkpoint rule's collapse penalty per unit of worst-category variety under
+# COLLAPSE_RATIO (metrics.categories): 2 × 0.5 = 1.0 for a category drawn as one image, above the
+# KID of unstructured noise on these features (~0.7), so such a checkpoint never wins on KID.
+COLLAPSE_WEIGHT = 2.0
 
 
 def to_unit_rgba(x: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -182,9 +187,16 @@ class ImageFamily(Family):
         return np.concatenate(out)
 
     def evaluate(self, G: nn.Module, real: Any, seed: int) -> dict[str, float]:
-        """KID and FD (random-CNN features, :mod:`ganforge.core.metrics.features`) of EMA samples
-        against a fixed real batch; fakes take the real batch's labels. KID first: it is unbiased
-        at this sample count, so the best checkpoint is chosen by it."""
+        """The best-checkpoint score first, then KID and FD (random-CNN features,
+        :mod:`ganforge.core.metrics.features`) of EMA samples against a fixed real batch; fakes
+        take the real batch's labels. ``kid_guarded`` = KID + :data:`COLLAPSE_WEIGHT` ·
+        max(0, :data:`COLLAPSE_RATIO` − worst category's variety ratio): KID alone is happy
+        with a model that draws one good image per category (few samples per category barely
+        move a distribution distance), so a checkpoint that collapses a category pays a
+        penalty larger than the whole KID of unstructured noise and cannot be "best" over one
+        that keeps every category varied. Unconditional models are judged as one category."""
+        from ...metrics.categories import COLLAPSE_RATIO as ratio_floor
+        from ...metrics.categories import standardiser, variety
         from ...metrics.features import random_cnn_features
         from ...metrics.frechet import frechet_distance, kid
 
@@ -194,7 +206,17 @@ class ImageFamily(Family):
             self._real_features = (key, random_cnn_features(to_unit_rgba(images)))
         fake = random_cnn_features(self.sample_images(G, len(images), seed, labels))
         real_f = self._real_features[1]
-        return {"kid": kid(fake, real_f)[0], "fd": frechet_distance(fake, real_f)}
+        score = kid(fake, real_f)[0]
+        lab = np.zeros(len(real_f), np.int64) if labels is None else labels.cpu().numpy().astype(np.int64)
+        k = max(self.num_classes, 1)
+        # The batch is drawn with replacement: a repeated real image would read as "no variety".
+        _, first = np.unique(real_f, axis=0, return_index=True)
+        mu, sd = standardiser(real_f)
+        v = variety((fake - mu) / sd, lab, ((real_f - mu) / sd)[first], lab[first], k, seed=seed)
+        worst = v["worst"] if np.isfinite(v["worst"]) else 1.0  # no category judged: no penalty
+        guarded = score + COLLAPSE_WEIGHT * max(0.0, ratio_floor - worst)
+        return {"kid_guarded": guarded, "kid": score, "fd": frechet_distance(fake, real_f),
+                "variety_worst": worst, "variety": v["mean"] if np.isfinite(v["mean"]) else 1.0}
 
     def write_samples(self, G: nn.Module, path: Path, seed: int, real: torch.Tensor | None = None) -> None:
         """An 8×8 grid (one row per category, cycling, for a conditional model), alpha shown

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ...metrics import categories as _categories
 from ...metrics import features as _features
 from ...metrics import frechet as _frechet
 from ...metrics import memorisation as _mem
@@ -64,3 +65,23 @@ def memorisation(samples: Any, reference: Any, **options: Any) -> dict[str, Any]
 
     result = _mem.memorisation(prep(samples), prep(training))
     return {"value": result.pop("share"), **result}
+
+
+def category_measures(samples: Any, sample_labels: np.ndarray | None, reference: Any, seed: int = 0) -> dict[str, Any]:
+    """Recognisability, variety inside each category and density/coverage of ``samples`` (asked
+    for as ``sample_labels``) against the reference, beside held-out real images' values
+    (``floor``), plus the memorisation share of those fresh real images (what the flag reads for
+    data that copies nothing): :func:`ganforge.core.metrics.categories.category_report`."""
+    real_labels = getattr(reference, "labels", None)
+    names = list(getattr(reference, "categories", None) or [])
+    k = len(names) if names else (int(real_labels.max()) + 1 if real_labels is not None else 1)
+    report = _categories.category_report(_feats(samples), sample_labels, _feats(reference), real_labels, k, seed)
+    labels = real_labels if real_labels is not None and k > 1 else np.zeros(len(_images(reference)), np.int64)
+    fit, held = _categories.split_real(labels, seed)
+    real = _images(reference)
+    fresh = memorisation(real[held], real, training=real[fit])
+    report["floor"]["memorisation"] = fresh["value"]
+    report["floor"]["memorisation_flagged"] = fresh["flagged"]
+    if names:
+        report["categories"] = names
+    return report
