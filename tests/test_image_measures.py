@@ -139,5 +139,5 @@ def test_the_best_checkpoint_score_penalises_a_collapsed_category(real):
     assert list(varied)[0] == "kid_guarded"  # the key the engine ranks checkpoints by
     assert varied["variety_worst"] > 0.7 and varied["kid_guarded"] == pytest.approx(varied["kid"])
     assert collapsed["variety_worst"] < 0.05
-    assert collapsed["kid_guarded"] >= collapsed["kid"] + 0.9 * fam.COLLAPSE_WEIGHT * cat.COLLAPSE_RATIO
+    assert collapsed["kid_guarded"] >= collapsed["kid"] + 0.9 * cat.COLLAPSE_WEIGHT * cat.COLLAPSE_RATIO
     assert collapsed["kid_guarded"] > varied["kid_guarded"] + 0.5

@@ -37,6 +37,10 @@ K_NEAREST = 5  # Naeem et al.'s default
 MIN_PER_CATEGORY = 4  # fewer images than this give a variety too noisy to judge a category by
 MAX_PAIRS_SIDE = 500  # per category, a seeded subset bounds the O(n²) pairwise distances
 COLLAPSE_RATIO = 0.5  # variety ratio under which a category counts as collapsed
+# The best-checkpoint rule's penalty per unit of worst-category variety under COLLAPSE_RATIO:
+# 2 × 0.5 = 1.0 for a category drawn as one image, above the KID of unstructured noise on these
+# features (~0.7), so such a checkpoint never wins on KID.
+COLLAPSE_WEIGHT = 2.0
 
 
 def standardiser(real: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -185,3 +189,29 @@ def category_report(fake: np.ndarray, fake_labels: np.ndarray | None, real: np.n
         samples["accuracy_ratio"] = samples["accuracy"] / max(floor["accuracy"], 1e-12)
     return {**samples, "floor": floor, "fit_images": int(len(fit)), "held_out_images": int(len(held)),
             "density_coverage_items": int(n), "chance_accuracy": 1.0 / num_classes}
+
+
+def guarded_kid(fake: np.ndarray, fake_labels: np.ndarray | None, real: np.ndarray,
+                real_labels: np.ndarray | None, num_classes: int, seed: int = 0) -> dict[str, float]:
+    """The best-checkpoint score of conditional images (lower is better), first key
+    ``kid_guarded`` = KID + :data:`COLLAPSE_WEIGHT` · max(0, :data:`COLLAPSE_RATIO` − worst
+    category's variety ratio), then ``kid``, ``variety`` and ``variety_worst``.
+
+    KID alone is content with a model that draws one good image per category (a few samples per
+    category barely move a distribution distance), so a checkpoint that collapses a category
+    pays more than unstructured noise's whole KID. ``real`` may hold repeats (a batch drawn with
+    replacement): they are dropped for the variety, where a repeat would read as "no variety".
+    No labels: one category."""
+    from .frechet import kid
+
+    fake, real = np.asarray(fake, np.float64), np.asarray(real, np.float64)
+    score = kid(fake, real)[0]
+    if fake_labels is None or real_labels is None or num_classes < 2:
+        fake_labels, real_labels, num_classes = np.zeros(len(fake), np.int64), np.zeros(len(real), np.int64), 1
+    fake_labels, real_labels = np.asarray(fake_labels, np.int64), np.asarray(real_labels, np.int64)
+    _, first = np.unique(real, axis=0, return_index=True)
+    mu, sd = standardiser(real)
+    v = variety((fake - mu) / sd, fake_labels, ((real - mu) / sd)[first], real_labels[first], num_classes, seed=seed)
+    worst = v["worst"] if np.isfinite(v["worst"]) else 1.0  # no category judged: no penalty
+    return {"kid_guarded": score + COLLAPSE_WEIGHT * max(0.0, COLLAPSE_RATIO - worst), "kid": score,
+            "variety": v["mean"] if np.isfinite(v["mean"]) else 1.0, "variety_worst": worst}

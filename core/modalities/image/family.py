@@ -34,10 +34,6 @@ DEFAULTS: dict[str, Any] = {
     "eval_samples": 256,
 }
 W_AVG_SAMPLES = 4096  # latents per category averaged for the truncation centre
-# The best-checkpoint rule's collapse penalty per unit of worst-category variety under
-# COLLAPSE_RATIO (metrics.categories): 2 × 0.5 = 1.0 for a category drawn as one image, above the
-# KID of unstructured noise on these features (~0.7), so such a checkpoint never wins on KID.
-COLLAPSE_WEIGHT = 2.0
 
 
 def to_unit_rgba(x: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -189,16 +185,15 @@ class ImageFamily(Family):
     def evaluate(self, G: nn.Module, real: Any, seed: int) -> dict[str, float]:
         """The best-checkpoint score first, then KID and FD (random-CNN features,
         :mod:`ganforge.core.metrics.features`) of EMA samples against a fixed real batch; fakes
-        take the real batch's labels. ``kid_guarded`` = KID + :data:`COLLAPSE_WEIGHT` ·
-        max(0, :data:`COLLAPSE_RATIO` − worst category's variety ratio): KID alone is happy
-        with a model that draws one good image per category (few samples per category barely
-        move a distribution distance), so a checkpoint that collapses a category pays a
-        penalty larger than the whole KID of unstructured noise and cannot be "best" over one
-        that keeps every category varied. Unconditional models are judged as one category."""
-        from ...metrics.categories import COLLAPSE_RATIO as ratio_floor
-        from ...metrics.categories import standardiser, variety
+        take the real batch's labels. ``kid_guarded`` = KID + 2 · max(0, 0.5 − the worst
+        category's variety ratio) (:func:`ganforge.core.metrics.categories.guarded_kid`, which
+        the benchmark's model selection uses too): KID alone is happy with a model that draws
+        one good image per category, so a checkpoint that collapses a category pays more than
+        the whole KID of unstructured noise and cannot be "best" over one that keeps every
+        category varied. Unconditional models are judged as one category."""
+        from ...metrics.categories import guarded_kid
         from ...metrics.features import random_cnn_features
-        from ...metrics.frechet import frechet_distance, kid
+        from ...metrics.frechet import frechet_distance
 
         images, labels = real if isinstance(real, (tuple, list)) else (real, None)
         key = id(images)
@@ -206,17 +201,9 @@ class ImageFamily(Family):
             self._real_features = (key, random_cnn_features(to_unit_rgba(images)))
         fake = random_cnn_features(self.sample_images(G, len(images), seed, labels))
         real_f = self._real_features[1]
-        score = kid(fake, real_f)[0]
-        lab = np.zeros(len(real_f), np.int64) if labels is None else labels.cpu().numpy().astype(np.int64)
-        k = max(self.num_classes, 1)
-        # The batch is drawn with replacement: a repeated real image would read as "no variety".
-        _, first = np.unique(real_f, axis=0, return_index=True)
-        mu, sd = standardiser(real_f)
-        v = variety((fake - mu) / sd, lab, ((real_f - mu) / sd)[first], lab[first], k, seed=seed)
-        worst = v["worst"] if np.isfinite(v["worst"]) else 1.0  # no category judged: no penalty
-        guarded = score + COLLAPSE_WEIGHT * max(0.0, ratio_floor - worst)
-        return {"kid_guarded": guarded, "kid": score, "fd": frechet_distance(fake, real_f),
-                "variety_worst": worst, "variety": v["mean"] if np.isfinite(v["mean"]) else 1.0}
+        lab = None if labels is None else labels.cpu().numpy()
+        scores = guarded_kid(fake, lab, real_f, lab, self.num_classes, seed)
+        return {**scores, "fd": frechet_distance(fake, real_f)}
 
     def write_samples(self, G: nn.Module, path: Path, seed: int, real: torch.Tensor | None = None) -> None:
         """An 8×8 grid (one row per category, cycling, for a conditional model), alpha shown
