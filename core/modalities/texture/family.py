@@ -1,6 +1,7 @@
-"""The texture model family: circular-padded generator + patch discriminator, NS loss + R1, and
-a texture-statistics term (sliced Wasserstein on random-CNN features, ``statistics.py``) that
-gives the generator a signal from the first step."""
+"""The texture model family: circular-padded generator with per-pixel noise maps + patch
+discriminator, NS loss + R1, and a texture-statistics term (sliced Wasserstein on the pixels and
+the discriminator's features, ``statistics.py``) that gives the generator a signal from the
+first step."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
 """A texture-statistics term for the generator: sliced Wasserstein distance between the feature
-distributions of fakes and real crops, on a *random* shallow CNN.
+distributions of fakes and real crops. ``sliced_wasserstein_loss`` serves both feature sources
+(the family's default compares the discriminator's own layers); ``RandomFeatures`` is the
+*random* shallow CNN used with ``stats_features=random``.
 
 Why: an adversarial signal alone starts from nothing. On a CPU budget of minutes the generator
 first finds the mean colour and the discriminator takes hundreds of steps to say anything about

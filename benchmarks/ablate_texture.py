@@ -1,0 +1,132 @@
+"""Texture-family ablation on the *tuning* photo: each variant trained for the same number of steps,
+its last checkpoint exported and scored by ``ganforge eval``'s texture report, and a picture row.
+
+This is where the family's defaults were chosen; ``bench_texture.py`` then measures them on
+photos never used here. Variants (model options / training options over the CLI defaults):
+
+    default        D-feature statistics + noise maps (the defaults)
+    random-stats   random-CNN statistics, redrawn each step (the previous default) + noise maps
+    random-nonoise random-CNN statistics, no noise maps (the family before noise maps)
+    random-fixed   random-CNN statistics from one fixed filter bank
+    random-w0.1    random-CNN statistics at a tenth of the weight
+    adversarial    no statistics term at all
+    lr1e-3         default family, learning rates 1e-3 (G and D)
+
+Variants run two at a time, one thread each (``--parallel 1`` runs them one by one).
+
+    python benchmarks/ablate_texture.py [--photo chelsea] [--steps 600] [--variants default,adversarial]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+SHARED = HERE.parent.parent / "shared" / "data" / "texture"
+
+VARIANTS: dict[str, tuple[dict, dict]] = {
+    "default": ({}, {}),
+    "random-stats": ({"stats_features": "random"}, {}),
+    "random-nonoise": ({"stats_features": "random", "noise_dim": 0}, {}),
+    "random-fixed": ({"stats_features": "random", "stats_redraw": False}, {}),
+    "random-w0.1": ({"stats_features": "random", "stats_weight": 0.1}, {}),
+    "adversarial": ({"stats_weight": 0.0}, {}),
+    "lr1e-3": ({}, {"lr_g": 1e-3, "lr_d": 1e-3}),
+}
+
+
+def photo_path(name: str, folder: Path) -> Path:
+    """A scikit-image photo by function name, or a greyscale one from ``../shared``."""
+    if (SHARED / f"{name}.png").is_file():
+        return SHARED / f"{name}.png"
+    import numpy as np
+    from PIL import Image
+    from skimage import data as skdata
+
+    path = folder / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.asarray(getattr(skdata, name)())[..., :3]).save(path)
+    return path
+
+
+def run_variant(name: str, photo: Path, steps: int, work: Path) -> dict:
+    """Train, export the last checkpoint, score; in this process."""
+    sys.path.insert(0, str(HERE))
+    from bench_texture import default_config, texture_row
+
+    from ganforge.core.commands.eval import evaluate_pack
+    from ganforge.core.training.run import train
+    from ganforge.exporters.onnx.export import export_pack
+
+    model, training = VARIANTS[name]
+    cfg = default_config(photo, work / name, minutes=None)
+    cfg.steps, cfg.model, cfg.sample_every = steps, dict(model), 10**9
+    for key, value in training.items():
+        setattr(cfg, key, value)
+    t = time.perf_counter()
+    train(cfg, resume=False, progress=False)
+    seconds = time.perf_counter() - t
+    pack = work / f"{name}.onnx"
+    export_pack(work / name, pack, checkpoint="last")
+    scores = evaluate_pack(pack, photo, samples=128, seed=0)
+    RESULTS.mkdir(exist_ok=True)
+    texture_row(photo, [pack], RESULTS / f"texture_ablation_{name}.png")
+    return {"variant": name, "model": model, "training": training, "steps": steps,
+            "train_seconds": round(seconds, 1), "steps_per_second": round(steps / seconds, 2),
+            "swd": scores["swd"], "kid": scores["kid"], "pixel_std": scores["pixel_std"],
+            "reference_pixel_std": scores["reference_pixel_std"], "baselines": scores["baselines"],
+            "load_avg_1min_after": round(os.getloadavg()[0], 2)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--photo", default="chelsea", help="the tuning photo (scikit-image name or ../shared grey one)")
+    ap.add_argument("--steps", type=int, default=600)
+    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--parallel", type=int, default=2, help="variants trained at once, one thread each")
+    ap.add_argument("--json", type=Path, default=RESULTS / "texture_ablation.json")
+    ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one variant, print its JSON
+    ap.add_argument("--work", type=Path, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.one:
+        print(json.dumps(run_variant(args.one, Path(args.photo), args.steps, args.work)))
+        return
+    work = Path(tempfile.mkdtemp(prefix="ablate-texture-"))
+    photo = photo_path(args.photo, work)
+    names = [v for v in args.variants.split(",") if v]
+    unknown = set(names) - set(VARIANTS)
+    if unknown:
+        raise SystemExit(f"unknown variant(s) {', '.join(sorted(unknown))}; known: {', '.join(VARIANTS)}")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"} if args.parallel > 1 else None
+    rows = []
+    for start in range(0, len(names), args.parallel):
+        procs = [subprocess.Popen([sys.executable, __file__, "--one", name, "--photo", str(photo), "--steps",
+                                   str(args.steps), "--work", str(work)], stdout=subprocess.PIPE, env=env, text=True)
+                 for name in names[start:start + args.parallel]]
+        for proc in procs:
+            out, _ = proc.communicate()
+            if proc.returncode:
+                raise SystemExit(f"a variant failed (exit {proc.returncode})")
+            row = json.loads(out.strip().splitlines()[-1])
+            b = row["baselines"]
+            print(f"{row['variant']:15s} swd {row['swd']:.3f} kid {row['kid']:.4f} std {row['pixel_std']:.3f}"
+                  f"  [real {b['real']['swd']:.3f} shuffle64 {b['shuffle64']['swd']:.3f} "
+                  f"shuffle32 {b['shuffle32']['swd']:.3f} flat {b['flat']['swd']:.3f}]  "
+                  f"{row['steps_per_second']} steps/s", flush=True)
+            rows.append(row)
+    report = {"photo": args.photo, "steps": args.steps, "parallel": args.parallel,
+              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "variants": rows}
+    args.json.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
