@@ -4,6 +4,12 @@ A cheap training-time quality measure (ProGAN's SWD, simplified): at each level 
 pyramid, random 7×7 patches are normalised per channel, projected on random unit directions, and
 the sorted projections of the two sets compared. Lower is better; 0 for identical distributions.
 Deterministic for a given ``seed``; it never touches the training RNGs.
+
+Why a second SWD beside ``core/metrics/swd.py``: this one runs inside the training loop, in torch
+on whatever device trains, on the batches already in memory (no copy to numpy every evaluation),
+and it picks the "best" checkpoint and drives early stopping. The reported figures
+(``ganforge eval``, ``benchmarks/``) use the numpy Laplacian-pyramid SWD on fresh crops with the
+reference's normalisation: selection and report deliberately do not share a statistic.
 """
 
 from __future__ import annotations
