@@ -1,26 +1,37 @@
-"""Image modality benchmark: ganforge's image model vs a textbook DCGAN, same wall-clock budget.
+"""Image modality benchmark: ganforge and conditional baselines under the same rules.
 
-Data: ``../shared/data/image/twemoji64.npz`` (3,786 RGBA emoji, 10 categories), downsampled to
-32×32 with premultiplied alpha (both models get the same tensors). Two settings: all images, and
-a seeded 10% subset (where augmentation should matter most).
+Every model — ganforge's ``stylish`` family, a conditional DCGAN and a FastGAN-lite
+(:mod:`image_baselines`), the baselines each at their published learning rate and at
+``--budget-lr`` — gets:
 
-- **ganforge**: ``ganforge.core.training.run.train`` (style-based conditional generator, residual
-  projection D, NS + lazy R1, DiffAugment translate+colour+cutout, alpha-aware, EMA, best
-  checkpoint by KID) in a child process that gets SIGTERM when the budget is spent (the engine
-  finishes the step and saves); then the *best* checkpoint is exported to an ONNX pack and the
-  samples for the metrics come from the pack through the torch-free runtime, with the data's
-  category mix.
-- **DCGAN**: the pytorch/examples architecture (transposed convs + batch norm, tanh; D with
-  strided convs + batch norm, sigmoid/BCE), at 32×32 (its 64×64 stack minus one stage:
-  nz→4·ngf→2·ngf→ngf→RGBA, ngf=ndf=64), Adam 2e-4 (0.5, 0.999), batch 64, no augmentation, no
-  EMA, unconditional; sampled from its final weights, as in the example.
+- **the same data**: twemoji (``../shared/data/image/twemoji64.npz``) split once, stratified by
+  category and seeded, into train 80% / validation 10% / test 10%; ``10pct`` trains on a seeded
+  stratified tenth of the train split (at least 2 images per category). Every model reads the
+  same written ``.npz`` through ganforge's reader (fit ``pad``, premultiplied alpha, ``--size``).
+- **the same budget and seed**: ``--minutes`` of wall-clock training each (10, 30 or 60;
+  ``--seconds`` for smoke runs), seed 0, each in its own process with **one thread**; ``--parallel``
+  of them train side by side (default 2, the machine's cores), which the report records.
+- **the same model-selection rule**: each run saves generator snapshots (EMA where the recipe has
+  one) every ``budget / --snapshots`` seconds and at the end; afterwards every snapshot is scored on
+  the *validation* split by :func:`ganforge.core.metrics.categories.guarded_kid` (KID plus the
+  collapse penalty on the worst category's variety: ganforge's own best-checkpoint rule), and
+  the lowest is the model's result. Only that snapshot is scored on the *test* split. ganforge's
+  is exported to an ONNX pack and sampled through the torch-free runtime, as a user gets it.
+- **the same measures** on the test split, samples in its category mix: KID, FD, SWD;
+  recognisability (a linear probe fitted on the train split; its balanced accuracy on test
+  images is the ceiling), variety inside categories, density/coverage, each beside test real
+  images' value; memorisation against the images that model trained on, beside what fresh real
+  data (the test images) reads.
+- **the machine's load, measured**: per wave of side-by-side runs, ``os.getloadavg`` before,
+  during (every 5 s) and after, the whole machine's busy CPU seconds from ``/proc/stat``, and each
+  run's own CPU seconds against its wall seconds.
 
-Metrics (``ganforge.core.metrics``): KID and FD on fixed-seed random-CNN features, SWD on
-Laplacian-pyramid patches, each on ``--samples`` samples vs the full dataset; memorisation vs the
-images that model trained on. Usage::
+Usage::
 
-    python benchmarks/bench_image.py --budget 600           # both settings, ~2 x budget + eval
-    python benchmarks/bench_image.py --budget 30 --samples 200 --settings full   # smoke run
+    python benchmarks/bench_image.py --minutes 30                       # the real run (hours)
+    python benchmarks/bench_image.py --seconds 20 --samples 200 --settings full \\
+        --out /tmp/image_smoke.json                                     # smoke run
+    python benchmarks/bench_image.py --report [--out FILE]              # RESULTS.md table
 """
 
 from __future__ import annotations
@@ -28,10 +39,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
+import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,264 +54,339 @@ from common import RESULTS_DIR, machine  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "image" / "twemoji64.npz"
-SIZE = 32
-SUBSET_SEED = 0  # the 10% subset: ImageDataset's seeded `limit`
+SPLIT_SEED, SELECT_SEED, TEST_SEED, GRID_SEED = 0, 11, 12, 13
+Sampler = Callable[[np.ndarray, int], np.ndarray]  # (labels, seed) -> straight-alpha images
 
 
 # ---- data ----------------------------------------------------------------------------------------
-def load(fraction: float) -> tuple[Any, Any]:
-    """(full reference ImageSet, training subset as (images uint8 NHWC premultiplied, labels))."""
+def split(labels: np.ndarray, val: float = 0.1, test: float = 0.1) -> dict[str, np.ndarray]:
+    """Stratified, seeded train/val/test indices (a category too small for a tenth stays in train)."""
+    rng = np.random.Generator(np.random.PCG64(SPLIT_SEED))
+    parts: dict[str, list[np.ndarray]] = {"train": [], "val": [], "test": []}
+    for k in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == k))
+        nv, nt = int(round(len(idx) * val)), int(round(len(idx) * test))
+        parts["val"].append(idx[:nv])
+        parts["test"].append(idx[nv:nv + nt])
+        parts["train"].append(idx[nv + nt:])
+    return {name: np.sort(np.concatenate(p)) for name, p in parts.items()}
+
+
+def subset(idx: np.ndarray, labels: np.ndarray, fraction: float) -> np.ndarray:
+    """A seeded stratified ``fraction`` of ``idx``, at least 2 per category (the reader drops a
+    category with fewer, which would renumber the labels)."""
+    if fraction >= 1:
+        return idx
+    rng = np.random.Generator(np.random.PCG64(SPLIT_SEED + 1))
+    keep = [rng.permutation(idx[labels[idx] == k])[:max(2, int(round(fraction * np.sum(labels[idx] == k))))]
+            for k in np.unique(labels[idx])]
+    return np.sort(np.concatenate(keep))
+
+
+def prepare(work: Path, size: int, fraction: float, tag: str) -> dict[str, Any]:
+    """Write the training .npz of a setting; return the split sets as ImageSets at ``size``."""
     from ganforge.core.modalities.image.io import read_dataset
 
-    full = read_dataset(DATA, SIZE, "pad", warn=lambda m: None)
-    if fraction >= 1:
-        return full, (full.images, full.labels)
-    n = int(round(len(full.images) * fraction))
-    keep = np.sort(np.random.Generator(np.random.PCG64(SUBSET_SEED)).permutation(len(full.images))[:n])
-    return full, (full.images[keep], full.labels[keep])
+    raw = np.load(DATA)
+    labels = raw["labels"].astype(np.int64)
+    parts = split(labels)
+    parts["train_used"] = subset(parts["train"], labels, fraction)
+    sets = {}
+    for name, idx in parts.items():
+        path = work / f"twemoji_{name}{'_' + tag if name == 'train_used' else ''}.npz"
+        np.savez(path, images=raw["images"][idx], labels=labels[idx], categories=raw["categories"])
+        sets[name] = read_dataset(path, size, "pad", warn=lambda m: None)
+        sets[name + "_path"] = path
+    return sets
 
 
-# ---- DCGAN (pytorch/examples, re-written for 32x32 RGBA) ------------------------------------------
-def dcgan_nets(nc: int, nz: int = 100, ngf: int = 64, ndf: int = 64) -> tuple[Any, Any]:
-    from torch import nn
+# ---- one training run (child process, one thread) ------------------------------------------------
+def ganforge_config(data: Path, out: Path, size: int, budget_s: float, snapshot_s: float) -> dict[str, Any]:
+    from ganforge.core.training.config import UNBOUNDED_STEPS
 
-    G = nn.Sequential(
-        nn.ConvTranspose2d(nz, ngf * 4, 4, 1, 0, bias=False), nn.BatchNorm2d(ngf * 4), nn.ReLU(True),
-        nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 2), nn.ReLU(True),
-        nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf), nn.ReLU(True),
-        nn.ConvTranspose2d(ngf, nc, 4, 2, 1, bias=False), nn.Tanh())
-    D = nn.Sequential(
-        nn.Conv2d(nc, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True),
-        nn.Conv2d(ndf, ndf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 2), nn.LeakyReLU(0.2, inplace=True),
-        nn.Conv2d(ndf * 2, ndf * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 4), nn.LeakyReLU(0.2, inplace=True),
-        nn.Conv2d(ndf * 4, 1, 4, 1, 0, bias=False), nn.Sigmoid())
-
-    def init(m: Any) -> None:  # the example's weights_init
-        name = type(m).__name__
-        if "Conv" in name:
-            nn.init.normal_(m.weight, 0.0, 0.02)
-        elif "BatchNorm" in name:
-            nn.init.normal_(m.weight, 1.0, 0.02)
-            nn.init.zeros_(m.bias)
-
-    G.apply(init)
-    D.apply(init)
-    return G, D
-
-
-def train_dcgan(images: np.ndarray, budget: float, out: Path, seed: int = 0) -> dict[str, Any]:
-    import torch
-    from torch import nn
-
-    torch.manual_seed(seed)
-    started, cpu_started = time.monotonic(), time.process_time()
-    data = torch.from_numpy(images.transpose(0, 3, 1, 2).copy()).float().div_(127.5).sub_(1)
-    G, D = dcgan_nets(data.shape[1])
-    opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    bce = nn.BCELoss()
-    gen = torch.Generator().manual_seed(seed)
-    steps, batch = 0, 64
-    while time.monotonic() - started < budget:
-        perm = torch.randperm(len(data), generator=gen)  # epochs, as the example's DataLoader
-        for start in range(0, len(data) - batch + 1 if len(data) >= batch else 1, batch):
-            real = data[perm[start:start + batch]]
-            b = len(real)
-            D.zero_grad()
-            err_real = bce(D(real).view(-1), torch.ones(b))
-            fake = G(torch.randn(b, 100, 1, 1, generator=gen))
-            err_fake = bce(D(fake.detach()).view(-1), torch.zeros(b))
-            (err_real + err_fake).backward()
-            opt_d.step()
-            G.zero_grad()
-            bce(D(fake).view(-1), torch.ones(b)).backward()
-            opt_g.step()
-            steps += 1
-            if time.monotonic() - started >= budget:
-                break
-    return {"steps": steps, "batch": batch, "images_seen": steps * batch,
-            "seconds": round(time.monotonic() - started, 1),
-            "cpu_seconds": round(time.process_time() - cpu_started, 1), "G": G}
-
-
-def dcgan_samples(G: Any, count: int, seed: int = 1) -> np.ndarray:
-    import torch
-
-    from ganforge.core.modalities.image.family import to_unit_rgba
-
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():  # train-mode batch norm, as the example samples
-        return np.concatenate([to_unit_rgba(G(torch.randn(min(64, count - s), 100, 1, 1, generator=gen)))
-                               for s in range(0, count, 64)])
-
-
-# ---- ganforge ----------------------------------------------------------------------------------
-def ganforge_config(data: Path, out: Path, limit: int | None) -> dict[str, Any]:
-    return dict(modality="image", family="stylish", data=str(data), out=str(out), steps=10_000_000, crop=SIZE,
+    return dict(modality="image", family="stylish", data=str(data), out=str(out), steps=UNBOUNDED_STEPS, crop=size,
                 batch=32, seed=0, device="cpu", lr_g=2e-3, lr_d=2e-3, r1_gamma=0.1, r1_every=16,
-                augment=["translate", "color", "cutout"], sample_every=250, log_every=50,
-                checkpoint_every=100_000, checkpoint_minutes=60.0,
-                data_options={"limit": limit, "fit": "pad"}, model={"eval_samples": 256, "channel_base": 512, "channel_max": 128,
+                augment=["translate", "color", "cutout"], log_every=50, minutes=budget_s / 60,
+                # snapshots by time, all kept; no in-training evaluation (the harness selects for
+                # every model alike, after training), so no model spends its budget on scoring
+                sample_every=10**12, checkpoint_every=10**12, checkpoint_minutes=snapshot_s / 60, keep_last=10**6,
+                data_options={"fit": "pad"},
+                model={"eval_samples": 256, "channel_base": 512, "channel_max": 128,
                        "d_channel_base": 512, "d_channel_max": 128})
 
 
-def worker(config_json: str) -> None:
-    """Child process: train until SIGTERM (the engine saves a checkpoint and returns)."""
+def child(spec: dict[str, Any]) -> dict[str, Any]:
     import torch
 
-    from ganforge.core.modalities.image.data import build_dataset
-    from ganforge.core.modalities.image.family import ImageFamily
-    from ganforge.core.training.config import TrainConfig
-    from ganforge.core.training.run import train
-
     torch.set_num_threads(1)
-    cfg = TrainConfig(**json.loads(config_json))
-    result = train(cfg, progress=False, family_factory=ImageFamily, dataset_factory=build_dataset)
-    print(json.dumps({"step": result.step, "interrupted": result.interrupted}))
+    cpu0, wall0 = time.process_time(), time.monotonic()
+    out = Path(spec["out"])
+    if spec["model"] == "ganforge":
+        from ganforge.core.modalities.image.data import build_dataset
+        from ganforge.core.modalities.image.family import ImageFamily
+        from ganforge.core.training.config import TrainConfig
+        from ganforge.core.training.run import train
+
+        cfg = TrainConfig(**ganforge_config(Path(spec["data"]), out, spec["size"], spec["budget_s"],
+                                            spec["snapshot_s"]))
+        cfg.lr_g = cfg.lr_d = spec["lr"]
+        result = train(cfg, progress=False, family_factory=ImageFamily, dataset_factory=build_dataset)
+        facts = {"steps": result.step, "batch": cfg.batch, "images_seen": result.step * cfg.batch,
+                 "snapshots": len(list((out / "checkpoints").glob("step_*.safetensors")))}
+    else:
+        import image_baselines
+
+        from ganforge.core.modalities.image.io import read_dataset
+
+        data = read_dataset(spec["data"], spec["size"], "pad", warn=lambda m: None)
+        facts = image_baselines.train_baseline(spec["model"], spec["lr"], data.images, data.labels,
+                                               len(data.categories), spec["budget_s"], out, spec["snapshot_s"])
+    return {**facts, "wall_s": round(time.monotonic() - wall0, 1), "cpu_s": round(time.process_time() - cpu0, 1)}
 
 
-def start_ganforge(limit: int | None, out: Path) -> tuple[subprocess.Popen, dict[str, Any], float]:
-    import shutil
-
-    shutil.rmtree(out, ignore_errors=True)
-    cfg = ganforge_config(DATA, out, limit)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, __file__, "--worker", json.dumps(cfg)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    return proc, cfg, time.monotonic()
-
-
-def finish_ganforge(proc: subprocess.Popen, cfg: dict[str, Any], started: float, budget: float,
-                    out: Path) -> dict[str, Any]:
-    import resource
-
-    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+def _busy_seconds() -> float:
+    """Busy CPU seconds of the whole machine since boot (all cores), from /proc/stat."""
     try:
-        proc.wait(timeout=max(budget - (time.monotonic() - started), 0.01))
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGTERM)  # finish the step, save, exit
-    stdout, _ = proc.communicate(timeout=600)
-    seconds = time.monotonic() - started
-    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime)
-    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines() if line.strip()]
-    steps = max((r.get("step", 0) for r in log), default=0)
-    evals = [{"step": r["step"], "kid": round(r["kid"], 5)} for r in log if r.get("event") == "sample"]
-    return {"steps": steps, "batch": cfg["batch"], "images_seen": steps * cfg["batch"], "seconds": round(seconds, 1),
-            "cpu_seconds": round(cpu, 1), "sample_time_kid": evals, "config": cfg, "worker": stdout.strip()[-200:]}
+        fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")  # minus idle, iowait
 
 
-def ganforge_samples(run: Path, pack: Path, reference: Any, count: int) -> tuple[np.ndarray, dict[str, Any]]:
+def train_wave(specs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Train ``specs`` side by side (one process and one thread each); measure the machine."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    load_before, busy0, t0 = os.getloadavg(), _busy_seconds(), time.monotonic()
+    procs = [subprocess.Popen([sys.executable, __file__, "--child", json.dumps(s)], env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for s in specs]
+    during = []
+    while any(p.poll() is None for p in procs):
+        during.append(os.getloadavg()[0])
+        time.sleep(5)
+    results = []
+    for spec, p in zip(specs, procs, strict=True):
+        out, err = p.communicate()
+        if p.returncode != 0:
+            raise RuntimeError(f"{spec['name']} failed ({p.returncode}):\n{err[-3000:]}")
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    wall = time.monotonic() - t0
+    busy = _busy_seconds() - busy0
+    ours = sum(r["cpu_s"] for r in results)
+    return {"runs": [s["name"] for s in specs], "results": results, "wall_s": round(wall, 1),
+            "loadavg_before": [round(v, 2) for v in load_before],
+            "loadavg_after": [round(v, 2) for v in os.getloadavg()],
+            "loadavg_1min_mean_during": round(float(np.mean(during)), 2) if during else None,
+            "machine_busy_cpu_s": round(busy, 1), "runs_cpu_s": round(ours, 1),
+            "other_processes_cpu_s": round(busy - ours, 1), "cores": os.cpu_count()}
+
+
+# ---- selection and scoring -----------------------------------------------------------------------
+def snapshot_samplers(run: Path, model: str) -> list[tuple[str, Sampler]]:
+    """Every saved snapshot of a run, oldest first, as (name, sampler)."""
+    if model != "ganforge":
+        import image_baselines
+
+        return [(p.name, image_baselines.sampler(p)) for p in sorted(run.glob("snap_*.pt"))]
+    return [(p.name, _ganforge_sampler(p)) for p in sorted((run / "checkpoints").glob("step_*.safetensors"))]
+
+
+def _ganforge_generator(path: Path) -> tuple[Any, Any, dict[str, Any]]:
+    from ganforge.core.modalities.image.family import ImageFamily
+    from ganforge.core.training import checkpoint as ckpt
+
+    tensors, meta = ckpt.load(path)
+    family = ImageFamily(meta["family_options"], meta["data_info"])
+    G = family.build_generator()
+    ckpt.load_module("G_ema", G, tensors, path)
+    return family, G.float().eval().requires_grad_(False), meta
+
+
+def _ganforge_sampler(path: Path) -> Sampler:
+    import torch
+
+    family, G, _ = _ganforge_generator(path)
+    return lambda labels, seed: family.sample_images(G, len(labels), seed, torch.from_numpy(labels.astype(np.int64)))
+
+
+def pack_sampler(checkpoint: Path, pack: Path) -> tuple[Sampler, dict[str, Any]]:
+    """Export a ganforge checkpoint to a pack; sample it through the runtime, by category."""
     from ganforge.core import runtime
-    from ganforge.exporters.onnx.export import export_pack
+    from ganforge.exporters.onnx.export import export_generator
 
-    report = export_pack(run, pack, checkpoint="best")
+    family, G, meta = _ganforge_generator(checkpoint)
+    report = export_generator(family, G, pack, facts={"steps": meta["step"], "checkpoint": checkpoint.name},
+                              modality="image", family_name="stylish")
     rt = runtime.load(pack, device="cpu")
-    return rt.codec.eval_samples(rt, reference, count, 1), {
-        "pack_bytes": report.bytes, "parity_max_abs_err": report.parity_max_abs_err,
-        "best": report.meta.train.get("best")}
+    names = rt.meta.decoder["categories"]
+
+    def sample(labels: np.ndarray, seed: int) -> np.ndarray:
+        out = np.zeros((len(labels), *rt.generate(0, 1, category=names[0]).shape[1:]), np.float32)
+        start = seed
+        for k in np.unique(labels):
+            where = np.flatnonzero(labels == k)
+            out[where] = rt.generate(start, len(where), category=names[int(k)])
+            start += len(where)
+        return out
+
+    return sample, {"pack_bytes": report.bytes, "parity_max_abs_err": report.parity_max_abs_err}
 
 
-# ---- scoring -------------------------------------------------------------------------------------
-def score(samples: np.ndarray, reference: Any, training: np.ndarray) -> dict[str, Any]:
+def mix(labels: np.ndarray, num_classes: int, count: int) -> np.ndarray:
+    """``count`` labels in ``labels``' category shares (the codec's rule for ``ganforge eval``)."""
+    from ganforge.core.modalities.image.codec import category_mix
+
+    return np.repeat(np.arange(num_classes), category_mix(labels, num_classes, count))
+
+
+def select(samplers: list[tuple[str, Sampler]], val: Any, val_feats: np.ndarray) -> dict[str, Any]:
+    """The snapshot with the lowest guarded KID on the validation split."""
+    from ganforge.core.metrics.categories import guarded_kid
+    from ganforge.core.metrics.features import random_cnn_features
+
+    k = len(val.categories)
+    labels = mix(val.labels, k, len(val.labels))
+    scores = []
+    for name, sample in samplers:
+        s = guarded_kid(random_cnn_features(sample(labels, SELECT_SEED)), labels, val_feats, val.labels, k)
+        scores.append({"snapshot": name, **{m: round(v, 5) for m, v in s.items()}})
+    best = min(range(len(scores)), key=lambda i: scores[i]["kid_guarded"])
+    return {"chosen": scores[best]["snapshot"], "chosen_index": best, "validation": scores}
+
+
+def score(sample: Sampler, sets: dict[str, Any], feats: dict[str, np.ndarray], count: int) -> tuple[dict, np.ndarray]:
+    """The test-split measures of one model's chosen snapshot."""
+    from ganforge.core.metrics.categories import category_report
+    from ganforge.core.metrics.features import random_cnn_features
     from ganforge.core.modalities.image import metrics
-    from ganforge.core.modalities.image.io import unpremultiply
 
-    train_straight = unpremultiply(training.astype(np.float32) / 255.0)
-    kid = metrics.kid(samples, reference)
-    swd = metrics.swd(samples, reference)
-    mem = metrics.memorisation(samples, reference, training=train_straight)
-    return {"kid": kid["value"], "kid_std": kid["std"], "fd": metrics.fd(samples, reference),
-            "swd": swd["value"], "memorisation": mem["value"], "memorisation_flagged": mem["flagged"],
-            "memorisation_distance_ratio": mem["distance_ratio"]}
+    test, k = sets["test"], len(sets["test"].categories)
+    labels = mix(test.labels, k, count)
+    samples = sample(labels, TEST_SEED)
+    real = test.straight()
+    kid = metrics.kid(samples, real)
+    mem = metrics.memorisation(samples, real, training=sets["train_used"].straight())
+    fresh = metrics.memorisation(real, real, training=sets["train_used"].straight())
+    cats = category_report(random_cnn_features(samples), labels, feats["train"], sets["train"].labels, k,
+                           held_out=(feats["test"], test.labels))
+    names = test.categories
+    return {"kid": kid["value"], "kid_std": kid["std"], "fd": metrics.fd(samples, real),
+            "swd": metrics.swd(samples, real)["value"],
+            "memorisation": mem["value"], "memorisation_flagged": mem["flagged"],
+            "memorisation_floor_fresh_real": fresh["value"],
+            **{m: cats[m] for m in ("accuracy", "accuracy_ratio", "variety", "variety_worst", "density", "coverage")},
+            "collapsed_categories": [names[i] for i in cats["collapsed_categories"]],
+            "variety_worst_category": None if cats["variety_worst_category"] is None
+            else names[cats["variety_worst_category"]],
+            "per_category": {n: {"accuracy": cats["accuracy_per_category"][i], "variety": cats["variety_per_category"][i]}
+                             for i, n in enumerate(names)},
+            "test_real_floor": {m: cats["floor"][m] for m in ("accuracy", "variety", "variety_worst", "density",
+                                                               "coverage")}}, samples
 
 
-def real_floor(reference: Any) -> dict[str, Any]:
-    """The metrics between two random halves of the real data: what "as good as the data" reads."""
-    from ganforge.core.modalities.image import metrics
-
-    real = reference.straight()
-    perm = np.random.Generator(np.random.PCG64(1)).permutation(len(real))
-    a, b = real[perm[:len(real) // 2]], real[perm[len(real) // 2:]]
-    return {"real_half_vs_other_half": {"kid": metrics.kid(a, b)["value"], "fd": metrics.fd(a, b),
-                                        "swd": metrics.swd(a, b)["value"]}}
-
-
-def grid(samples: np.ndarray, path: Path) -> None:
+def grid(sample: Sampler, categories: list[str], train_labels: np.ndarray, path: Path) -> None:
+    """8 samples of each of the 8 largest categories, one row each."""
     from ganforge.core.modalities.image.family import save_grid
 
-    save_grid(samples[np.linspace(0, len(samples) - 1, 64).astype(int)], path, columns=8)
+    rows = np.argsort(-np.bincount(train_labels, minlength=len(categories)))[:8]
+    save_grid(sample(np.repeat(rows, 8), GRID_SEED), path, columns=8)
 
 
-def report(results: dict[str, Any]) -> str:
-    """The RESULTS.md table for a results file."""
-    lines = ["| data | model | steps (batch) | CPU s | KID ↓ | FD ↓ | SWD ↓ | memorisation share (flag) |",
-             "|---|---|---|---|---|---|---|---|"]
-    for setting, row in results["settings"].items():
-        for name in ("ganforge", "dcgan"):
-            r = row[name]
-            lines.append(f"| {setting} ({row['train_images']} img) | {name} | {r['steps']} ({r['batch']}) | "
-                         f"{r.get('cpu_seconds', '?')} | {r['kid']:.4f} ± {r['kid_std']:.4f} | {r['fd']:.2f} | "
-                         f"{r['swd']:.4f} | {r['memorisation']:.3f} ({'FLAGGED' if r['memorisation_flagged'] else 'no'}) |")
-        if row.get("kid_reduction") is not None:
-            lines.append(f"| {setting} | **KID reduction vs DCGAN** | | | **{row['kid_reduction']:.0%}** | | | |")
-    return "\n".join(lines)
+# ---- main ----------------------------------------------------------------------------------------
+def run_specs(args: argparse.Namespace) -> list[dict[str, Any]]:
+    specs = []
+    for model in args.models.split(","):
+        if model == "ganforge":
+            specs.append({"name": "ganforge", "model": "ganforge", "lr": 2e-3, "lr_rule": "ganforge's default"})
+            continue
+        specs.append({"name": model, "model": model, "lr": 2e-4, "lr_rule": "published"})
+        specs.append({"name": f"{model}@{args.budget_lr:g}", "model": model, "lr": args.budget_lr,
+                      "lr_rule": "for the budget"})
+    return specs
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--budget", type=float, default=600, help="seconds of training per model and setting")
-    parser.add_argument("--samples", type=int, default=2000)
+    parser.add_argument("--minutes", type=int, choices=(10, 30, 60), default=30, help="training budget per model")
+    parser.add_argument("--seconds", type=float, default=None, help="override the budget (smoke runs)")
+    parser.add_argument("--size", type=int, choices=(32, 64), default=32)
     parser.add_argument("--settings", default="full,10pct")
-    parser.add_argument("--report", action="store_true", help="print the RESULTS.md table of results/image.json")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--models", default="ganforge,dcgan,fastgan")
+    parser.add_argument("--budget-lr", type=float, default=1e-3,
+                        help="the baselines' second learning rate (published: 2e-4)")
+    parser.add_argument("--parallel", type=int, default=2, help="runs trained side by side (one thread each)")
+    parser.add_argument("--snapshots", type=int, default=10, help="snapshots per run to select among")
+    parser.add_argument("--samples", type=int, default=1000, help="test samples per model")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "image.json")
+    parser.add_argument("--report", action="store_true", help="print the RESULTS.md table of --out")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.worker:
-        return worker(args.worker)
+    if args.child:
+        print(json.dumps(child(json.loads(args.child))))
+        return
     if args.report:
-        print(report(json.loads((RESULTS_DIR / "image.json").read_text())))
-        return None
+        from image_report import report
+
+        print(report(json.loads(args.out.read_text())))
+        return
+    if not DATA.is_file():
+        sys.exit(f"no benchmark data at {DATA}")
     import torch
 
     torch.set_num_threads(1)
-    if not DATA.is_file():
-        sys.exit(f"no benchmark data at {DATA}")
+    from ganforge.core.metrics.features import random_cnn_features
+    from ganforge.core.modalities.image import metrics
+
+    budget = args.seconds if args.seconds is not None else args.minutes * 60.0
     work = Path(os.environ.get("GANFORGE_BENCH_DIR", "/tmp/ganforge-bench-image"))
     work.mkdir(parents=True, exist_ok=True)
-    RESULTS_DIR.mkdir(exist_ok=True)
-    results: dict[str, Any] = {"machine": machine(), "budget_s": args.budget, "samples": args.samples,
-                               "size": SIZE, "data": str(DATA.name), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                               "note": "shared 2-core CPU: both models trained at the same time, one thread each, while other jobs ran",
-                               "settings": {}}
+    grids = args.out.parent
+    results: dict[str, Any] = {
+        "machine": machine(), "budget_s": budget, "size": args.size, "samples": args.samples,
+        "data": DATA.name, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "rules": {"parallel": args.parallel, "threads_per_model": 1, "snapshots": args.snapshots,
+                  "selection": "lowest guarded KID (KID + 2·max(0, 0.5 − worst variety)) on the validation split",
+                  "split": "stratified 80/10/10, seed 0"},
+        "settings": {}}
     for setting in args.settings.split(","):
-        fraction = 1.0 if setting == "full" else 0.1
-        reference, (train_images, _) = load(fraction)
-        limit = None if fraction >= 1 else len(train_images)
-        row: dict[str, Any] = {"train_images": len(train_images)}
-        # Both models train at the same time, one thread each, so they share whatever load the
-        # machine has; each gets the same wall-clock budget (CPU seconds are reported too).
-        proc, cfg, started = start_ganforge(limit, work / f"ganforge-{setting}")
-        d = train_dcgan(train_images, args.budget, work / f"dcgan-{setting}")
-        t = finish_ganforge(proc, cfg, started, args.budget, work / f"ganforge-{setting}")
-        samples, pack_facts = ganforge_samples(work / f"ganforge-{setting}", work / f"ganforge-{setting}.onnx",
-                                               reference, args.samples)
-        row["ganforge"] = {**{k: v for k, v in t.items() if k != "config"}, **pack_facts,
-                           **score(samples, reference, train_images)}
-        grid(samples, RESULTS_DIR / f"image_ganforge_{setting}.png")
-        print(setting, "ganforge", json.dumps({k: row["ganforge"][k] for k in ("steps", "kid", "fd", "swd", "memorisation")}), flush=True)
-        samples = dcgan_samples(d.pop("G"), args.samples)
-        row["dcgan"] = {**d, **score(samples, reference, train_images)}
-        grid(samples, RESULTS_DIR / f"image_dcgan_{setting}.png")
-        print(setting, "dcgan", json.dumps({k: row["dcgan"][k] for k in ("steps", "kid", "fd", "swd", "memorisation")}), flush=True)
-        row["kid_reduction"] = 1 - row["ganforge"]["kid"] / row["dcgan"]["kid"] if row["dcgan"]["kid"] > 0 else None
+        sets = prepare(work, args.size, 1.0 if setting == "full" else 0.1, setting)
+        feats = {name: random_cnn_features(sets[name].straight()) for name in ("train", "val", "test")}
+        specs = run_specs(args)
+        for s in specs:
+            s.update(out=str(work / f"{setting}-{s['name']}"), data=str(sets["train_used_path"]), size=args.size,
+                     budget_s=budget, snapshot_s=budget / args.snapshots)
+            shutil.rmtree(s["out"], ignore_errors=True)
+        row: dict[str, Any] = {"train_images": len(sets["train_used"].images), "val_images": len(sets["val"].images),
+                               "test_images": len(sets["test"].images), "waves": [], "runs": {}}
+        trained: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(specs), args.parallel):
+            wave = train_wave(specs[i:i + args.parallel])
+            row["waves"].append({k: v for k, v in wave.items() if k != "results"})
+            trained.update({s["name"]: r for s, r in zip(specs[i:i + args.parallel], wave["results"], strict=True)})
+        for s in specs:
+            run = Path(s["out"])
+            chosen = select(snapshot_samplers(run, s["model"]), sets["val"], feats["val"])
+            if s["model"] == "ganforge":
+                sample, extra = pack_sampler(run / "checkpoints" / chosen["chosen"], work / f"{setting}-ganforge.onnx")
+            else:
+                sample, extra = dict(snapshot_samplers(run, s["model"]))[chosen["chosen"]], {}
+            measured, _ = score(sample, sets, feats, args.samples)
+            tag = s["name"].replace("@", "_lr")
+            grid(sample, sets["train"].categories, sets["train"].labels, grids / f"image_{tag}_{setting}.png")
+            row["runs"][s["name"]] = {"model": s["model"], "lr": s["lr"], "lr_rule": s["lr_rule"],
+                                      **trained[s["name"]], **chosen, **extra, **measured}
+            print(setting, s["name"], json.dumps({k: row["runs"][s["name"]][k] for k in
+                                                  ("steps", "cpu_s", "kid", "accuracy_ratio", "variety_worst",
+                                                   "coverage")}), flush=True)
+        val, test = sets["val"].straight(), sets["test"].straight()
+        row["real_floor_val_vs_test"] = {"kid": metrics.kid(val, test)["value"], "fd": metrics.fd(val, test),
+                                         "swd": metrics.swd(val, test)["value"]}
         results["settings"][setting] = row
-        results["config_ganforge"] = t["config"]
-        (RESULTS_DIR / "image.json").write_text(json.dumps(results, indent=2, default=float) + "\n")
-    results["real_data_floor"] = real_floor(reference)
-    real = reference.straight()
-    grid(real, RESULTS_DIR / "image_real.png")
-    (RESULTS_DIR / "image.json").write_text(json.dumps(results, indent=2, default=float) + "\n")
-    print(json.dumps({s: r.get("kid_reduction") for s, r in results["settings"].items()}))
+        args.out.write_text(json.dumps(results, indent=2, default=float) + "\n")
+    from ganforge.core.modalities.image.family import save_grid
+
+    save_grid(sets["test"].straight()[:64], grids / "image_real.png", columns=8)
+    results["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    args.out.write_text(json.dumps(results, indent=2, default=float) + "\n")
 
 
 if __name__ == "__main__":

@@ -141,3 +141,16 @@ def test_the_best_checkpoint_score_penalises_a_collapsed_category(real):
     assert collapsed["variety_worst"] < 0.05
     assert collapsed["kid_guarded"] >= collapsed["kid"] + 0.9 * cat.COLLAPSE_WEIGHT * cat.COLLAPSE_RATIO
     assert collapsed["kid_guarded"] > varied["kid_guarded"] + 0.5
+
+
+def test_a_given_held_out_set_is_the_floor(real):
+    """The benchmark's form: the probe and the balls come from all of ``real`` (its train split),
+    the floor from a test split kept apart."""
+    images, labels, feats = real
+    test, test_labels = discs(10, seed=5)
+    fake, asked = copies_one_per_category(images, labels, 40)
+    report = cat.category_report(random_cnn_features(fake), asked, feats, labels, len(COLOURS),
+                                 held_out=(random_cnn_features(test), test_labels))
+    assert report["fit_images"] == len(images) and report["held_out_images"] == len(test)
+    assert report["floor"]["accuracy"] > 0.9 and report["floor"]["variety_worst"] > 0.6
+    assert report["variety_worst"] < 0.05 and report["density_coverage_items"] == 40

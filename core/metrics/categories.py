@@ -162,7 +162,8 @@ def _score(fake: np.ndarray, fake_labels: np.ndarray, real: np.ndarray, real_lab
 
 
 def category_report(fake: np.ndarray, fake_labels: np.ndarray | None, real: np.ndarray,
-                    real_labels: np.ndarray | None, num_classes: int, seed: int = 0) -> dict[str, Any]:
+                    real_labels: np.ndarray | None, num_classes: int, seed: int = 0,
+                    held_out: tuple[np.ndarray, np.ndarray | None] | None = None) -> dict[str, Any]:
     """Recognisability, variety and density/coverage of samples, with the real-data floor.
 
     ``fake``/``real``: raw random-CNN features; labels: the category each sample was asked for
@@ -170,24 +171,33 @@ def category_report(fake: np.ndarray, fake_labels: np.ndarray | None, real: np.n
     same numbers for held-out real images (``floor``), and ``accuracy_ratio`` (samples' balanced
     accuracy over held-out real's: the share of the data's recognisability the model reaches).
     Density and coverage depend on the sample count, so the larger of samples and held-out real
-    images is cut (seeded) to the smaller one's count before they are measured."""
+    images is cut (seeded) to the smaller one's count before they are measured. ``held_out``:
+    (features, labels) of real images kept apart already (a benchmark's test split); then all of
+    ``real`` is the fit side."""
     if fake_labels is None or real_labels is None or num_classes < 2:
         fake_labels, real_labels, num_classes = np.zeros(len(fake), np.int64), np.zeros(len(real), np.int64), 1
     fake_labels, real_labels = np.asarray(fake_labels, np.int64), np.asarray(real_labels, np.int64)
-    fit, held = split_real(real_labels, seed)
-    mu, sd = standardiser(real[fit])
-    zr, zh, zf = (real[fit] - mu) / sd, (real[held] - mu) / sd, (np.asarray(fake, np.float64) - mu) / sd
-    probe = LinearProbe(num_classes).fit(zr, real_labels[fit]) if num_classes > 1 else None
+    real = np.asarray(real, np.float64)
+    if held_out is None:
+        fit, held = split_real(real_labels, seed)
+        real, held_f, held_labels, real_labels = real[fit], real[held], real_labels[held], real_labels[fit]
+    else:
+        held_f = np.asarray(held_out[0], np.float64)
+        held_labels = (np.zeros(len(held_f), np.int64) if num_classes == 1 or held_out[1] is None
+                       else np.asarray(held_out[1], np.int64))
+    mu, sd = standardiser(real)
+    zr, zh, zf = (real - mu) / sd, (held_f - mu) / sd, (np.asarray(fake, np.float64) - mu) / sd
+    probe = LinearProbe(num_classes).fit(zr, real_labels) if num_classes > 1 else None
     n = min(len(zf), len(zh))
     rng = np.random.Generator(np.random.PCG64(seed + 1))
     f_idx, h_idx = np.sort(rng.permutation(len(zf))[:n]), np.sort(rng.permutation(len(zh))[:n])
-    samples = _score(zf, fake_labels, zr, real_labels[fit], probe, num_classes, seed)
-    floor = _score(zh, real_labels[held], zr, real_labels[fit], probe, num_classes, seed)
+    samples = _score(zf, fake_labels, zr, real_labels, probe, num_classes, seed)
+    floor = _score(zh, held_labels, zr, real_labels, probe, num_classes, seed)
     samples.update(density_coverage(zr, zf[f_idx]))
     floor.update(density_coverage(zr, zh[h_idx]))
     if probe is not None:
         samples["accuracy_ratio"] = samples["accuracy"] / max(floor["accuracy"], 1e-12)
-    return {**samples, "floor": floor, "fit_images": int(len(fit)), "held_out_images": int(len(held)),
+    return {**samples, "floor": floor, "fit_images": int(len(zr)), "held_out_images": int(len(zh)),
             "density_coverage_items": int(n), "chance_accuracy": 1.0 / num_classes}
 
 
