@@ -1,0 +1,39 @@
+"""The image benchmark's rules that need no data set: the split, the subset, and a baseline's
+snapshots (benchmarks/bench_image.py, benchmarks/image_baselines.py)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+
+def test_split_is_stratified_disjoint_and_seeded():
+    import bench_image
+
+    labels = np.repeat(np.arange(4), [5, 40, 100, 21])
+    parts = bench_image.split(labels)
+    together = np.concatenate([parts["train"], parts["val"], parts["test"]])
+    assert sorted(together.tolist()) == list(range(len(labels)))  # each image once
+    assert np.bincount(labels[parts["val"]], minlength=4).tolist() == [0, 4, 10, 2]
+    assert all(np.array_equal(parts[k], bench_image.split(labels)[k]) for k in parts)
+    small = bench_image.subset(parts["train"], labels, 0.1)
+    assert set(small) <= set(parts["train"]) and np.bincount(labels[small], minlength=4).min() >= 2
+
+
+@pytest.mark.parametrize("kind", ["dcgan", "fastgan"])
+def test_a_baseline_saves_snapshots_that_sample_by_category(kind, tmp_path):
+    import image_baselines
+
+    rng = np.random.default_rng(0)
+    images = (rng.random((24, 32, 32, 4)) * 255).astype(np.uint8)
+    facts = image_baselines.train_baseline(kind, 2e-4, images, np.arange(24) % 3, 3, budget_s=1.0,
+                                           out=tmp_path, snapshot_s=0.5)
+    snaps = sorted(tmp_path.glob("snap_*.pt"))
+    assert facts["steps"] >= 1 and facts["snapshots"] == len(snaps) >= 1
+    out = image_baselines.sampler(snaps[-1])(np.array([0, 1, 2, 2]), seed=3)
+    assert out.shape == (4, 32, 32, 4) and 0.0 <= out.min() and out.max() <= 1.0
