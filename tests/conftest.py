@@ -33,6 +33,22 @@ def write_image(path: Path, size: tuple[int, int], mode: str = "RGB", seed: int 
     return path
 
 
+def train_texture_pack(root: Path, data: str, steps: int, log_every: int) -> tuple[Path, Any]:
+    """Train the tiny texture model ``steps`` steps on ``data`` in ``root/run`` and export it with
+    the registered ONNX exporter to ``root/bricks.onnx``: ``(run folder, export report)``."""
+    from ganforge.core import plugins
+    from ganforge.core.components import resolve
+    from ganforge.core.training.config import TrainConfig
+    from ganforge.core.training.run import train
+
+    cfg = TrainConfig(out=str(root / "run"), data=data, steps=steps, crop=32, batch=4, seed=0,
+                      device="cpu", model=dict(TINY_MODEL), sample_every=1000, log_every=log_every,
+                      checkpoint_every=1000, r1_every=2)
+    run_dir = train(cfg, progress=False).run_dir
+    export = resolve(plugins.get_registry().exporters["onnx"].export)
+    return run_dir, export(run_dir, root / "bricks.onnx", license="CC0-1.0")
+
+
 @pytest.fixture
 def texture_dir(tmp_path: Path) -> Path:
     """Two small RGB images and one greyscale: a 3-channel dataset."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,7 +22,7 @@ from hanging_pack import never_ending  # noqa: E402
 from lsprotocol import types  # noqa: E402
 from pygls.exceptions import JsonRpcException  # noqa: E402
 from pytest_lsp import ClientServerConfig, LanguageClient  # noqa: E402
-from text_helpers import text_pack, word_pack  # noqa: E402
+from text_helpers import cli_lines, text_pack, word_pack  # noqa: E402
 
 from ganforge.plugins.editor.inline import candidates  # noqa: E402
 
@@ -55,12 +54,6 @@ async def client(lsp_client: LanguageClient, packs: dict[str, Path]):
     await lsp_client.shutdown_session()
 
 
-def cli_lines(pack: Path, *args: str) -> list[str]:
-    out = subprocess.run([sys.executable, "-m", "ganforge.core.cli", "generate", str(pack), *args],
-                         capture_output=True, check=True).stdout.decode("utf-8")
-    return out.split("\n")[:-1]
-
-
 def open_doc(client: LanguageClient, text: str, uri: str = URI, version: int = 1) -> None:
     client.text_document_did_open(types.DidOpenTextDocumentParams(
         types.TextDocumentItem(uri=uri, language_id="plaintext", version=version, text=text)))
@@ -80,6 +73,20 @@ def texts(result: types.InlineCompletionList | list | None) -> list[str]:
 
 def configure(client: LanguageClient, **settings: object) -> None:
     client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings={"ganforge": settings}))
+
+
+async def assert_cancelled_at_once(client: LanguageClient, request: types.InlineCompletionParams, msg_id: str,
+                                   after: float) -> None:
+    """Send ``request`` as ``msg_id``, cancel it ``after`` seconds later: the answer must be
+    "cancelled", within a second of the ``$/cancelRequest``."""
+    fut = asyncio.ensure_future(client.protocol.send_request_async(  # a coroutine: sent once scheduled
+        "textDocument/inlineCompletion", request, msg_id=msg_id))
+    await asyncio.sleep(after)
+    start = time.monotonic()
+    client.protocol.notify("$/cancelRequest", types.CancelParams(id=msg_id))
+    with pytest.raises(JsonRpcException) as info:
+        await asyncio.wait_for(fut, 2)
+    assert info.value.code == types.LSPErrorCodes.RequestCancelled and time.monotonic() - start < 1
 
 
 def test_candidates_are_continuations_deduplicated_and_not_what_follows() -> None:
@@ -135,26 +142,12 @@ async def test_cancel_and_stale_results(client: LanguageClient, packs: dict[str,
 
     # cancelled while debouncing: answered "cancelled" at once
     configure(client, inlineDebounceMs=3000)
-    fut = asyncio.ensure_future(client.protocol.send_request_async(  # a coroutine: sent once scheduled
-        "textDocument/inlineCompletion", params(0, 2, automatic=True), msg_id="debouncing"))
-    await asyncio.sleep(0.3)
-    start = time.monotonic()
-    client.protocol.notify("$/cancelRequest", types.CancelParams(id="debouncing"))
-    with pytest.raises(JsonRpcException) as info:
-        await asyncio.wait_for(fut, 2)
-    assert info.value.code == types.LSPErrorCodes.RequestCancelled and time.monotonic() - start < 1
+    await assert_cancelled_at_once(client, params(0, 2, automatic=True), "debouncing", after=0.3)
 
     # cancelled while a worker runs a pack that never ends: answered at once, not at the budget,
     # and generation from a good pack still answers meanwhile
     configure(client, inlineDebounceMs=0, pack=str(packs["endless"]))
-    fut = asyncio.ensure_future(client.protocol.send_request_async(
-        "textDocument/inlineCompletion", params(0, 2), msg_id="endless"))
-    await asyncio.sleep(0.5)
-    start = time.monotonic()
-    client.protocol.notify("$/cancelRequest", types.CancelParams(id="endless"))
-    with pytest.raises(JsonRpcException) as info:
-        await asyncio.wait_for(fut, 2)
-    assert info.value.code == types.LSPErrorCodes.RequestCancelled and time.monotonic() - start < 1
+    await assert_cancelled_at_once(client, params(0, 2), "endless", after=0.5)
     configure(client, pack=str(packs["names"]))
     start = time.monotonic()
     assert texts(await client.text_document_inline_completion_async(params(0, 2)))

@@ -38,11 +38,33 @@ vim.cmd("qa!")
 """
 
 
-@pytest.mark.required
-def test_neovim_inserts_generated_lines(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+def nvim_or_skip() -> str:
     nvim = shutil.which("nvim")
     if nvim is None:
         pytest.skip("nvim not installed (apt-get install neovim; .ci/run does)")
+    return nvim
+
+
+def run_lua(nvim: str, tmp_path: Path, lua: str, pack: Path, text: str, **extra_env: str) -> dict:
+    """Run ``lua`` in headless Neovim with the plugin on its runtimepath, ``pack`` and a document
+    holding ``text`` (``GANFORGE_DOC``); returns what the script wrote to ``GANFORGE_TEST_OUT``."""
+    doc = tmp_path / "notes.txt"
+    doc.write_text(text, encoding="utf-8")
+    script = tmp_path / "script.lua"
+    script.write_text(lua, encoding="utf-8")
+    out = tmp_path / "out.json"
+    env = {**os.environ, "GANFORGE_TEST_OUT": str(out), "GANFORGE_NVIM_PLUGIN": str(PLUGIN),
+           "GANFORGE_PYTHON": sys.executable, "GANFORGE_PACK": str(pack), "GANFORGE_DOC": str(doc),
+           "XDG_STATE_HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path), **extra_env}
+    proc = subprocess.run([nvim, "--headless", "--clean", "-n", "-c", f"luafile {script}"], env=env,
+                          capture_output=True, timeout=120)
+    assert out.is_file(), proc.stderr.decode("utf-8", "replace")
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
+@pytest.mark.required
+def test_neovim_inserts_generated_lines(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+    nvim = nvim_or_skip()
     from ganforge.core import runtime
 
     pack = text_pack(tmp_path_factory.mktemp("nvimpack"), "mle")
@@ -52,18 +74,7 @@ def test_neovim_inserts_generated_lines(tmp_path_factory: pytest.TempPathFactory
     expected = subprocess.run([sys.executable, "-m", "ganforge.core.cli", "generate", str(pack), "--count", "5",
                                "--seed", str(seed), "--temperature", "0.8"], capture_output=True,
                               check=True).stdout.decode("utf-8").split("\n")[:-1]
-    doc = tmp_path / "notes.txt"
-    doc.write_text("first\nsecond\nthird\n", encoding="utf-8")
-    script = tmp_path / "generate.lua"
-    script.write_text(SCRIPT, encoding="utf-8")
-    out = tmp_path / "out.json"
-    env = {**os.environ, "GANFORGE_TEST_OUT": str(out), "GANFORGE_NVIM_PLUGIN": str(PLUGIN),
-           "GANFORGE_PYTHON": sys.executable, "GANFORGE_PACK": str(pack), "GANFORGE_SEED": str(seed),
-           "GANFORGE_DOC": str(doc), "XDG_STATE_HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path)}
-    proc = subprocess.run([nvim, "--headless", "--clean", "-n", "-c", f"luafile {script}"], env=env,
-                          capture_output=True, timeout=120)
-    assert out.is_file(), proc.stderr.decode("utf-8", "replace")
-    got = json.loads(out.read_text(encoding="utf-8"))
+    got = run_lua(nvim, tmp_path, SCRIPT, pack, "first\nsecond\nthird\n", GANFORGE_SEED=str(seed))
     assert got["done"] and not got.get("error"), got
     assert got["result"]["lines"] == expected
     assert got["lines"] == ["first", *expected, "second", "third"]
@@ -103,22 +114,9 @@ def test_neovim_012_inline_setup_with_a_stub(tmp_path_factory: pytest.TempPathFa
     """The installed Neovim may predate 0.12 (Debian's is 0.7): the plugin's 0.12 path runs here
     against a stub of vim.lsp.inline_completion — enabled for the buffer once the server
     advertises inlineCompletionProvider, with buffer-local Tab / M-] / M-[ in insert mode."""
-    nvim = shutil.which("nvim")
-    if nvim is None:
-        pytest.skip("nvim not installed (apt-get install neovim; .ci/run does)")
+    nvim = nvim_or_skip()
     pack = text_pack(tmp_path_factory.mktemp("nvimstub"), "mle")
-    doc = tmp_path / "notes.txt"
-    doc.write_text("Jo\n", encoding="utf-8")
-    script = tmp_path / "stub.lua"
-    script.write_text(STUB_SCRIPT, encoding="utf-8")
-    out = tmp_path / "out.json"
-    env = {**os.environ, "GANFORGE_TEST_OUT": str(out), "GANFORGE_NVIM_PLUGIN": str(PLUGIN),
-           "GANFORGE_PYTHON": sys.executable, "GANFORGE_PACK": str(pack), "GANFORGE_DOC": str(doc),
-           "XDG_STATE_HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path)}
-    proc = subprocess.run([nvim, "--headless", "--clean", "-n", "-c", f"luafile {script}"], env=env,
-                          capture_output=True, timeout=120)
-    assert out.is_file(), proc.stderr.decode("utf-8", "replace")
-    got = json.loads(out.read_text(encoding="utf-8"))
+    got = run_lua(nvim, tmp_path, STUB_SCRIPT, pack, "Jo\n")
     assert got["provider"] and got["inline_enabled"], got
     assert ["enable", True, got["bufnr"]] in got["calls"], got
     assert {"<Tab>", "<M-]>", "<M-[>"} <= set(got["maps"]), got["maps"]

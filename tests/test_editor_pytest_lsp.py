@@ -3,7 +3,6 @@ lines, with progress, and configuration changes take effect."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 pytest_lsp = pytest.importorskip("pytest_lsp")
 from lsprotocol import types  # noqa: E402
 from pytest_lsp import ClientServerConfig, LanguageClient  # noqa: E402
-from text_helpers import text_pack  # noqa: E402
+from text_helpers import cli_lines, text_pack  # noqa: E402
 
 _packs: dict[str, Path] = {}
 
@@ -38,12 +37,6 @@ async def client(lsp_client: LanguageClient, pack: Path):
         capabilities=caps, initialization_options={"pack": str(pack), "count": 3, "temperature": 0.7}))
     yield
     await lsp_client.shutdown_session()
-
-
-def cli_lines(pack: Path, *args: str) -> list[str]:
-    out = subprocess.run([sys.executable, "-m", "ganforge.core.cli", "generate", str(pack), *args],
-                         capture_output=True, check=True).stdout.decode("utf-8")
-    return out.split("\n")[:-1]
 
 
 @pytest.mark.asyncio

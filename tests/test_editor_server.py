@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import json
 import random
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from lsp_client import LspClient
-from text_helpers import text_pack
+from text_helpers import cli_lines, text_pack
 
 pytest.importorskip("pygls")
 
@@ -27,12 +25,6 @@ def client() -> LspClient:
     c = LspClient()
     yield c
     c.close()
-
-
-def cli_lines(pack: Path, *args: str) -> list[str]:
-    out = subprocess.run([sys.executable, "-m", "ganforge.core.cli", "generate", str(pack), *args],
-                         capture_output=True, check=True).stdout.decode("utf-8")
-    return out.split("\n")[:-1]
 
 
 def test_generate_inserts_the_cli_lines(pack: Path, client: LspClient) -> None:

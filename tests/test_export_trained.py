@@ -7,10 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TINY_MODEL
+from conftest import train_texture_pack
 
-from ganforge.core import plugins, runtime
-from ganforge.core.components import resolve
+from ganforge.core import runtime
 from ganforge.core.errors import PackError
 from ganforge.core.pack import PackMeta, read_props
 from ganforge.exporters.onnx.parity import TOLERANCE
@@ -28,17 +27,9 @@ def seam_ratios(images: np.ndarray) -> tuple[float, float]:
 
 @pytest.fixture(scope="module")
 def trained_pack(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    from ganforge.core.training.config import TrainConfig
-    from ganforge.core.training.run import train
-
     root = tmp_path_factory.mktemp("e2e")
-    cfg = TrainConfig(out=str(root / "run"), data="builtin:skimage", steps=10, crop=32, batch=4, seed=0,
-                      device="cpu", model=dict(TINY_MODEL), sample_every=1000, log_every=5,
-                      checkpoint_every=1000, r1_every=2)
-    run_dir = train(cfg, progress=False).run_dir
-    export = resolve(plugins.get_registry().exporters["onnx"].export)
+    run_dir, report = train_texture_pack(root, "builtin:skimage", steps=10, log_every=5)
     out = root / "bricks.onnx"
-    report = export(run_dir, out, license="CC0-1.0")
     assert report.path == out and report.parity_max_abs_err <= TOLERANCE
     return run_dir, out
 

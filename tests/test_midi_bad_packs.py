@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from music_pack import assert_nothing_left_sounding, music_pack
 
 from ganforge.plugins.midi.simdaw import SimulatedDaw
 
@@ -22,17 +23,7 @@ onnx = pytest.importorskip("onnx")
 @pytest.fixture(scope="module")
 def pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An untrained, really exported two-track music pack (keys and drums)."""
-    torch = pytest.importorskip("torch")
-    from ganforge.core.modalities.music.family import MusicFamily
-    from ganforge.exporters.onnx.export import export_generator
-
-    info = {"tracks": 2, "pitches": 24, "low": 48, "steps_per_beat": 4, "bars": 2, "track_names": ["keys", "drums"],
-            "programs": [0, 0], "drums": [False, True]}
-    family = MusicFamily({"z_dim": 8, "cond_dim": 8, "channels": 16, "d_channels": 16}, info)
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("midibad") / "music.onnx"
-    export_generator(family, family.build_generator(), path, facts={}, modality="music", family_name="musegan")
-    return path
+    return music_pack(tmp_path_factory.mktemp("midibad"))
 
 
 def edited(pack: Path, out: Path, decoder: Callable[[dict[str, Any]], None] | None = None,
@@ -133,13 +124,4 @@ def test_a_pack_failing_mid_song_panics_and_exits_non_zero(pack: Path, tmp_path:
     proc, received = play(bad, "--listen", "DAW", "--threshold", "0.4")
     one_error_line(proc, "while playing", "non-finite")
     assert "playing midsong.onnx" in proc.stderr  # it did start
-    sounding: set[tuple[int, int]] = set()
-    for m in received:
-        if m.type == "note_on" and m.velocity > 0:
-            sounding.add((m.channel, m.note))
-        elif m.type in ("note_off", "note_on"):
-            sounding.discard((m.channel, m.note))
-        elif m.type == "control_change" and m.control == 123:
-            sounding = {k for k in sounding if k[0] != m.channel}
-    assert any(m.type == "note_on" for m in received) and not sounding
-    assert {m.channel for m in received if m.type == "control_change" and m.control == 123} == {0, 9}
+    assert_nothing_left_sounding(received)

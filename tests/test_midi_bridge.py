@@ -20,6 +20,7 @@ from typing import Any
 
 import mido
 import pytest
+from music_pack import assert_nothing_left_sounding, music_pack
 
 from ganforge.core.errors import GanforgeError
 from ganforge.plugins.midi.simdaw import SimulatedDaw
@@ -30,17 +31,7 @@ BAR_CLOCKS = 96
 
 @pytest.fixture(scope="module")
 def pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch = pytest.importorskip("torch")
-    from ganforge.core.modalities.music.family import MusicFamily
-    from ganforge.exporters.onnx.export import export_generator
-
-    info = {"tracks": 2, "pitches": 24, "low": 48, "steps_per_beat": 4, "bars": 2, "track_names": ["keys", "drums"],
-            "programs": [0, 0], "drums": [False, True]}
-    family = MusicFamily({"z_dim": 8, "cond_dim": 8, "channels": 16, "d_channels": 16}, info)
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("bridge") / "music.onnx"
-    export_generator(family, family.build_generator(), path, facts={}, modality="music", family_name="musegan")
-    return path
+    return music_pack(tmp_path_factory.mktemp("bridge"))
 
 
 def start_bridge(pack: Path, daw: SimulatedDaw, *args: str, report: Path | None = None) -> subprocess.Popen[str]:
@@ -317,16 +308,7 @@ def test_generation_failing_mid_song_stops_with_all_notes_off(pack: Path) -> Non
     assert bridge.failed.wait(20) and "boom" in (bridge.error or "")
     clock.stop()
     bridge.close()
-    sounding: set[tuple[int, int]] = set()
-    for m in sent:  # nothing may be left sounding: a note-off or All Notes Off ends each note
-        if m.type == "note_on" and m.velocity > 0:
-            sounding.add((m.channel, m.note))
-        elif m.type in ("note_off", "note_on"):
-            sounding.discard((m.channel, m.note))
-        elif m.type == "control_change" and m.control == 123:
-            sounding = {k for k in sounding if k[0] != m.channel}
-    assert any(m.type == "note_on" for m in sent) and not sounding
-    assert {m.channel for m in sent if m.type == "control_change" and m.control == 123} == {0, 9}
+    assert_nothing_left_sounding(sent)  # a note-off or All Notes Off ended each note
 
 
 def test_a_pack_the_bridge_cannot_play_is_one_line(pack: Path, tmp_path: Path) -> None:

@@ -15,26 +15,15 @@ from typing import Any
 import mido
 import numpy as np
 import pytest
+from music_pack import LOW, PITCHES, music_pack
 
 from ganforge.core.errors import GanforgeError
 from ganforge.core.modalities.music import controls
 
-LOW, PITCHES = 48, 24
-
 
 @pytest.fixture(scope="module")
 def pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch = pytest.importorskip("torch")
-    from ganforge.core.modalities.music.family import MusicFamily
-    from ganforge.exporters.onnx.export import export_generator
-
-    info = {"tracks": 2, "pitches": PITCHES, "low": LOW, "steps_per_beat": 4, "bars": 2,
-            "track_names": ["keys", "drums"], "programs": [0, 0], "drums": [False, True]}
-    family = MusicFamily({"z_dim": 8, "cond_dim": 8, "channels": 16, "d_channels": 16}, info)
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("controls") / "music.onnx"
-    export_generator(family, family.build_generator(), path, facts={}, modality="music", family_name="musegan")
-    return path
+    return music_pack(tmp_path_factory.mktemp("controls"))
 
 
 @pytest.fixture(scope="module")

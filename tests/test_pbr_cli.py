@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import TINY_MODEL
+from conftest import train_texture_pack
 from PIL import Image
 from test_cli import one_error_line
 from test_export_trained import seam_ratios
@@ -28,17 +28,8 @@ def _fresh_plugins():
 @pytest.fixture(scope="module")
 def pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A colour texture pack (scikit-image's micrograph) trained for 6 steps, tiny model, exported."""
-    from ganforge.core.components import resolve
-    from ganforge.core.training.config import TrainConfig
-    from ganforge.core.training.run import train
-
-    root = tmp_path_factory.mktemp("pbr")
-    cfg = TrainConfig(out=str(root / "run"), data="builtin:ihc", steps=6, crop=32, batch=4, seed=0,
-                      device="cpu", model=dict(TINY_MODEL), sample_every=1000, log_every=3,
-                      checkpoint_every=1000, r1_every=2)
-    run_dir = train(cfg, progress=False).run_dir
-    export = resolve(plugins.get_registry().exporters["onnx"].export)
-    return export(run_dir, root / "bricks.onnx", license="CC0-1.0").path
+    _, report = train_texture_pack(tmp_path_factory.mktemp("pbr"), "builtin:ihc", steps=6, log_every=3)
+    return report.path
 
 
 def invoke(*args: object):

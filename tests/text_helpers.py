@@ -3,6 +3,8 @@ LSTM), exported through the real exporter, cached per test process."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -98,3 +100,10 @@ def legacy_pack(pack: Path, out: Path) -> Path:
     props["ganforge.inputs"].value = json.dumps([i for i in inputs if i["name"] not in ("prefix", "prefix_len")])
     onnx.save(model, str(out))
     return out
+
+
+def cli_lines(pack: Path, *args: str) -> list[str]:
+    """The lines ``ganforge generate PACK *args`` prints (what the editor must insert or offer)."""
+    out = subprocess.run([sys.executable, "-m", "ganforge.core.cli", "generate", str(pack), *args],
+                         capture_output=True, check=True).stdout.decode("utf-8")
+    return out.split("\n")[:-1]

@@ -173,12 +173,17 @@ def make_material(image: Any, *, bump: bool | None = None, box: bool = False, sc
         links.new(tex.outputs["Color"], node.inputs["Height"])
         links.new(node.outputs["Normal"], bsdf.inputs["Normal"])
     mat["ganforge_image"] = image.name
+    assign_material(obj, mat)
+    return mat
+
+
+def assign_material(obj: Any, mat: Any) -> None:
+    """Put ``mat`` in the active slot of ``obj`` when it is a mesh (a new slot if it has none)."""
     if obj is not None and getattr(obj, "type", None) == "MESH":
         if obj.data.materials:
             obj.data.materials[obj.active_material_index] = mat
         else:
             obj.data.materials.append(mat)
-    return mat
 
 
 def links_of(material: Any) -> list[tuple[str, str, str, str]]:

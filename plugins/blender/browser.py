@@ -52,19 +52,24 @@ def request(scene: Any) -> None:
         bpy.app.timers.register(tick, first_interval=TICK_SECONDS)
 
 
-def apply_preview(texture: logic.Texture) -> Any:
-    """The preview image: the texture tiled 3x3 (rewritten in place, so the editor keeps it)."""
-    tiled = np.tile(texture.pixels, (3, 3, 1))
-    h, w = tiled.shape[:2]
-    image = bpy.data.images.get(PREVIEW)
+def _write_image(name: str, pixels: np.ndarray, seed: int) -> Any:
+    """``pixels`` into the image ``name``, rewritten in place (so an editor showing it keeps it)
+    or made anew when it is missing or another size."""
+    h, w = pixels.shape[:2]
+    image = bpy.data.images.get(name)
     if image is None or tuple(image.size) != (w, h):
         if image is not None:
             bpy.data.images.remove(image)
-        image = bpy.data.images.new(PREVIEW, width=w, height=h, alpha=False)
-    image.pixels.foreach_set(logic.to_blender_pixels(tiled))
+        image = bpy.data.images.new(name, width=w, height=h, alpha=False)
+    image.pixels.foreach_set(logic.to_blender_pixels(pixels))
     image.update()
-    image["ganforge_seed"] = texture.seed
+    image["ganforge_seed"] = seed
     return image
+
+
+def apply_preview(texture: logic.Texture) -> Any:
+    """The preview image: the texture tiled 3x3 (rewritten in place, so the editor keeps it)."""
+    return _write_image(PREVIEW, np.tile(texture.pixels, (3, 3, 1)), texture.seed)
 
 
 def _show_preview(image: Any) -> None:
@@ -175,16 +180,7 @@ class GANFORGE_OT_browse_grid(_JobOperator, bpy.types.Operator):
 
     def apply(self, context: Any, item: logic.Texture) -> None:
         self._slot += 1
-        name = f"{GRID} {self._slot}"
-        image = bpy.data.images.get(name)
-        h, w = item.pixels.shape[:2]
-        if image is None or tuple(image.size) != (w, h):
-            if image is not None:
-                bpy.data.images.remove(image)
-            image = bpy.data.images.new(name, width=w, height=h, alpha=False)
-        image.pixels.foreach_set(logic.to_blender_pixels(item.pixels))
-        image.update()
-        image["ganforge_seed"] = item.seed
+        _write_image(f"{GRID} {self._slot}", item.pixels, item.seed)
 
     def finish(self, context: Any) -> None:
         for stale in [i for i in bpy.data.images if i.name.startswith(GRID + " ")]:

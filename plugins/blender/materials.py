@@ -24,7 +24,7 @@ import numpy as np
 
 from ganforge.core import pbr
 
-from . import logic
+from . import blend_data, logic
 
 COLORSPACES = {"color": "sRGB", "normal": "Non-Color", "height": "Non-Color", "roughness": "Non-Color",
                "ao": "Non-Color"}
@@ -139,11 +139,7 @@ def build_material(images: dict[str, Any], name: str, props: dict[str, Any], *, 
         mat[key] = value
     mat["ganforge_box"] = bool(box)
     mat.use_fake_user = obj is None  # not on an object yet: kept on save all the same
-    if obj is not None and getattr(obj, "type", None) == "MESH":
-        if obj.data.materials:
-            obj.data.materials[obj.active_material_index] = mat
-        else:
-            obj.data.materials.append(mat)
+    blend_data.assign_material(obj, mat)
     return mat
 
 

@@ -174,14 +174,35 @@ def _show(context: Any, image: Any) -> None:
 
 
 _PACK = StringProperty(name="Pack", description="Generator pack (.onnx)", subtype="FILE_PATH")
+_SEED = IntProperty(name="Seed", default=0, min=0, max=_SEED_MAX)
 _WIDTH = IntProperty(name="Width", description="Pixels (0: the pack's default)", default=0, min=0,
                      max=logic.MAX_SIDE)
 _HEIGHT = IntProperty(name="Height", description="Pixels (0: the pack's default)", default=0, min=0,
                       max=logic.MAX_SIDE)
+# the material options shared by Make Material and Keep
+_NORMAL_STRENGTH = FloatProperty(name="Normal strength", description="Depth of the height's range in pixels",
+                                 default=2.0, min=0.0, max=100.0)
+_BOX = BoolProperty(name="Box projection", description="Project on object coordinates: no UVs needed")
+_SCALE = FloatProperty(name="Scale", default=1.0, min=0.001, soft_max=100.0)
+_ASSIGN = BoolProperty(name="Assign to active object", default=True)
 
 
 def _abspath(pack: str) -> str:
     return bpy.path.abspath(pack) if pack else pack
+
+
+def _map_options(normal_strength: float) -> dict[str, Any]:
+    """The PBR map options the operators pass to :mod:`.logic`."""
+    return {"normal_strength": float(normal_strength)}
+
+
+def _named_image(op: Any, context: Any) -> Any:
+    """The Image ``op.image`` names (empty: the last generated), or None after an error report."""
+    name = op.image or context.window_manager.ganforge_last_image
+    image = bpy.data.images.get(name) if name else None
+    if image is None:
+        op.report({"ERROR"}, f"no image named {name!r}" if name else "no image given or generated yet")
+    return image
 
 
 def _apply_texture(op: Any, context: Any, item: logic.Texture) -> None:
@@ -199,7 +220,7 @@ class GANFORGE_OT_generate_texture(_JobOperator, bpy.types.Operator):
     bl_options = {"REGISTER", "UNDO"}
 
     pack: _PACK
-    seed: IntProperty(name="Seed", default=0, min=0, max=_SEED_MAX)
+    seed: _SEED
     width: _WIDTH
     height: _HEIGHT
 
@@ -279,7 +300,7 @@ class GANFORGE_OT_generate_sprite(_JobOperator, bpy.types.Operator):
     bl_options = {"REGISTER", "UNDO"}
 
     pack: _PACK
-    seed: IntProperty(name="Seed", default=0, min=0, max=_SEED_MAX)
+    seed: _SEED
     count: IntProperty(name="Count", default=1, min=1, max=logic.MAX_COUNT)
     category: StringProperty(name="Category", description="One of the pack's categories (empty: any)")
     truncation: FloatProperty(name="Truncation", description="1: full variety; 0.5-0.8: more typical",
@@ -311,21 +332,18 @@ class GANFORGE_OT_make_material(bpy.types.Operator):
         ("BUMP", "Bump", "The height bumps the shading normal"),
         ("DISPLACEMENT", "Displacement", "True displacement (Cycles; subdivide the mesh)"),
         ("BOTH", "Both", "True displacement plus bump (Cycles)")])
-    normal_strength: FloatProperty(name="Normal strength", default=2.0, min=0.0, max=100.0,
-                                   description="Depth of the height's range in pixels")
+    normal_strength: _NORMAL_STRENGTH
     bump: EnumProperty(name="Bump", items=[("AUTO", "Auto", "Bump from height for greyscale packs"),
                                            ("ON", "On", "Bump from the texture's value"),
                                            ("OFF", "Off", "No bump")], default="AUTO",
                        description="Without PBR maps: a bump from the colour's value")
-    box: BoolProperty(name="Box projection", description="Project on object coordinates: no UVs needed")
-    scale: FloatProperty(name="Scale", default=1.0, min=0.001, soft_max=100.0)
-    assign: BoolProperty(name="Assign to active object", default=True)
+    box: _BOX
+    scale: _SCALE
+    assign: _ASSIGN
 
     def execute(self, context: Any) -> set[str]:
-        name = self.image or context.window_manager.ganforge_last_image
-        image = bpy.data.images.get(name) if name else None
+        image = _named_image(self, context)
         if image is None:
-            self.report({"ERROR"}, f"no image named {name!r}" if name else "no image given or generated yet")
             return {"CANCELLED"}
         obj = context.active_object if self.assign else None
         try:
@@ -345,7 +363,7 @@ class GANFORGE_OT_make_material(bpy.types.Operator):
         gone or changed, from the image's own 8-bit pixels (with a warning)."""
         from . import materials
 
-        options = {"normal_strength": float(self.normal_strength)}
+        options = _map_options(self.normal_strength)
         pack, size = str(image.get("ganforge_pack", "")), list(image.get("ganforge_size", []))
         mapset = None
         if pack and len(size) == 2 and Path(pack).is_file():

@@ -15,20 +15,29 @@ from pathlib import Path
 from typing import Any
 
 import bpy
-from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, StringProperty
 
 from . import logic, materials
-from .operators import _HEIGHT, _PACK, _SEED_MAX, _WIDTH, _abspath, _JobOperator, _show, _status
+from .operators import (
+    _ASSIGN,
+    _BOX,
+    _HEIGHT,
+    _NORMAL_STRENGTH,
+    _PACK,
+    _SCALE,
+    _SEED,
+    _WIDTH,
+    _abspath,
+    _JobOperator,
+    _map_options,
+    _named_image,
+    _show,
+    _status,
+)
 
 DISPLACEMENT_ITEMS = [("BUMP", "Bump", "The height bumps the shading normal (any renderer, no extra geometry)"),
                       ("DISPLACEMENT", "Displacement", "True displacement (Cycles; subdivide the mesh)"),
                       ("BOTH", "Both", "True displacement plus bump for the finer detail (Cycles)")]
-NORMAL_STRENGTH = FloatProperty(name="Normal strength", description="Depth of the height's range in pixels",
-                                default=2.0, min=0.0, max=100.0)
-
-
-def _options(strength: float) -> dict[str, Any]:
-    return {"normal_strength": float(strength)}
 
 
 class GANFORGE_OT_keep(_JobOperator, bpy.types.Operator):
@@ -39,17 +48,17 @@ class GANFORGE_OT_keep(_JobOperator, bpy.types.Operator):
     bl_options = {"REGISTER", "UNDO"}
 
     pack: _PACK
-    seed: IntProperty(name="Seed", default=0, min=0, max=_SEED_MAX)
+    seed: _SEED
     width: _WIDTH
     height: _HEIGHT
-    box: BoolProperty(name="Box projection", description="Project on object coordinates: no UVs needed")
+    box: _BOX
     displacement: EnumProperty(name="Displacement", items=DISPLACEMENT_ITEMS, default="BUMP")
-    normal_strength: NORMAL_STRENGTH
-    scale: FloatProperty(name="Scale", default=1.0, min=0.001, soft_max=100.0)
-    assign: BoolProperty(name="Assign to active object", default=True)
+    normal_strength: _NORMAL_STRENGTH
+    scale: _SCALE
+    assign: _ASSIGN
 
     def produce(self) -> tuple[Callable[[], Iterable[Any]], int]:
-        pack, seed, w, h, o = _abspath(self.pack), self.seed, self.width, self.height, _options(self.normal_strength)
+        pack, seed, w, h, o = _abspath(self.pack), self.seed, self.width, self.height, _map_options(self.normal_strength)
         return (lambda: logic.generate_maps(pack, seed, w, h, o)), 1
 
     def apply(self, context: Any, item: logic.MapSet) -> None:
@@ -71,7 +80,7 @@ class GANFORGE_OT_reseed_material(_JobOperator, bpy.types.Operator):
     bl_options = {"REGISTER", "UNDO"}
 
     material: StringProperty(name="Material", description="Material name (empty: the last made)")
-    seed: IntProperty(name="Seed", default=0, min=0, max=_SEED_MAX)
+    seed: _SEED
 
     def produce(self) -> tuple[Callable[[], Iterable[Any]], int]:
         name = self.material or bpy.context.window_manager.ganforge_last_material
@@ -99,18 +108,18 @@ class GANFORGE_OT_bake_maps(_JobOperator, bpy.types.Operator):
     bl_options = {"REGISTER"}
 
     pack: _PACK
-    seed: IntProperty(name="Seed", default=0, min=0, max=_SEED_MAX)
+    seed: _SEED
     width: _WIDTH
     height: _HEIGHT
     directory: StringProperty(name="Folder", subtype="DIR_PATH")
     orm: BoolProperty(name="ORM", description="Also write AO/roughness/metallic packed in RGB", default=True)
-    normal_strength: NORMAL_STRENGTH
+    normal_strength: _NORMAL_STRENGTH
 
     _written: list[str] | None = None
 
     def produce(self) -> tuple[Callable[[], Iterable[Any]], int]:
         pack, seed, w, h, orm = _abspath(self.pack), self.seed, self.width, self.height, self.orm
-        folder, o = bpy.path.abspath(self.directory) if self.directory else "", _options(self.normal_strength)
+        folder, o = bpy.path.abspath(self.directory) if self.directory else "", _map_options(self.normal_strength)
         self._written = []
         return (lambda: logic.bake_maps(pack, seed, w, h, folder, o, orm)), 6
 
@@ -134,10 +143,8 @@ class GANFORGE_OT_tile_preview(bpy.types.Operator):
     image: StringProperty(name="Image", description="Image datablock name (empty: the last generated)")
 
     def execute(self, context: Any) -> set[str]:
-        name = self.image or context.window_manager.ganforge_last_image
-        image = bpy.data.images.get(name) if name else None
+        image = _named_image(self, context)
         if image is None:
-            self.report({"ERROR"}, f"no image named {name!r}" if name else "no image given or generated yet")
             return {"CANCELLED"}
         tiled = materials.tile_image(image, 3)
         context.window_manager.ganforge_last_preview = tiled.name
