@@ -10,7 +10,8 @@ photos never used here. Variants (model options / training options over the CLI 
     random-fixed   random-CNN statistics from one fixed filter bank
     random-w0.1    random-CNN statistics at a tenth of the weight
     adversarial    no statistics term at all
-    lr1e-3         default family, learning rates 1e-3 (G and D)
+    adversarial-lr1e-3   no statistics term, learning rates 1e-3 (G and D)
+    random-stats-lr1e-3  random-CNN statistics, learning rates 1e-3
 
 Variants run two at a time, one thread each (``--parallel 1`` runs them one by one).
 
@@ -39,7 +40,8 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "random-fixed": ({"stats_features": "random", "stats_redraw": False}, {}),
     "random-w0.1": ({"stats_features": "random", "stats_weight": 0.1}, {}),
     "adversarial": ({"stats_weight": 0.0}, {}),
-    "lr1e-3": ({}, {"lr_g": 1e-3, "lr_d": 1e-3}),
+    "adversarial-lr1e-3": ({"stats_weight": 0.0}, {"lr_g": 1e-3, "lr_d": 1e-3}),
+    "random-stats-lr1e-3": ({"stats_features": "random"}, {"lr_g": 1e-3, "lr_d": 1e-3}),
 }
 
 
