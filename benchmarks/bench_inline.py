@@ -5,20 +5,31 @@ pack's graph together, as an editor sees it.
 
 Two packs: a character-level names pack (``builtin:names``, ``--max-len 32``: 33 unrolled steps)
 and a word-level captions pack (COCO train captions from ../shared, ``--max-len 35``: 36 steps
-over ~6,000 words). Latency depends on the network's sizes, not on how well it was trained, so
-each is trained for a few steps with the default model (LSTM, emb 64, hidden 256) and exported
+over ~6,000 words). Latency depends on the network's sizes and on where lines end (the graph
+skips the output layer at forced prefix positions and once every candidate has ended), not on
+what the lines say, so each is trained for a few steps with the default model (LSTM, emb 64,
+hidden 256: the 20-step captions pack's lines average 9.8 words, COCO's 10.5) and exported
 through the real exporter; ``--names PACK`` / ``--captions PACK`` measure packs of your own.
+Packs already in ``--out`` are reused: delete them to measure the current exporter's graph.
 Prefixes are the first 1..n tokens of random corpus lines (seeded), so every request is a real
 continuation; invoked requests (no debounce), seed fixed by the configuration.
 
     nice -n 19 python benchmarks/bench_inline.py              # ~3 min on 2 CPU cores, most of it the two exports
     python benchmarks/bench_inline.py --names names.onnx --captions caps.onnx --requests 500
+    python benchmarks/bench_inline.py --against old-captions.onnx   # also: graph time vs an older export
+
+``--against OLD`` (an export of the same run by an older ganforge) adds an in-process A/B of the
+graph alone: both packs generate the same requests in turn (5 candidates, one thread, the order
+alternating), the ratio of their medians is reported (a ratio survives a loaded machine better
+than absolute times), and every request must give the same lines from both. The load average
+before and after is recorded with the results.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import subprocess
@@ -137,6 +148,27 @@ def measure(pack: Path, corpus: list[str], level: str, requests: int, warmup: in
             "mean_candidates": round(sum(counts) / len(counts), 2)}
 
 
+def against(old: Path, new: Path, corpus: list[str], level: str, requests: int) -> dict[str, Any]:
+    """Graph-only A/B in one process: median ms of ``old`` and ``new`` over the same requests,
+    their ratio, and how many requests gave different lines (must be 0: same seed, same line)."""
+    from ganforge.core import runtime
+
+    rts = [runtime.load(p, device="cpu", threads=1) for p in (old, new)]
+    times: list[list[float]] = [[], []]
+    differ = 0
+    for i, prefix in enumerate(prefixes(corpus, level, requests, seed=1)):
+        lines = []
+        for k in ((0, 1) if i % 2 else (1, 0)):
+            t0 = time.perf_counter()
+            lines.append(list(rts[k].generate(1 + i, 5, prefix=prefix)))
+            times[k].append((time.perf_counter() - t0) * 1000)
+        differ += lines[0] != lines[1]
+    old_ms, new_ms = statistics.median(times[0]), statistics.median(times[1])
+    return {"old": str(old), "new": str(new), "requests": requests, "old_p50_ms": round(old_ms, 2),
+            "new_p50_ms": round(new_ms, 2), "ratio_of_medians": round(new_ms / old_ms, 3),
+            "requests_with_different_lines": differ}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--names", type=Path, help="a character-level text pack (default: built from builtin:names)")
@@ -145,7 +177,9 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=300)
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--steps", type=int, default=20, help="training steps of the built packs (latency only)")
+    ap.add_argument("--against", type=Path, help="an older export of the captions run: graph-only A/B against it")
     a = ap.parse_args()
+    load_before = os.getloadavg()
     a.out.mkdir(parents=True, exist_ok=True)
 
     from ganforge.core.modalities.text.data import read_lines
@@ -162,7 +196,12 @@ def main() -> None:
             measure(captions, caps_corpus, "word", a.requests, a.warmup)]
     for r in rows:
         r["meets_target"] = r["p99_ms"] < TARGET_P99_MS
-    path = save("inline_latency", {"target_p99_ms": TARGET_P99_MS, "candidates": 5, "rows": rows})
+    result: dict[str, Any] = {"target_p99_ms": TARGET_P99_MS, "candidates": 5, "rows": rows}
+    if a.against:
+        result["against"] = against(a.against, captions, caps_corpus, "word", a.requests)
+        print(json.dumps(result["against"]))
+    result["load_average_1m"] = {"before": round(load_before[0], 2), "after": round(os.getloadavg()[0], 2)}
+    path = save("inline_latency", result)
     print(table(["pack", "level", "requests", "p50 ms", "p90 ms", "p99 ms", "max ms", "candidates"],
                 [[Path(r["pack"]).name, r["level"], r["requests"], r["p50_ms"], r["p90_ms"], r["p99_ms"], r["max_ms"],
                   r["mean_candidates"]] for r in rows]))

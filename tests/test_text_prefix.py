@@ -113,3 +113,57 @@ def test_word_level_prefix(words: Path) -> None:
         rt.generate(0, 1, prefix="zebra unicorn")
     with pytest.raises(Exception, match="has 11 words; this pack's lines hold at most 10"):
         rt.generate(0, 1, prefix=" ".join(["the"] * 11))
+
+
+def _unpruned_sample(G, u, temperature, prefix, prefix_len):  # type: ignore[no-untyped-def]
+    """The sampler as packs before issue 16's pruning ran it: every position, every row."""
+    import torch
+    import torch.nn.functional as F
+
+    prefix = prefix.clamp(0, G.vocab - 1)
+    x, state = G.start(u.shape[0], u)
+    temperature, u = temperature.double(), u.double()
+    out = []
+    for t in range(G.length):
+        h, state = G.step(x, state)
+        p = F.softmax(G.logits(h).double() / temperature[:, None], dim=1)
+        cdf = torch.cumsum(p, dim=1)
+        tok = (cdf < u[:, t:t + 1] * cdf[:, -1:]).sum(1).clamp(max=G.vocab - 1)
+        tok = torch.where(prefix_len > t, prefix[:, t], tok)
+        out.append(tok)
+        x = G.emb(tok)
+    return torch.stack(out, 1)
+
+
+@pytest.mark.parametrize("generator", ["lstm", "rmc"])
+def test_pruned_sampler_keeps_every_line(generator: str) -> None:
+    """The sampler skips the output layer where no row samples (forced prefix positions, and
+    after every row's <eos>) and pads ended rows: each row's sampled tokens up to its first
+    sampled <eos> are exactly those of the unpruned sampler, so a seed keeps its line."""
+    import torch
+
+    from ganforge.core.modalities.text.model import TextGenerator
+    from ganforge.core.modalities.text.rmc import RelationalMemoryGenerator
+    from ganforge.core.modalities.text.vocab import EOS_ID, PAD_ID
+
+    torch.manual_seed(0)
+    vocab, length, batch = 40, 14, 64
+    G = (TextGenerator(vocab, length, 16, 32) if generator == "lstm"
+         else RelationalMemoryGenerator(vocab, length, 16, 1, 2, 16))
+    with torch.no_grad():
+        G.out.bias[EOS_ID] += 2.5  # lines end at different positions, some never
+    gen = torch.Generator().manual_seed(1)
+    u, temperature = torch.rand(batch, length, generator=gen), 0.5 + torch.rand(batch, generator=gen)
+    prefix = torch.randint(2, vocab, (batch, length), generator=gen)  # <eos> forced in some prefixes
+    prefix_len = torch.randint(0, length + 1, (batch,), generator=gen)
+    prefix_len[: batch // 4] = 0
+    with torch.no_grad():
+        new = G.sample(u, temperature, prefix, prefix_len)
+        old = _unpruned_sample(G, u, temperature, prefix, prefix_len)
+    ended_rows = 0
+    for a, b, n in zip(new.tolist(), old.tolist(), prefix_len.tolist(), strict=True):
+        end = next((t for t in range(n, length) if b[t] == EOS_ID), length - 1)
+        assert a[:end + 1] == b[:end + 1]
+        assert all(tok == PAD_ID for tok in a[end + 1:])
+        ended_rows += end < length - 1
+    assert 0 < ended_rows < batch
