@@ -1,4 +1,5 @@
-"""No option is silently ignored: every ``train`` option of every modality is either used by
+"""No option is silently ignored: every ``generate`` option a codec declares is refused for packs of
+other modalities, and every ``train`` option of every modality is either used by
 every family, or declared per family (``Family.honours``) and refused with one line by a family
 that does not use it; model options are checked against the family's declared ones."""
 
@@ -99,3 +100,48 @@ def test_a_misspelt_model_option_is_refused(tmp_path: Path, modality: str, famil
 def test_a_model_option_of_the_wrong_type_is_refused(tmp_path: Path) -> None:
     line = _one_error_line(_train(tmp_path, "text", "mle", "--model-option", "hidden=wide"), "hidden")
     assert "whole number" in line
+
+
+def _a_value(option) -> list[str]:  # type: ignore[no-untyped-def]
+    """Arguments that click accepts for ``option`` (the pack's modality decides the rest)."""
+    import click
+
+    if option.is_flag:
+        return [option.opts[0]]
+    if isinstance(option.type, click.Choice):
+        value = [str(option.type.choices[0])]
+    elif isinstance(option.type, click.Path):
+        value = [__file__]
+    elif isinstance(option.type, (click.IntRange, click.FloatRange)) and option.type.min is not None:
+        low, high = option.type.min, option.type.max
+        value = [str(low + (1 if option.type.min_open else 0)) if high is None else str((low + high) // 2
+                 if isinstance(option.type, click.IntRange) else (low + high) / 2)]
+    else:
+        value = ["1"]
+    return [option.opts[0], *(value * max(option.nargs, 1))]
+
+
+def test_every_generate_option_of_another_modality_is_refused(tmp_path: Path) -> None:
+    """A codec's generate option given for a pack of another modality: one line, exit 2, never
+    ignored; walked over every option every registered codec declares."""
+    import torch
+
+    from ganforge.core.commands.generate import codec_options
+    from ganforge.core.modalities.texture.family import TextureFamily
+    from ganforge.exporters.onnx.export import export_generator
+
+    plugins.reset()
+    family = TextureFamily({"base": 8, "stages": 1, "local_dim": 2, "global_dim": 2, "min_width": 4},
+                           {"channels": 3, "crop": 8})
+    torch.manual_seed(0)
+    pack = tmp_path / "t.onnx"
+    export_generator(family, family.build_generator().eval(), pack, facts={}, modality="texture")
+    options, owners = codec_options()
+    foreign = [o for o in options if "texture" not in owners[o.name]]
+    assert {"bars", "prefix", "key"} <= {o.name for o in foreign}  # one of each other modality at least
+    for option in foreign:
+        plugins.reset()
+        result = CliRunner().invoke(cli, ["generate", str(pack), *_a_value(option), "-o", str(tmp_path / "o.png")],
+                                    prog_name="ganforge")
+        _one_error_line(result, f"{option.opts[0]} does not apply to texture packs")
+    assert not (tmp_path / "o.png").exists()
