@@ -67,6 +67,8 @@ class TextureExport(nn.Module):
 class TextureFamily(Family):
     loss = "ns_r1"
     supports_int8 = True
+    #: declared, so the engine's check_config refuses a typo or a wrong type before the data load
+    defaults = DEFAULTS
 
     def __init__(self, options: dict[str, Any], data_info: dict[str, Any]) -> None:
         unknown = sorted(set(options) - set(DEFAULTS))
