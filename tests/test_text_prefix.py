@@ -1,4 +1,4 @@
-"""Prefix-conditioned generation (issue 16): a text pack continues a prefix inside its unrolled,
+"""Prefix-conditioned generation (issue 16): a text pack continues a prefix inside its
 noise-as-input graph — the same line for a seed from the CLI, Python and PyTorch — encoded by the
 pack's own vocabulary (characters or words, unknown tokens as <unk>); bad prefixes and packs
 exported before prefixes are one-line errors, and such packs still make whole lines."""
@@ -122,13 +122,12 @@ def _unpruned_sample(G, u, temperature, prefix, prefix_len):  # type: ignore[no-
 
     prefix = prefix.clamp(0, G.vocab - 1)
     x, state = G.start(u.shape[0], u)
-    temperature, u = temperature.double(), u.double()
     out = []
     for t in range(G.length):
         h, state = G.step(x, state)
-        p = F.softmax(G.logits(h).double() / temperature[:, None], dim=1)
+        p = F.softmax(G.logits(h) / temperature[:, None], dim=1).double()
         cdf = torch.cumsum(p, dim=1)
-        tok = (cdf < u[:, t:t + 1] * cdf[:, -1:]).sum(1).clamp(max=G.vocab - 1)
+        tok = (cdf < u[:, t:t + 1].double() * cdf[:, -1:]).sum(1).clamp(max=G.vocab - 1)
         tok = torch.where(prefix_len > t, prefix[:, t], tok)
         out.append(tok)
         x = G.emb(tok)
@@ -167,3 +166,47 @@ def test_pruned_sampler_keeps_every_line(generator: str) -> None:
         assert all(tok == PAD_ID for tok in a[end + 1:])
         ended_rows += end < length - 1
     assert 0 < ended_rows < batch
+
+
+@pytest.mark.parametrize("generator", ["lstm", "rmc"])
+def test_exported_loops_give_the_eager_lines(generator: str, tmp_path: Path) -> None:
+    """The pack's graph is two ONNX Loops (the shared prefix, then sampling until every row has
+    ended): on rows with different prefix lengths (none, short, the whole length) and lines
+    that end early or never, onnxruntime gives PyTorch's tokens exactly, at several batch sizes."""
+    import onnx
+    import onnxruntime as ort
+    import torch
+
+    from ganforge.core.modalities.text.family import SamplerExport
+    from ganforge.core.modalities.text.model import TextGenerator
+    from ganforge.core.modalities.text.rmc import RelationalMemoryGenerator
+    from ganforge.core.modalities.text.vocab import EOS_ID
+
+    torch.manual_seed(0)
+    vocab, length = 40, 14
+    G = (TextGenerator(vocab, length, 16, 32) if generator == "lstm"
+         else RelationalMemoryGenerator(vocab, length, 16, 1, 2, 16)).eval()
+    with torch.no_grad():
+        G.out.bias[EOS_ID] += 2.5
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    example = (torch.rand(3, length), torch.ones(3), torch.zeros(3, length, dtype=torch.int64),
+               torch.zeros(3, dtype=torch.int64))
+    program = torch.onnx.export(SamplerExport(G), example, None, dynamo=True, external_data=False,
+                                opset_version=20, input_names=["u", "temperature", "prefix", "prefix_len"],
+                                output_names=["ids"], dynamic_shapes=({0: batch},) * 4, verbose=False, report=False)
+    model = program.model_proto
+    assert [n.op_type for n in model.graph.node].count("Loop") == 2
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    gen = torch.Generator().manual_seed(2)
+    for rows in (1, 5, 64):
+        u, temperature = torch.rand(rows, length, generator=gen), 0.5 + torch.rand(rows, generator=gen)
+        prefix = torch.randint(2, vocab, (rows, length), generator=gen)
+        prefix_len = torch.randint(0, length + 1, (rows,), generator=gen)
+        prefix_len[-1:] = length if rows > 1 else prefix_len[-1:]
+        for shared in (False, True):  # one prefix for every row (the editor's case), or one each
+            pl = prefix_len[:1].expand(rows).contiguous() if shared else prefix_len
+            with torch.no_grad():
+                expected = G.sample(u, temperature, prefix, pl).numpy()
+            got = session.run(None, {"u": u.numpy(), "temperature": temperature.numpy(),
+                                     "prefix": prefix.numpy(), "prefix_len": pl.numpy()})[0]
+            np.testing.assert_array_equal(got, expected)

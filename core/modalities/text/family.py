@@ -57,7 +57,7 @@ RELGAN_DEFAULTS: dict[str, Any] = {
 
 class SamplerExport(nn.Module):
     """The pack's graph: (u (B, L) uniform, temperature (B,), prefix (B, L) ids, prefix_len (B,))
-    -> ids (B, L), unrolled. ``prefix_len`` 0 (the runtime's default for an absent condition)
+    -> ids (B, L), two ONNX Loops. ``prefix_len`` 0 (the runtime's default for an absent condition)
     is whole-line generation, identical to a pack exported before prefixes existed."""
 
     def __init__(self, G: SequenceGenerator) -> None:

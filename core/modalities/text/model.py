@@ -10,8 +10,6 @@ sampled: a constant mask sits on their logits.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -99,58 +97,98 @@ class SequenceGenerator(nn.Module):
 
         A row ends at its first *sampled* ``<eos>``, and every position after it is ``<pad>``
         (lines are decoded up to that ``<eos>``, so they are those of packs exported before this
-        rule, which sampled on there). The output layer and the sampler, nearly all of a
-        word-level pack's time, run only at positions where some row samples: exported, each
-        position's sampling is an ``If`` on that (``torch.cond``), so forced prefix positions and
-        the positions after every row has ended cost one recurrent step. Where it runs, it runs
-        on the whole batch with the same ops as before, so the sampled tokens are bit for bit
-        those of the older graph (measured on a 6,099-word captions pack: no line differs, and
-        the graph takes 0.42x the time for 5 candidates after a prefix of 1-12 words)."""
-        if prefix is not None and prefix_len is not None:
-            # a host may feed anything: out-of-range ids would make the embedding's Gather fail
-            prefix = prefix.clamp(0, self.vocab - 1)
+        rule, which sampled on there). Exported, the positions are two ONNX ``Loop``s rather
+        than an unrolled chain (:meth:`_sample_graph`): the prefix every row shares is stepped
+        through without the output layer, and sampling stops once every row has ended, so a
+        request costs the positions it uses, not ``L``."""
+        if prefix is None or prefix_len is None:
+            prefix = torch.zeros_like(u, dtype=torch.int64)
+            prefix_len = torch.zeros(u.shape[0], dtype=torch.int64, device=u.device)
+        # a host may feed anything: out-of-range ids would make the embedding's Gather fail
+        prefix = prefix.clamp(0, self.vocab - 1)
+        if torch.compiler.is_exporting():
+            return self._sample_graph(u, temperature, prefix, prefix_len)
         x, state = self.start(u.shape[0], u)
-        # The softmax and its running sum are taken in float64: a float32 cumsum over thousands
-        # of words differs between runtimes by up to ~1e-4, enough to move the boundary past
-        # ``u`` about once per hundred lines; in float64 only the logits' own rounding remains.
-        temperature, u = temperature.double(), u.double()
         ended = torch.zeros(u.shape[0], dtype=torch.bool, device=u.device)
-        out = []
+        out = torch.full(u.shape, PAD_ID, dtype=torch.int64, device=u.device)
         for t in range(self.length):
-            sampling = ~ended
-            if prefix is not None and prefix_len is not None:
-                sampling = sampling & (prefix_len <= t)
+            if not bool((~ended).any()):
+                break  # every row has ended: the rest is <pad>, as in the exported loop
+            sampling = ~ended & (prefix_len <= t)
             h, state = self.step(x, state)
-            tok = _branch(sampling.any(), self._draw, self._no_draw, (h, temperature, u[:, t:t + 1]))
-            if prefix is not None and prefix_len is not None:
-                tok = torch.where(prefix_len > t, prefix[:, t], tok)
+            tok = self._draw(h, temperature, u[:, t:t + 1]) if bool(sampling.any()) else prefix[:, t]
+            tok = torch.where(prefix_len > t, prefix[:, t], tok)
             tok = torch.where(ended, torch.full_like(tok, PAD_ID), tok)
             ended = ended | (sampling & (tok == EOS_ID))
-            out.append(tok)
+            out[:, t] = tok
             x = self.emb(tok)
-        return torch.stack(out, 1)
+        return out
+
+    def _sample_graph(self, u: torch.Tensor, temperature: torch.Tensor, prefix: torch.Tensor,
+                      prefix_len: torch.Tensor) -> torch.Tensor:
+        """:meth:`sample` as two ``while_loop``s (ONNX ``Loop``), token for token the same.
+
+        The unrolled graph this replaces ran every recurrent step and ~35 glue nodes at all
+        ``L`` positions (an ``If`` skipped only the output layer): for a 36-word captions pack
+        the idle positions after every candidate had ended cost about as much as the sampling.
+        The first loop steps through the positions every row forces (the shortest prefix); the
+        second samples until every row has sampled ``<eos>`` or ``L`` is reached, drawing at
+        each of its positions (a row still inside a longer prefix keeps its forced token)."""
+        from torch._higher_order_ops.while_loop import while_loop
+
+        length = u.shape[1]
+        x, state = self.start(u.shape[0], u)
+        out = torch.full(u.shape, PAD_ID, dtype=torch.int64, device=u.device)
+        cols = torch.arange(length, device=u.device)
+        forced = prefix_len.min().clamp(0, length)
+
+        def column(a: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            return a.index_select(1, t.view(1)).squeeze(1)
+
+        def write(out: torch.Tensor, t: torch.Tensor, tok: torch.Tensor) -> torch.Tensor:
+            return torch.where(cols == t, tok[:, None], out)
+
+        def in_prefix(t: torch.Tensor, *_: torch.Tensor) -> torch.Tensor:
+            return t < forced
+
+        def step_prefix(t: torch.Tensor, x: torch.Tensor, out: torch.Tensor, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            _, state = self.step(x, state)
+            tok = column(prefix, t)
+            return (t + 1, self.emb(tok), write(out, t, tok), *state)
+
+        def going(t: torch.Tensor, x: torch.Tensor, ended: torch.Tensor, *_: torch.Tensor) -> torch.Tensor:
+            return (t < length) & (~ended).any()
+
+        def step_sample(t: torch.Tensor, x: torch.Tensor, ended: torch.Tensor, out: torch.Tensor,
+                        *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            sampling = ~ended & (prefix_len <= t)
+            h, state = self.step(x, state)
+            tok = self._draw(h, temperature, column(u, t)[:, None])
+            tok = torch.where(prefix_len > t, column(prefix, t), tok)
+            tok = torch.where(ended, torch.full_like(tok, PAD_ID), tok)
+            return (t + 1, self.emb(tok), ended | (sampling & (tok == EOS_ID)), write(out, t, tok), *state)
+
+        # while_loop refuses carried values that alias each other (an LSTM's h and c start as
+        # one zeros tensor): each gets its own copy.
+        t = torch.zeros((), dtype=torch.int64, device=u.device)
+        t, x, out, *state = while_loop(in_prefix, step_prefix, (t, x.clone(), out, *(s.clone() for s in state)))
+        ended = torch.zeros(u.shape[0], dtype=torch.bool, device=u.device)
+        return while_loop(going, step_sample, (t, x, ended, out, *state))[3]
 
     def _draw(self, h: torch.Tensor, temperature: torch.Tensor, u_t: torch.Tensor) -> torch.Tensor:
         """The sampled token (B,) at one position: the first whose cumulative probability
-        exceeds ``u_t`` (B, 1); ``temperature`` (B,) and ``u_t`` in float64. The count is summed
-        in float32, exact below 2^24 tokens, which onnxruntime does several times faster than an
-        int64 sum."""
-        p = F.softmax(self.logits(h).double() / temperature[:, None], dim=1)
+        exceeds ``u_t`` (B, 1).
+
+        The softmax is float32 and its running sum float64. A float32 running sum over
+        thousands of words differs between runtimes by up to ~1e-4, enough to move the boundary
+        past ``u`` about once per hundred lines; the probabilities themselves carry only the
+        float32 output layer's own rounding (which a float64 softmax, 2x slower here, cannot
+        remove). The count is summed in float32, exact below 2^24 tokens, several times faster
+        in onnxruntime than an int64 sum."""
+        p = F.softmax(self.logits(h) / temperature.float()[:, None], dim=1).double()
         cdf = torch.cumsum(p, dim=1)
-        below = (cdf < u_t * cdf[:, -1:]).to(torch.float32 if self.vocab < 2**24 else torch.float64)
+        below = (cdf < u_t.double() * cdf[:, -1:]).to(torch.float32 if self.vocab < 2**24 else torch.float64)
         return below.sum(1).long().clamp(max=self.vocab - 1)
-
-    def _no_draw(self, h: torch.Tensor, temperature: torch.Tensor, u_t: torch.Tensor) -> torch.Tensor:
-        """A position where no row samples: the token is forced or ``<pad>`` in every row."""
-        return torch.zeros(h.shape[0], dtype=torch.int64, device=h.device)
-
-
-def _branch(pred: torch.Tensor, yes: Any, no: Any, operands: tuple[torch.Tensor, ...]) -> Any:
-    """``yes(*operands)`` if ``pred`` else ``no(*operands)``: an ONNX ``If`` when exporting
-    (``torch.cond``: the graph skips the branch not taken), a Python ``if`` in eager PyTorch."""
-    if torch.compiler.is_exporting():
-        return torch.cond(pred, yes, no, operands)
-    return yes(*operands) if bool(pred) else no(*operands)
 
 
 class TextGenerator(SequenceGenerator):

@@ -4,7 +4,7 @@ A few memory slots attend, with several heads, over themselves and the current t
 and layer norms follow, as in a transformer block; LSTM-style input and forget gates then mix
 the result into the memory. The memory, flattened, feeds the output layer. The RelGAN authors'
 synthetic-data setting is one slot, two heads of 256; every step is MatMul, Softmax,
-LayerNormalization and elementwise ops, so the unrolled sampler exports to plain ONNX.
+LayerNormalization and elementwise ops, so the sampler exports to plain ONNX ops inside its Loop.
 """
 
 from __future__ import annotations
