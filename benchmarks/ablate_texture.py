@@ -5,6 +5,8 @@ This is where the family's defaults were chosen; ``bench_texture.py`` then measu
 photos never used here. Variants (model options / training options over the CLI defaults):
 
     default        D-feature statistics + noise maps (the defaults)
+    zero-noise     noise strengths start at zero (StyleGAN's init) instead of std 0.1
+    zero-noise-4-scales  that, and the pixels' colours compared at 4 scales (1, 1/2, 1/4, 1/8)
     random-stats   random-CNN statistics, redrawn each step (the previous default) + noise maps
     random-nonoise random-CNN statistics, no noise maps (the family before noise maps)
     random-fixed   random-CNN statistics from one fixed filter bank
@@ -35,6 +37,8 @@ SHARED = HERE.parent.parent / "shared" / "data" / "texture"
 
 VARIANTS: dict[str, tuple[dict, dict]] = {
     "default": ({}, {}),
+    "zero-noise": ({"noise_init": 0.0}, {}),
+    "zero-noise-4-scales": ({"noise_init": 0.0, "stats_scales": 4}, {}),
     "random-stats": ({"stats_features": "random"}, {}),
     "random-nonoise": ({"stats_features": "random", "noise_dim": 0}, {}),
     "random-fixed": ({"stats_features": "random", "stats_redraw": False}, {}),
@@ -80,7 +84,9 @@ def run_variant(name: str, photo: Path, steps: int, work: Path) -> dict:
     export_pack(work / name, pack, checkpoint="last")
     scores = evaluate_pack(pack, photo, samples=128, seed=0)
     RESULTS.mkdir(exist_ok=True)
-    texture_row(photo, [pack], RESULTS / f"texture_ablation_{name}.png")
+    # the first tuning photo's rows keep their old names (RESULTS.md links them)
+    tag = name if photo.stem == "chelsea" else f"{photo.stem}_{name}"
+    texture_row(photo, [pack], RESULTS / f"texture_ablation_{tag}.png")
     return {"variant": name, "model": model, "training": training, "steps": steps,
             "train_seconds": round(seconds, 1), "steps_per_second": round(steps / seconds, 2),
             "swd": scores["swd"], "kid": scores["kid"], "pixel_std": scores["pixel_std"],

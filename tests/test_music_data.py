@@ -144,3 +144,51 @@ def test_a_tiny_file_with_a_four_million_step_note_is_skipped_not_allocated(tmp_
     kind, message = under_memory_limit(corpus.load, folder, extra_mb=1024)  # a regression: MemoryError
     assert kind == "DataError" and "note lasts 16,800,000 steps" in message and "bomb" in message
     assert "\n" not in message
+
+
+def _jsb_like_mat(path: Path, train_pitch: int, valid_pitches: list[int]) -> Path:
+    """A .mat file shaped like JSB_Chorales.mat: cells of (quarters, 88) 0/1 rolls per split."""
+    from scipy.io import savemat
+
+    def piece(pitches: list[int], quarters: int = 24) -> np.ndarray:
+        q = np.zeros((quarters, 88))
+        for p in pitches:
+            q[:, p - 21] = 1
+        return q
+
+    cells = {name: np.empty(2, dtype=object) for name in ("traindata", "validdata", "testdata")}
+    for i in range(2):
+        cells["traindata"][i] = piece([train_pitch, train_pitch + 4])
+        cells["validdata"][i] = piece(valid_pitches)
+        cells["testdata"][i] = piece([train_pitch])
+    savemat(path, cells)
+    return path
+
+
+def test_validation_pieces_choose_the_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 midi_dir: Path) -> None:
+    """A .mat file's "validdata" feeds the engine's eval_sample (which picks the best checkpoint);
+    training windows never come from it; a validation note outside the training range is
+    dropped; valid=none and an explicit folder work too."""
+    torch = pytest.importorskip("torch")
+    from ganforge.core.modalities.music.data import build_dataset
+
+    monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "cache"))
+    mat = _jsb_like_mat(tmp_path / "set.mat", 60, [62, 100])  # 100 lies outside the training range
+    ds = build_dataset(mat, 0, {"bars": 1})
+    low, gen = ds.data_info["low"], torch.Generator().manual_seed(0)
+    assert ds.data_info["valid"] == {"name": "set.mat (validation)", "pieces": 2, "windows": 12}
+    x, _ = ds.sample(64, gen)
+    v, v_prev = ds.eval_sample(64, gen)
+    assert v.shape == x.shape and v_prev.shape[1:] == (1, 16, ds.data_info["pitches"])
+    notes = lambda t: set((t > 0).nonzero()[:, 3].add(low).tolist())  # noqa: E731
+    assert notes(x) == {60, 64} and notes(v) == {62}
+    none = build_dataset(mat, 0, {"bars": 1, "valid": "none"})
+    assert none.data_info["valid"] is None and notes(none.eval_sample(64, gen)[0]) == {60, 64}
+    # an explicit validation folder must have the training data's tracks
+    with pytest.raises(DataError, match="3 track"):
+        build_dataset(mat, 0, {"bars": 1, "valid": str(midi_dir)})
+    with pytest.raises(DataError, match="no such file"):
+        build_dataset(mat, 0, {"bars": 1, "valid": str(tmp_path / "missing")})
+    folder = build_dataset(midi_dir, 0, {"bars": 1, "valid": str(midi_dir)})
+    assert folder.data_info["valid"]["pieces"] == 2

@@ -32,6 +32,10 @@ OPTIONS: dict[str, Any] = {
     "pitches": None,  # pitch count; None: detected
     "limit": None,  # read only the first N files (quick experiments, tests)
     "split": "traindata",  # which part of a .mat file
+    # pieces that choose the best checkpoint, never trained on: "auto" (a .mat file's
+    # "validdata" when training on its "traindata"; none otherwise), "none", or a path (a folder
+    # of MIDI files or a .mat file, whose "validdata" is read)
+    "valid": "auto",
 }
 CACHE_VERSION = 3
 
@@ -143,6 +147,38 @@ def load(source: str | Path, options: dict[str, Any] | None = None,
            "drums": layout.drums, "files": [p.name for p in pieces], "skipped": skipped}
     _write_cache(cache, raw)
     return _finish(raw, opts, name)
+
+
+def load_valid(path: str | Path, opts: dict[str, Any], train: RollSet,
+               warn: Callable[[str], None] = _stderr) -> RollSet | None:
+    """The validation pieces for a training set read from ``path`` (``opts["valid"]``), on the
+    training set's pitch range and tracks; None when there are none. A validation note outside
+    the training range is dropped: the model cannot play it either."""
+    choice = opts.get("valid", "auto")
+    if choice in (None, "none", ""):
+        return None
+    if choice == "auto":
+        source = Path(str(path))
+        if source.suffix.lower() != ".mat" or opts["split"] != "traindata":
+            return None
+    else:
+        source = Path(str(choice)).expanduser()
+        if not source.exists():
+            raise DataError(f"valid={choice}: no such file or folder")
+    if source.suffix.lower() == ".mat":
+        rolls = R.read_jsb_mat(source, "validdata", int(opts["steps_per_beat"]))
+        raw_names, drums = ["piano"], [False]
+    else:
+        found = load(source, {**opts, "valid": "none", "low": None, "pitches": None, "limit": None}, warn)
+        if len(found.names) != len(train.names):
+            raise DataError(f"valid={choice}: {len(found.names)} track(s), the training data has {len(train.names)}")
+        rolls = [np.pad(r, ((0, 0), (0, 0), (found.low, 128 - found.low - found.pitches))) for r in found.rolls]
+        raw_names, drums = found.names, found.drums
+    rolls = [np.ascontiguousarray(r[:, :, train.low:train.low + train.pitches]) for r in rolls if r.shape[1] > 0]
+    if not rolls:
+        return None
+    return RollSet(f"{source.name} (validation)", rolls, list(raw_names), list(train.programs), list(drums),
+                   train.low, train.steps_per_beat, [f"{source.name}[{i}]" for i in range(len(rolls))], [])
 
 
 def _from_mat(path: Path, opts: dict[str, Any]) -> RollSet:

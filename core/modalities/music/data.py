@@ -25,23 +25,36 @@ def _stderr(msg: str) -> None:
     print(msg, file=sys.stderr)
 
 
+def _windows(rollset: corpus.RollSet, bars: int) -> tuple[list[torch.Tensor], list[tuple[int, int]]]:
+    """Each piece with one silent bar in front, and the (piece, first bar) of every window of
+    ``bars + 1`` bars whose last ``bars`` are not silent."""
+    s = rollset.steps_per_bar
+    pieces, starts = [], []
+    for r in rollset.rolls:
+        n_bars = -(-r.shape[1] // s) + 1  # one silent bar in front
+        padded = np.zeros((r.shape[0], n_bars * s, r.shape[2]), bool)
+        padded[:, s:s + r.shape[1]] = r
+        index = len(pieces)
+        pieces.append(torch.from_numpy(padded))
+        for b in range(n_bars - bars):
+            if padded[:, (b + 1) * s:(b + 1 + bars) * s].any():  # skip silent windows
+                starts.append((index, b))
+    return pieces, starts
+
+
 class MusicDataset:
-    def __init__(self, rollset: corpus.RollSet, bars: int, options: dict[str, Any]) -> None:
+    def __init__(self, rollset: corpus.RollSet, bars: int, options: dict[str, Any],
+                 valid: corpus.RollSet | None = None) -> None:
         s = rollset.steps_per_bar
         self.bars, self.steps_per_bar, self.options = bars, s, options
-        pieces, starts = [], []
-        for r in rollset.rolls:
-            n_bars = -(-r.shape[1] // s) + 1  # one silent bar in front
-            padded = np.zeros((r.shape[0], n_bars * s, r.shape[2]), bool)
-            padded[:, s:s + r.shape[1]] = r
-            index = len(pieces)
-            pieces.append(torch.from_numpy(padded))
-            for b in range(n_bars - bars):
-                if padded[:, (b + 1) * s:(b + 1 + bars) * s].any():  # skip silent windows
-                    starts.append((index, b))
+        pieces, starts = _windows(rollset, bars)
         if not starts:
             raise DataError(f"{rollset.name}: no piece is longer than {bars + 1} bars; lower the 'bars' option")
         self.pieces, self.starts = pieces, starts
+        # Validation windows choose the best checkpoint (the engine's ``eval_sample``): a model
+        # chosen on the batches it trained on is chosen for memory, and reported figures on the
+        # statistic that chose it say nothing.
+        self.valid_pieces, self.valid_starts = _windows(valid, bars) if valid is not None else ([], [])
         #: JSON-serialisable facts the family and the pack need
         self.data_info = {
             "name": rollset.name, "count": len(starts), "pieces": len(rollset.rolls), "tracks": len(rollset.names),
@@ -50,18 +63,30 @@ class MusicDataset:
             "bars": bars, "files": rollset.files[:10_000], "skipped": rollset.skipped,
             "channels": len(rollset.names),  # the engine checks this on resume
             "min_note_steps": shortest_usual_note(rollset),
+            "valid": {"name": valid.name, "pieces": len(valid.rolls), "windows": len(self.valid_starts)}
+            if self.valid_starts and valid is not None else None,
         }
 
     def __len__(self) -> int:
         return len(self.starts)
 
     def sample(self, batch: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        idx = torch.randint(0, len(self.starts), (batch,), generator=gen)
+        return self._draw(self.pieces, self.starts, batch, gen)
+
+    def eval_sample(self, batch: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Windows of the validation pieces (training windows when there are none)."""
+        if self.valid_starts:
+            return self._draw(self.valid_pieces, self.valid_starts, batch, gen)
+        return self.sample(batch, gen)
+
+    def _draw(self, pieces: list[torch.Tensor], starts: list[tuple[int, int]], batch: int,
+              gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.randint(0, len(starts), (batch,), generator=gen)
         s = self.steps_per_bar
         windows = []
         for i in idx.tolist():
-            piece, b = self.starts[i]
-            windows.append(self.pieces[piece][:, b * s:(b + 1 + self.bars) * s])
+            piece, b = starts[i]
+            windows.append(pieces[piece][:, b * s:(b + 1 + self.bars) * s])
         x = torch.stack(windows).float().mul_(2).sub_(1)
         return x[:, :, s:].contiguous(), x[:, :, :s].contiguous()
 
@@ -83,4 +108,4 @@ def build_dataset(path: str | Path, crop: int, options: dict[str, Any] | None = 
     ``crop`` (an image option) is ignored; the sample length is the ``bars`` data option."""
     opts = corpus.options_of(options)
     rollset = corpus.load(path, opts, warn)
-    return MusicDataset(rollset, int(opts["bars"]), opts)
+    return MusicDataset(rollset, int(opts["bars"]), opts, corpus.load_valid(path, opts, rollset, warn))

@@ -14,6 +14,7 @@ from torch import nn
 from ...pack import InputSpec, OutputSpec
 from ...training.family import Family
 from .model import PatchDiscriminator, TextureGenerator
+from .statistics import pixel_scales
 
 DEFAULTS: dict[str, Any] = {
     "local_dim": 32,
@@ -26,6 +27,9 @@ DEFAULTS: dict[str, Any] = {
     #: per-pixel noise maps added at every generator resolution (carried as extra z_local
     #: channels, see model.py); 0: none, the coarse latent alone decides fine detail
     "noise_dim": 1,
+    #: standard deviation of the noise maps' strengths at initialisation (0: start without grain,
+    #: as StyleGAN does; tried, not better here: RESULTS.md)
+    "noise_init": 0.1,
     #: weight of the texture-statistics term in G's loss (0: adversarial loss only)
     "stats_weight": 1.0,
     #: whose features the statistics term compares, beside the pixels: "discriminator" (D's own
@@ -35,6 +39,10 @@ DEFAULTS: dict[str, Any] = {
     #: with "random" features: draw the random filters afresh every step (seeded by the step)
     #: rather than once: one fixed filter bank has a preferred orientation the generator copies
     "stats_redraw": True,
+    #: pixel scales in the statistics term: the colours of the image and of 2×, 4×, ... average-
+    #: pooled copies (1: full resolution only). Meant against grain (a colour histogram alone is
+    #: met by scattering the right colours); tried, mixed on the tuning photos: RESULTS.md
+    "stats_scales": 1,
 }
 
 
@@ -43,6 +51,7 @@ DEFAULTS: dict[str, Any] = {
 SIZE_LIMITS: dict[str, tuple[int, int]] = {
     "local_dim": (1, 1024), "global_dim": (1, 1024), "base": (1, 2048), "stages": (1, 6),
     "min_width": (1, 1024), "d_base": (1, 1024), "d_depth": (1, 8), "noise_dim": (0, 4),
+    "stats_scales": (1, 6),
 }
 
 
@@ -50,7 +59,7 @@ STATS_FEATURES = ("discriminator", "random")
 
 #: what a run saved before an option existed meant by its absence: a checkpoint stores the full
 #: option set, so one that has every older key but not these was trained without them
-ADDED_LATER: dict[str, Any] = {"noise_dim": 0, "stats_features": "random"}
+ADDED_LATER: dict[str, Any] = {"noise_dim": 0, "stats_features": "random", "noise_init": 0.1, "stats_scales": 1}
 
 
 class TextureExport(nn.Module):
@@ -86,6 +95,9 @@ class TextureFamily(Family):
                              f"(got {self.options['stats_features']!r})")
         if not isinstance(self.options["stats_redraw"], bool):
             raise ValueError(f"stats_redraw must be true or false (got {self.options['stats_redraw']!r})")
+        init = self.options["noise_init"]
+        if isinstance(init, bool) or not isinstance(init, (int, float)) or not 0 <= init <= 10:
+            raise ValueError(f"noise_init must be a number from 0 to 10 (got {init!r})")
         weight = self.options["stats_weight"]
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight < float("inf"):
             raise ValueError(f"stats_weight must be a finite number of at least 0 (got {weight!r})")
@@ -98,7 +110,7 @@ class TextureFamily(Family):
     def build_generator(self) -> TextureGenerator:
         o = self.options
         return TextureGenerator(o["local_dim"], o["global_dim"], o["base"], o["stages"], self.channels,
-                                o["min_width"], o["noise_dim"])
+                                o["min_width"], o["noise_dim"], float(o["noise_init"]))
 
     @property
     def z_channels(self) -> int:
@@ -119,9 +131,10 @@ class TextureFamily(Family):
         from .statistics import FEATURE_SEED, RandomFeatures, sliced_wasserstein_loss
 
         if self.options["stats_features"] == "discriminator" and D is not None:
+            scales = int(self.options["stats_scales"])
             with torch.no_grad():
-                real_feats = [real.float()] + D.features(real.float())
-            fake_feats = [fake.float()] + D.features(fake.float())
+                real_feats = pixel_scales(real.float(), scales) + D.features(real.float())
+            fake_feats = pixel_scales(fake.float(), scales) + D.features(fake.float())
             return weight * sliced_wasserstein_loss(fake_feats, real_feats, seed=step)
         if self.options["stats_redraw"]:
             feats = RandomFeatures(self.channels, seed=FEATURE_SEED + step).to(fake.device)

@@ -32,17 +32,21 @@ def circular_conv(cin: int, cout: int, k: int = 3) -> nn.Conv2d:
 
 
 class UpBlock(nn.Module):
-    def __init__(self, cin: int, cout: int, noise_dim: int = 0) -> None:
+    def __init__(self, cin: int, cout: int, noise_dim: int = 0, noise_init: float = 0.1) -> None:
         super().__init__()
         self.conv1 = circular_conv(cin, cout)
         self.conv2 = circular_conv(cout, cout)
         self.norm = PixelNorm()
         self.noise_dim = noise_dim
         if noise_dim:
-            # learned per-channel strength of each noise map (1×1 conv, no bias); small at start
-            # so early training is not drowned in noise, non-zero so the noise gets a gradient
+            # learned per-channel strength of each noise map (1×1 conv, no bias). A zero start
+            # (StyleGAN's) still gets a gradient (noise × upstream); the family's default draws
+            # small strengths instead, which measured no worse (RESULTS.md).
             self.noise = nn.Conv2d(noise_dim, cout, 1, bias=False)
-            nn.init.normal_(self.noise.weight, std=0.1)
+            if noise_init:
+                nn.init.normal_(self.noise.weight, std=noise_init)
+            else:
+                nn.init.zeros_(self.noise.weight)
 
     def forward(self, x: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
         x = F.interpolate(x, scale_factor=2.0, mode="nearest")
@@ -55,14 +59,15 @@ class UpBlock(nn.Module):
 
 class TextureGenerator(nn.Module):
     def __init__(self, local_dim: int = 32, global_dim: int = 32, base: int = 128,
-                 stages: int = 4, channels: int = 3, min_width: int = 16, noise_dim: int = 0) -> None:
+                 stages: int = 4, channels: int = 3, min_width: int = 16, noise_dim: int = 0,
+                 noise_init: float = 0.1) -> None:
         super().__init__()
         self.local_dim, self.global_dim, self.stages = local_dim, global_dim, stages
         self.noise_dim = noise_dim
         self.stride = 2 ** stages
         self.inp = circular_conv(local_dim + global_dim, base)
         widths = [max(base // 2 ** i, min_width) for i in range(stages + 1)]
-        self.blocks = nn.ModuleList(UpBlock(widths[i], widths[i + 1], noise_dim) for i in range(stages))
+        self.blocks = nn.ModuleList(UpBlock(widths[i], widths[i + 1], noise_dim, noise_init) for i in range(stages))
         self.to_rgb = circular_conv(widths[-1], channels)
         self.norm = PixelNorm()
 

@@ -56,6 +56,18 @@ class RandomFeatures(nn.Module):
         return feats
 
 
+def pixel_scales(x: torch.Tensor, scales: int) -> list[torch.Tensor]:
+    """``x`` and its 2×, 4×, ... average-pooled copies (``scales`` in all; fewer when the image
+    is too small to pool further)."""
+    out = [x]
+    for _ in range(scales - 1):
+        if min(x.shape[2:]) < 2:
+            break
+        x = F.avg_pool2d(x, 2)
+        out.append(x)
+    return out
+
+
 def sliced_wasserstein_loss(fake: list[torch.Tensor], real: list[torch.Tensor], seed: int,
                             directions: int = DIRECTIONS, points: int = POINTS) -> torch.Tensor:
     """Sum over layers of the mean squared difference of sorted projections (W2² per direction)
