@@ -274,3 +274,32 @@ def test_music_training_resumes_exactly(tmp_path: Path) -> None:
     a = ckpt.load(ckpt.list_checkpoints(tmp_path / "straight")[-1])[0]
     b = ckpt.load(ckpt.list_checkpoints(tmp_path / "halves")[-1])[0]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_the_pack_records_the_threshold_its_checkpoint_chose(music_pack: dict[str, Path]) -> None:
+    """Each evaluation picks the note threshold that matches the real batch's voices; the
+    exported checkpoint's choice is the pack's decoder threshold (the last one here)."""
+    from ganforge.core import runtime
+
+    log = [json.loads(line) for line in (music_pack["run"] / "log.jsonl").read_text().splitlines()]
+    evals = [r for r in log if r.get("event") == "sample"]
+    assert evals and all(0.3 <= r["threshold"] <= 0.9 for r in evals)
+    assert runtime.load(music_pack["pack"]).meta.decoder["threshold"] == round(evals[-1]["threshold"], 3)
+
+
+@pytest.mark.parametrize(("voices", "lowest", "highest"), [(3, 0.36, 0.8), (6, 0.3, 0.35)])
+def test_threshold_calibration_matches_the_voices(voices: int, lowest: float, highest: float) -> None:
+    """Three pitches held at p=0.8 and three at p=0.35: asked for three voices the calibration
+    drops the unsure three (a threshold above 0.35: a note starts at the threshold), asked for six it
+    keeps them."""
+    from ganforge.core.metrics.music import mean_of, polyphony
+    from ganforge.core.modalities.music.family import MusicFamily
+
+    family = MusicFamily(dict(TINY_MUSIC), {"tracks": 1, "pitches": 24, "low": 48, "steps_per_beat": 4, "bars": 1,
+                                            "track_names": ["keys"], "programs": [0], "drums": [False]})
+    prob = np.zeros((4, 1, 16, 24), np.float32)
+    prob[..., [0, 4, 7]] = 0.8
+    prob[..., [12, 16, 19]] = 0.35
+    t, notes = family.calibrate_threshold(prob, float(voices))
+    assert lowest <= t <= highest
+    assert mean_of(polyphony(notes)[0]) == voices

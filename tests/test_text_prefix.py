@@ -173,7 +173,6 @@ def test_exported_loops_give_the_eager_lines(generator: str, tmp_path: Path) -> 
     """The pack's graph is two ONNX Loops (the shared prefix, then sampling until every row has
     ended): on rows with different prefix lengths (none, short, the whole length) and lines
     that end early or never, onnxruntime gives PyTorch's tokens exactly, at several batch sizes."""
-    import onnx
     import onnxruntime as ort
     import torch
 

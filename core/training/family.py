@@ -189,6 +189,13 @@ class Family(ABC):
     def decoder_settings(self) -> dict[str, Any]:
         """The pack's ``ganforge.decoder`` object (stride, channels, ...)."""
 
+    def calibrated_decoder(self, settings: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
+        """The decoder settings for one checkpoint: ``settings`` (from :meth:`decoder_settings`)
+        adjusted by what that checkpoint's :meth:`evaluate` measured on held-out data
+        (``metrics``, as saved with it). Unchanged by default; the music family records the note
+        threshold its evaluation chose on the validation split."""
+        return settings
+
     @abstractmethod
     def example_inputs(self, batch: int, dims: dict[str, int], seed: int = 0) -> tuple[torch.Tensor, ...]:
         """Inputs for export tracing and parity checks; ``dims`` resolves symbolic shape names."""

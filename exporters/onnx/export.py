@@ -166,7 +166,8 @@ def export_generator(family: Any, generator: Any, out_path: str | Path, *, facts
              "exported": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
              "exporter": f"torch {torch.__version__.split('+')[0]}, onnx opset {OPSET}"}
     meta = PackMeta(modality=modality, inputs=in_specs, outputs=out_specs,
-                    decoder=family.decoder_settings(), train=train, license=license,
+                    decoder=family.calibrated_decoder(family.decoder_settings(), facts.get("metrics") or {}),
+                    train=train, license=license,
                     family=family_name or "", version=__version__, precision="float32")
     meta.validate(str(out_path))
     set_metadata(model, meta)

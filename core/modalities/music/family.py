@@ -157,23 +157,58 @@ class MusicFamily(Family):
 
     def evaluate(self, G: nn.Module, real: Any, seed: int) -> dict[str, float]:
         """Gap between the music statistics of EMA samples (decoded like a pack's) and of the
-        real batch, continuing the real batch's previous bars: mean relative gap of EB, UPC, QN
-        and diversity (so a collapsed generator never looks best) over tracks first (the best
-        checkpoint is chosen by it), then the raw values."""
+        real batch — the validation split's, where the data has one — continuing the real
+        batch's previous bars: mean relative gap of EB, UPC, QN, scale consistency and diversity
+        (so a collapsed generator never looks best) over tracks first (the best checkpoint is
+        chosen by it), then the raw values and the note threshold.
+
+        The threshold is chosen here, per checkpoint, so that the samples sound as many notes at
+        once as the real batch (a generator that is unsure spreads probability over extra
+        pitches, which a fixed 0.5 turns into extra voices); the export records the chosen
+        checkpoint's (:meth:`calibrated_decoder`). Chosen on validation bars, it is reported on
+        test bars with everything else."""
         from ...metrics.music import mean_of, music_stats
-        from .codec import threshold_notes
 
         x, cond = real
         low, drums = int(self.data_info.get("low", 0)), list(self.data_info.get("drums", [False] * self.tracks))
-        fake = threshold_notes(self.sample_rolls(G, len(x), seed, cond),
-                               min_steps=int(self.data_info.get("min_note_steps", 1)))
+        prob = self.sample_rolls(G, len(x), seed, cond)
         ref = music_stats(x.cpu().numpy() > 0, low, self.steps_per_beat, drums)
+        threshold, fake = self.calibrate_threshold(prob, mean_of(ref["polyphony"]))
         got = music_stats(fake, low, self.steps_per_beat, drums)
-        pairs = [(mean_of(ref[k]), mean_of(got[k])) for k in ("EB", "UPC", "QN")]
+        pairs = [(mean_of(ref[k]), mean_of(got[k])) for k in ("EB", "UPC", "QN", "scale_consistency")]
         pairs.append((ref["diversity"], got["diversity"]))  # one value, not one per track
         gaps = [1.0 if np.isnan(g) else abs(g - r) / max(abs(r), 0.05) for r, g in pairs]
         return {"stat_gap": float(np.mean(gaps)), "EB": mean_of(got["EB"]), "UPC": mean_of(got["UPC"]),
-                "QN": mean_of(got["QN"]), "diversity": got["diversity"]}
+                "QN": mean_of(got["QN"]), "polyphony": mean_of(got["polyphony"]),
+                "scale_consistency": mean_of(got["scale_consistency"]), "diversity": got["diversity"],
+                "threshold": threshold}
+
+    def calibrate_threshold(self, prob: np.ndarray, polyphony: float) -> tuple[float, np.ndarray]:
+        """The note threshold (0.3-0.9, steps of 0.025) whose decoded notes come closest to
+        ``polyphony`` pitches per sounding step, and the notes it gives; 0.5 when the target is
+        not a number (a silent batch)."""
+        from ...metrics.music import mean_of
+        from ...metrics.music import polyphony as measure
+        from .codec import DEFAULT_THRESHOLD, threshold_notes
+
+        min_steps = int(self.data_info.get("min_note_steps", 1))
+        if not np.isfinite(polyphony):
+            return DEFAULT_THRESHOLD, threshold_notes(prob, DEFAULT_THRESHOLD, min_steps=min_steps)
+        best: tuple[float, float, np.ndarray] | None = None
+        for t in np.round(np.arange(0.3, 0.9001, 0.025), 3):
+            notes = threshold_notes(prob, float(t), min_steps=min_steps)
+            got = mean_of(measure(notes)[0])
+            miss = abs(got - polyphony) if np.isfinite(got) else np.inf
+            if best is None or miss < best[1] - 1e-9:  # ties: the lower threshold (keeps more notes)
+                best = (float(t), miss, notes)
+        assert best is not None
+        return best[0], best[2]
+
+    def calibrated_decoder(self, settings: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
+        t = metrics.get("threshold")
+        if isinstance(t, (int, float)) and 0 < t < 1:
+            return {**settings, "threshold": round(float(t), 3)}
+        return settings
 
     def write_samples(self, G: nn.Module, path: Path, seed: int, real: torch.Tensor | None = None) -> None:
         """Four samples' piano-rolls stacked (decoded with the default threshold)."""
