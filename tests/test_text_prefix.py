@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -190,9 +191,12 @@ def test_exported_loops_give_the_eager_lines(generator: str, tmp_path: Path) -> 
     batch = torch.export.Dim("batch", min=1, max=1024)
     example = (torch.rand(3, length), torch.ones(3), torch.zeros(3, length, dtype=torch.int64),
                torch.zeros(3, dtype=torch.int64))
-    program = torch.onnx.export(SamplerExport(G), example, None, dynamo=True, external_data=False,
-                                opset_version=20, input_names=["u", "temperature", "prefix", "prefix_len"],
-                                output_names=["ids"], dynamic_shapes=({0: batch},) * 4, verbose=False, report=False)
+    with warnings.catch_warnings():  # the exporter's deprecation chatter is torch's business
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(SamplerExport(G), example, None, dynamo=True, external_data=False,
+                                    opset_version=20, input_names=["u", "temperature", "prefix", "prefix_len"],
+                                    output_names=["ids"], dynamic_shapes=({0: batch},) * 4, verbose=False,
+                                    report=False)
     model = program.model_proto
     assert [n.op_type for n in model.graph.node].count("Loop") == 2
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
