@@ -92,3 +92,25 @@ def test_sample_sheet_shows_real_crops_above_the_samples(tmp_path) -> None:
     assert with_real.shape == (3 * 64 + 4, 4 * 64, 3)  # + a row of real crops and a gap
     assert (with_real[:64] == 255).all()
     assert np.array_equal(with_real[68:], without)
+
+
+def test_pooled_colour_scales_see_what_a_colour_histogram_cannot() -> None:
+    """Grain with the photo's colours and the photo's regions of those colours have the same
+    pixel histogram: only the pooled copies (stats_scales > 1) tell them apart."""
+    from ganforge.core.modalities.texture.statistics import pixel_scales
+
+    gen = torch.Generator().manual_seed(0)
+    regions = torch.where(torch.arange(32)[None, None, :, None] < 16, 1.0, -1.0).expand(4, 3, 32, 32)
+    grain = regions.flatten(2)[:, :, torch.randperm(32 * 32, generator=gen)].reshape(4, 3, 32, 32)
+    one = sliced_wasserstein_loss(pixel_scales(grain, 1), pixel_scales(regions, 1), seed=0)
+    four = sliced_wasserstein_loss(pixel_scales(grain, 4), pixel_scales(regions, 4), seed=0)
+    assert one.item() < 1e-6 < 0.1 < four.item()
+    assert [x.shape[-1] for x in pixel_scales(regions, 4)] == [32, 16, 8, 4]
+    fam, D = _family(stats_scales=4), _family().build_discriminator()
+    G = fam.build_generator()
+    inputs = fam.sample_inputs(4, gen, torch.device("cpu"))
+    assert fam.generator_penalty(G, grain, inputs, real=regions, step=0, D=D) > \
+        _family().generator_penalty(G, grain, inputs, real=regions, step=0, D=D)
+    # noise strengths start at zero on request (StyleGAN's init) and at std 0.1 by default
+    assert all((b.noise.weight == 0).all() for b in _family(noise_init=0.0).build_generator().blocks)
+    assert all(b.noise.weight.std() > 0.01 for b in G.blocks)
