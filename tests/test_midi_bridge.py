@@ -197,7 +197,8 @@ def test_internal_clock_keeps_absolute_time(pack: Path) -> None:
     """No drift: step n plays at t0 + n * step. A send that stalls 25 ms (a slow port) delays
     that step only; a sleep-per-step clock would carry the stall into every later step."""
     from ganforge.core import runtime
-    from ganforge.plugins.midi.engine import Bridge, InternalClock
+    from ganforge.plugins.midi.clocks import InternalClock
+    from ganforge.plugins.midi.engine import Bridge
 
     sent: list[float] = []
 
@@ -284,7 +285,8 @@ def test_generation_failing_mid_song_stops_with_all_notes_off(pack: Path) -> Non
     """A pack that breaks after two bars: the bridge stops, says why, and leaves nothing sounding
     (it used to keep its clock running with a dead worker: silence forever, exit 0)."""
     from ganforge.core import runtime
-    from ganforge.plugins.midi.engine import Bridge, InternalClock
+    from ganforge.plugins.midi.clocks import InternalClock
+    from ganforge.plugins.midi.engine import Bridge
 
     class BreaksOnThirdBar:  # the real runtime, with the pack failing from its third bar on
         def __init__(self, rt: Any) -> None:

@@ -109,7 +109,8 @@ def play(pack: Path, port: str | None, virtual: str | None, bpm: float, clock: s
     """
     from ganforge.core import runtime
 
-    from .engine import Bridge, ClockFollower, InternalClock
+    from .clocks import ClockFollower, InternalClock
+    from .engine import Bridge
     from .link import Link
 
     if (port is None) == (virtual is None):
