@@ -303,3 +303,32 @@ def test_threshold_calibration_matches_the_voices(voices: int, lowest: float, hi
     t, notes = family.calibrate_threshold(prob, float(voices))
     assert lowest <= t <= highest
     assert mean_of(polyphony(notes)[0]) == voices
+
+
+def test_note_statistics_term_pulls_voices_and_pitch_classes() -> None:
+    """note_stats > 0 adds a term that is zero for the real bars themselves, grows with extra
+    voices and with notes outside the real bars' pitch classes, and reaches G's weights."""
+    import torch
+
+    from ganforge.core.modalities.music.family import MusicFamily
+
+    info = {"tracks": 1, "pitches": 24, "low": 48, "steps_per_beat": 4, "bars": 1, "track_names": ["keys"],
+            "programs": [0], "drums": [False]}
+    family = MusicFamily({**TINY_MUSIC, "mode_seeking": 0.0, "note_stats": 1.0}, info)
+    real = -torch.ones(8, 1, 16, 24)
+    real[..., [0, 4, 7]] = 1.0  # C major triads
+    more = real.clone()
+    more[..., [12, 16]] = 1.0  # five voices, same pitch classes
+    off = real.clone()
+    off[..., [1]] = 1.0  # four voices, one a C sharp
+    G = family.build_generator()
+    inputs = family.sample_inputs(8, torch.Generator().manual_seed(0), torch.device("cpu"))
+
+    def term(x: torch.Tensor) -> float:
+        return float(family.generator_penalty(G, x, inputs, real=real, step=1))
+
+    assert term(real) == 0.0 and term(more) > term(off) > 0.0
+    fake = G(**inputs)
+    family.generator_penalty(G, fake, inputs, real=real, step=1).backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in G.parameters())
+    assert MusicFamily(dict(TINY_MUSIC), info).generator_penalty(G, fake, inputs, real=real) is not None  # mode seeking

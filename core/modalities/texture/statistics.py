@@ -72,17 +72,12 @@ def sliced_wasserstein_loss(fake: list[torch.Tensor], real: list[torch.Tensor], 
                             directions: int = DIRECTIONS, points: int = POINTS) -> torch.Tensor:
     """Sum over layers of the mean squared difference of sorted projections (W2² per direction)
     of up to ``points`` feature vectors of each set; directions and subsets come from ``seed``."""
+    from ...training.sliced import sliced_w2
+
     gen = torch.Generator().manual_seed(seed)
     total = fake[0].new_zeros(())
     for a, b in zip(fake, real, strict=True):
         c = a.shape[1]
-        a, b = a.permute(0, 2, 3, 1).reshape(-1, c), b.detach().permute(0, 2, 3, 1).reshape(-1, c)
-        n = min(points, a.shape[0], b.shape[0])
-        ia = torch.randperm(a.shape[0], generator=gen)[:n].to(a.device)
-        ib = torch.randperm(b.shape[0], generator=gen)[:n].to(b.device)
-        d = torch.randn(c, directions, generator=gen).to(a.device, a.dtype)
-        d = d / d.norm(dim=0, keepdim=True)
-        pa, _ = torch.sort(a[ia] @ d, dim=0)
-        pb, _ = torch.sort(b[ib] @ d, dim=0)
-        total = total + (pa - pb).square().mean()
+        total = total + sliced_w2(a.permute(0, 2, 3, 1).reshape(-1, c), b.permute(0, 2, 3, 1).reshape(-1, c),
+                                  gen, directions, points)
     return total
