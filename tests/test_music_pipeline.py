@@ -332,3 +332,12 @@ def test_note_statistics_term_pulls_voices_and_pitch_classes() -> None:
     family.generator_penalty(G, fake, inputs, real=real, step=1).backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in G.parameters())
     assert MusicFamily(dict(TINY_MUSIC), info).generator_penalty(G, fake, inputs, real=real) is not None  # mode seeking
+
+
+def test_a_run_saved_before_note_stats_keeps_its_meaning() -> None:
+    from ganforge.core.modalities.music.family import DEFAULTS, MusicFamily
+
+    info = {"tracks": 1, "pitches": 24, "low": 48, "steps_per_beat": 4, "bars": 1}
+    saved = {k: v for k, v in DEFAULTS.items() if k != "note_stats"}  # a checkpoint's full option set then
+    assert MusicFamily(saved, info).options["note_stats"] == 0.0
+    assert MusicFamily({}, info).options["note_stats"] == 1.0  # a new run gets the term
