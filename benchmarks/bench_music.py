@@ -53,12 +53,14 @@ run_training(TrainConfig(**json.loads(sys.argv[1])), resume=False, progress=Fals
 """
 
 
-def train(data: Path, out: Path, budget: float, lr: float | None) -> dict[str, Any]:
+def train(data: Path, out: Path, budget: float, lr: float | None,
+          data_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """The engine through the library, stopped by SIGTERM after ``budget`` seconds: hinge + R1
     gamma 10 every 4 steps, lr 4e-4, the family's defaults otherwise. The same run from the CLI:
     ``ganforge train music --data JSB_Chorales.mat --loss hinge --r1-gamma 10 --r1-every 4
     --lr 4e-4 --sample-every 250 --checkpoint-every 250``."""
-    cfg = {**TRAIN, "modality": "music", "family": "musegan", "data": str(data), "out": str(out), "steps": 1_000_000}
+    cfg = {**TRAIN, "modality": "music", "family": "musegan", "data": str(data), "out": str(out), "steps": 1_000_000,
+           "data_options": data_options or {}}
     if lr is not None:
         cfg.update(lr_g=lr, lr_d=lr)
     cmd = [sys.executable, "-c", WORKER, json.dumps(cfg)]
@@ -82,8 +84,9 @@ def export(run: Path, pack: Path, checkpoint: str = "best") -> None:
         raise SystemExit(proc.stderr)
 
 
-def quality(pack: Path, count: int) -> dict[str, Any]:
-    """Statistics of ``pack``'s samples and of the JSB splits (test: the reference)."""
+def quality(pack: Path, count: int, folders: dict[str, Path] | None = None) -> dict[str, Any]:
+    """Statistics of ``pack``'s samples and of the data's splits (test: the reference): JSB's,
+    or the ``train``/``valid``/``test`` folders of another corpus (read on the pack's range)."""
     from ganforge.core import runtime
     from ganforge.core.metrics.music import mean_of, music_stats
     from ganforge.core.modalities.music import corpus
@@ -91,9 +94,15 @@ def quality(pack: Path, count: int) -> dict[str, Any]:
     rt = runtime.load(pack)
     s = rt.codec.settings(rt.meta)
     opts = {"steps_per_beat": s.steps_per_beat, "low": s.low, "pitches": s.pitches}
-    train_set = corpus.load(JSB, {**opts, "split": "traindata"})
-    test_set = corpus.load(JSB, {**opts, "split": "testdata"})
-    valid_set = corpus.load(JSB, {**opts, "split": "validdata"})
+    if folders is None:
+        train_set = corpus.load(JSB, {**opts, "split": "traindata"})
+        test_set = corpus.load(JSB, {**opts, "split": "testdata"})
+        valid_set = corpus.load(JSB, {**opts, "split": "validdata"})
+    else:
+        single = corpus.options_of({"tracks": "single", "steps_per_beat": s.steps_per_beat})
+        train_set = corpus.load(folders["train"], {**single, **opts})
+        valid_set, test_set = (corpus.load_valid(folders["train"], {**single, "valid": str(folders[k])}, train_set)
+                               for k in ("valid", "test"))
 
     def table(rolls: np.ndarray) -> dict[str, Any]:
         st = music_stats(rolls, s.low, s.steps_per_beat, s.drums)
@@ -225,9 +234,9 @@ def fmt(v: Any) -> str:
 def report(r: dict[str, Any]) -> str:
     q = r["quality"]
     lines = ["| | " + " | ".join(KEYS) + " |", "|---|" + "---|" * len(KEYS)]
-    rows = [("real", "JSB train (whole pieces)"), ("real_4bar_windows", "JSB train (4-bar windows)")]
+    rows = [("real", "data: train (whole pieces)"), ("real_4bar_windows", "data: train (4-bar windows)")]
     if "valid_4bar_windows" in q:
-        rows += [("valid_4bar_windows", "JSB validation (4-bar windows)"), ("test_4bar_windows", "JSB test (4-bar windows)")]
+        rows += [("valid_4bar_windows", "data: validation (4-bar windows)"), ("test_4bar_windows", "data: test (4-bar windows)")]
     for name, label in rows:
         lines.append(f"| {label} | " + " | ".join(fmt(q[name][k]) for k in KEYS) + " |")
     for tag, qq in (("best on validation", q), ("last", r.get("quality_last"))):
@@ -250,6 +259,44 @@ def report(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def split_corpus(name: str, root: Path) -> dict[str, Path]:
+    """A music21 corpus folder split by sorted file name: every 7th file from the first to
+    ``test``, from the second to ``valid``, the rest to ``train`` (copies under ``root``)."""
+    import shutil
+
+    import music21
+
+    source = Path(music21.__file__).parent / "corpus" / name
+    files = sorted(p for p in source.rglob("*") if p.suffix.lower() in (".mxl", ".xml", ".musicxml", ".mid"))
+    folders = {k: root / k for k in ("train", "valid", "test")}
+    for i, f in enumerate(files):
+        dest = folders["test" if i % 7 == 0 else "valid" if i % 7 == 1 else "train"]
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.copy(f, dest / f.name)
+    return folders
+
+
+def second_corpus(name: str, budget: float, samples: int) -> None:
+    """The same protocol on a music21 corpus nobody tuned on, one piano track."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folders = split_corpus(name, Path(tmp) / "data")
+        run = Path(tmp) / "run"
+        results: dict[str, Any] = {"machine": machine(), "data": f"music21 corpus {name}",
+                                   "files": {k: len(list(v.iterdir())) for k, v in folders.items()}}
+        results["training"] = train(folders["train"], run, budget, None,
+                                    {"tracks": "single", "valid": str(folders["valid"])})
+        best, last = RESULTS_DIR / f"music_{name}.onnx", Path(tmp) / "last.onnx"
+        export(run, best)
+        export(run, last, "last")
+        results["spread"] = spread(run)
+        results["quality"] = quality(best, samples, folders)
+        results["quality_last"] = quality(last, samples, folders)
+        results["targets"] = targets(results["quality"], results["quality_last"])
+        pianoroll_png(best, RESULTS_DIR / f"music_{name}_seed7")
+    (RESULTS_DIR / f"music_{name}.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(report({**results, "timing": []}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=float, default=450, help="training seconds (at most ~8 minutes)")
@@ -258,7 +305,11 @@ def main() -> None:
     parser.add_argument("--pack", type=Path, default=None, help="skip training: measure this pack")
     parser.add_argument("--lr", type=float, default=None, help="learning rate (default: the engine's)")
     parser.add_argument("--no-timing", action="store_true")
+    parser.add_argument("--corpus", help="instead of JSB: a music21 corpus folder nobody tuned on (e.g. monteverdi), "
+                                         "split by file 5:1:1 into train/valid/test; quality only")
     args = parser.parse_args()
+    if args.corpus:
+        return second_corpus(args.corpus, args.budget, args.samples)
     if not JSB.is_file():
         raise SystemExit(f"{JSB}: not found (the benchmark needs ../shared/data)")
     os.environ.setdefault("OMP_NUM_THREADS", "2")
