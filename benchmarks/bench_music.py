@@ -84,25 +84,54 @@ def export(run: Path, pack: Path, checkpoint: str = "best") -> None:
         raise SystemExit(proc.stderr)
 
 
+def splits(s: Any, folders: dict[str, Path] | None) -> tuple[Any, Any, Any]:
+    """(train, valid, test) roll sets on the pack's grid and range ``s``: JSB's splits, or the
+    folders of another corpus."""
+    from ganforge.core.modalities.music import corpus
+
+    opts = {"steps_per_beat": s.steps_per_beat, "low": s.low, "pitches": s.pitches}
+    if folders is None:
+        return tuple(corpus.load(JSB, {**opts, "split": k}) for k in ("traindata", "validdata", "testdata"))
+    single = corpus.options_of({"tracks": "single", "steps_per_beat": s.steps_per_beat})
+    train_set = corpus.load(folders["train"], {**single, **opts})
+    valid_set, test_set = (corpus.load_valid(folders["train"], {**single, "valid": str(folders[k])}, train_set)
+                           for k in ("valid", "test"))
+    return train_set, valid_set, test_set
+
+
+def baselines(pack: Path, count: int, folders: dict[str, Path] | None = None) -> dict[str, Any]:
+    """Two references that need no model, scored like the samples: random notes at the training
+    data's per-pitch rate (each step drawn alone) and 4-bar windows of four random training bars
+    (what these statistics cannot tell from music: bar-level copies with no phrase)."""
+    from ganforge.core import runtime
+    from ganforge.core.metrics.music import mean_of, music_stats
+
+    rt = runtime.load(pack)
+    s = rt.codec.settings(rt.meta)
+    train_bars = np.asarray(splits(s, folders)[0].bars()) > 0  # (n, T, S, P)
+    rng = np.random.default_rng(1)
+    n, tracks, steps, pitches = train_bars.shape
+    shuffled = train_bars[rng.integers(0, n, (count, 4))].transpose(0, 2, 1, 3, 4).reshape(
+        count, tracks, 4 * steps, pitches)
+    rate = train_bars.mean(axis=(0, 2))  # (T, P): how often each pitch sounds in a step
+    noise = rng.random((count, tracks, 4 * steps, pitches)) < rate[None, :, None, :]
+
+    def table(rolls: np.ndarray) -> dict[str, Any]:
+        st = music_stats(rolls, s.low, s.steps_per_beat, s.drums)
+        return {k: st[k] if k == "diversity" else mean_of(st[k]) for k in KEYS}
+
+    return {"random_notes": table(noise), "training_bar_shuffle": table(shuffled)}
+
+
 def quality(pack: Path, count: int, folders: dict[str, Path] | None = None) -> dict[str, Any]:
     """Statistics of ``pack``'s samples and of the data's splits (test: the reference): JSB's,
     or the ``train``/``valid``/``test`` folders of another corpus (read on the pack's range)."""
     from ganforge.core import runtime
     from ganforge.core.metrics.music import mean_of, music_stats
-    from ganforge.core.modalities.music import corpus
 
     rt = runtime.load(pack)
     s = rt.codec.settings(rt.meta)
-    opts = {"steps_per_beat": s.steps_per_beat, "low": s.low, "pitches": s.pitches}
-    if folders is None:
-        train_set = corpus.load(JSB, {**opts, "split": "traindata"})
-        test_set = corpus.load(JSB, {**opts, "split": "testdata"})
-        valid_set = corpus.load(JSB, {**opts, "split": "validdata"})
-    else:
-        single = corpus.options_of({"tracks": "single", "steps_per_beat": s.steps_per_beat})
-        train_set = corpus.load(folders["train"], {**single, **opts})
-        valid_set, test_set = (corpus.load_valid(folders["train"], {**single, "valid": str(folders[k])}, train_set)
-                               for k in ("valid", "test"))
+    train_set, valid_set, test_set = splits(s, folders)
 
     def table(rolls: np.ndarray) -> dict[str, Any]:
         st = music_stats(rolls, s.low, s.steps_per_beat, s.drums)
@@ -239,6 +268,10 @@ def report(r: dict[str, Any]) -> str:
         rows += [("valid_4bar_windows", "data: validation (4-bar windows)"), ("test_4bar_windows", "data: test (4-bar windows)")]
     for name, label in rows:
         lines.append(f"| {label} | " + " | ".join(fmt(q[name][k]) for k in KEYS) + " |")
+    for name, label in (("random_notes", "baseline: random notes at the data's pitch rates"),
+                        ("training_bar_shuffle", "baseline: four random training bars")):
+        if name in r.get("baselines", {}):
+            lines.append(f"| {label} | " + " | ".join(fmt(r["baselines"][name][k]) for k in KEYS) + " |")
     for tag, qq in (("best on validation", q), ("last", r.get("quality_last"))):
         if qq is None:
             continue
@@ -290,6 +323,7 @@ def second_corpus(name: str, budget: float, samples: int) -> None:
         export(run, last, "last")
         results["spread"] = spread(run)
         results["quality"] = quality(best, samples, folders)
+        results["baselines"] = baselines(best, samples, folders)
         results["quality_last"] = quality(last, samples, folders)
         results["targets"] = targets(results["quality"], results["quality_last"])
         pianoroll_png(best, RESULTS_DIR / f"music_{name}_seed7")
@@ -331,6 +365,7 @@ def main() -> None:
             export(run, last, "last")
             results["spread"] = spread(run)
         results["quality"] = quality(pack, args.samples)
+        results["baselines"] = baselines(pack, args.samples)
         if last is not None:
             results["quality_last"] = quality(last, args.samples)
         results["targets"] = targets(results["quality"], results.get("quality_last"))
