@@ -87,6 +87,10 @@ class Family(ABC):
     #: the family's own options (``--model-option KEY=VALUE``) with their defaults: a key not
     #: in here, or a value of another type, is refused. None: the family checks them itself.
     defaults: dict[str, Any] | None = None
+    #: options added after runs were saved, each with what a saved run meant by its absence (a
+    #: checkpoint stores the full option set, so one with every older key but not these was
+    #: trained without them): :meth:`complete_options` gives those runs their old meaning
+    added_later: dict[str, Any] = {}
     #: the DiffAugment ops applied to D's inputs; None: the run's ``--augment``. A family whose
     #: data are not images (music piano-rolls) lists the ops that make sense for it, often none
     augment_ops: list[str] | None = None
@@ -97,6 +101,15 @@ class Family(ABC):
     takes_labels: bool = False
     #: whether the family brings its own :meth:`train_step` instead of the engine's D and G steps
     own_step: bool = False
+
+    @classmethod
+    def complete_options(cls, options: dict[str, Any]) -> dict[str, Any]:
+        """``options`` over :attr:`defaults`; a saved, complete option set (every key older than
+        :attr:`added_later`) gets those keys' old meaning instead of today's defaults."""
+        defaults = cls.defaults or {}
+        if cls.added_later and set(defaults) - set(cls.added_later) <= set(options):
+            options = {**cls.added_later, **options}
+        return {**defaults, **options}
 
     @classmethod
     def check_config(cls, cfg: Any, given: Iterable[str], label: Callable[[str], str] | None = None) -> None:

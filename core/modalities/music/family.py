@@ -18,7 +18,7 @@ from torch import nn
 from ...atomic import write_atomic
 from ...pack import InputSpec, OutputSpec
 from ...training.family import Family
-from .model import MusicDiscriminator, MusicGenerator
+from .model import MusicDiscriminator, MusicGenerator, pitch_classes
 
 # Small on purpose: MIDI sets are small (JSB: ~2,900 four-bar windows) and training runs on CPUs.
 # d_streams: D also reads onsets, pitch classes and beat position (MuseGAN's extra streams).
@@ -32,8 +32,7 @@ from .model import MusicDiscriminator, MusicGenerator
 DEFAULTS: dict[str, Any] = {"z_dim": 32, "cond_dim": 64, "channels": 64, "d_channels": 64, "d_streams": True,
                             "d_mbstd": True, "mode_seeking": 1.0, "note_stats": 1.0}
 
-#: what a run saved before an option existed meant by its absence (a checkpoint stores the full
-#: option set, so one with every older key but not these was trained without them)
+#: what a run saved before each option existed meant by its absence (Family.added_later)
 ADDED_LATER: dict[str, Any] = {"note_stats": 0.0}
 
 
@@ -54,13 +53,12 @@ class MusicFamily(Family):
     takes_labels = True  # its "labels" are each bar's condition: the previous bar
     eval_batch = 64
     defaults = DEFAULTS
+    added_later = ADDED_LATER
     honours = tuple(o for o in Family.honours if o != "crop")
     instead = {"crop": "a music sample's length is --bars, its height --pitches"}
 
     def __init__(self, options: dict[str, Any], data_info: dict[str, Any]) -> None:
-        if set(DEFAULTS) - set(ADDED_LATER) <= set(options):  # a saved (complete) option set
-            options = {**ADDED_LATER, **options}
-        super().__init__({**DEFAULTS, **options}, data_info)
+        super().__init__(self.complete_options(options), data_info)
         self.tracks = int(data_info.get("tracks", 1))
         self.pitches = int(data_info.get("pitches", 48))
         self.steps_per_beat = int(data_info.get("steps_per_beat", 4))
@@ -121,9 +119,7 @@ class MusicFamily(Family):
         """(B, T, L, P) in [-1, 1] -> per step: (B L, T) sounding counts and (B L, T 12)
         pitch-class profiles."""
         on = (x.float() + 1) * 0.5
-        low = int(self.data_info.get("low", 0))
-        chroma = torch.zeros(self.pitches, 12, device=x.device)
-        chroma[torch.arange(self.pitches), (low + torch.arange(self.pitches)) % 12] = 1.0
+        chroma = pitch_classes(self.pitches, int(self.data_info.get("low", 0))).to(x.device)
         counts = on.sum(-1).permute(0, 2, 1).reshape(-1, on.shape[1])
         classes = (on @ chroma).permute(0, 2, 1, 3).reshape(-1, on.shape[1] * 12)
         return [counts, classes]

@@ -93,6 +93,14 @@ class MusicGenerator(nn.Module):
         return x.unflatten(0, (-1, t)).transpose(2, 3)
 
 
+def pitch_classes(pitches: int, low: int) -> torch.Tensor:
+    """(pitches, 12) one-hot: the pitch class of each roll row (row 0 is MIDI pitch ``low``);
+    ``roll @ pitch_classes`` sums a step's notes per class."""
+    m = torch.zeros(pitches, 12)
+    m[torch.arange(pitches), (low + torch.arange(pitches)) % 12] = 1.0
+    return m
+
+
 class MusicDiscriminator(nn.Module):
     """Scores ``bars`` given the previous bar: both are read as one sequence over time.
 
@@ -107,9 +115,7 @@ class MusicDiscriminator(nn.Module):
         super().__init__()
         self.streams, self.mbstd = streams, mbstd
         c = channels
-        chroma = torch.zeros(pitches, 12)
-        chroma[torch.arange(pitches), (low + torch.arange(pitches)) % 12] = 1.0
-        self.register_buffer("chroma", chroma, persistent=False)
+        self.register_buffer("chroma", pitch_classes(pitches, low), persistent=False)
         self.steps_per_beat = steps_per_beat
         features = tracks * (2 * pitches + 12) + steps_per_beat if streams else tracks * pitches
         self.net = nn.Sequential(

@@ -114,12 +114,10 @@ class SequenceGenerator(nn.Module):
         for t in range(self.length):
             if not bool((~ended).any()):
                 break  # every row has ended: the rest is <pad>, as in the exported loop
-            sampling = ~ended & (prefix_len <= t)
             h, state = self.step(x, state)
-            tok = self._draw(h, temperature, u[:, t:t + 1]) if bool(sampling.any()) else prefix[:, t]
-            tok = torch.where(prefix_len > t, prefix[:, t], tok)
-            tok = torch.where(ended, torch.full_like(tok, PAD_ID), tok)
-            ended = ended | (sampling & (tok == EOS_ID))
+            forced = prefix_len > t
+            drawn = self._draw(h, temperature, u[:, t:t + 1]) if bool((~ended & ~forced).any()) else prefix[:, t]
+            tok, ended = _settle(drawn, prefix[:, t], forced, ended)
             out[:, t] = tok
             x = self.emb(tok)
         return out
@@ -161,12 +159,10 @@ class SequenceGenerator(nn.Module):
 
         def step_sample(t: torch.Tensor, x: torch.Tensor, ended: torch.Tensor, out: torch.Tensor,
                         *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
-            sampling = ~ended & (prefix_len <= t)
             h, state = self.step(x, state)
-            tok = self._draw(h, temperature, column(u, t)[:, None])
-            tok = torch.where(prefix_len > t, column(prefix, t), tok)
-            tok = torch.where(ended, torch.full_like(tok, PAD_ID), tok)
-            return (t + 1, self.emb(tok), ended | (sampling & (tok == EOS_ID)), write(out, t, tok), *state)
+            tok, ended = _settle(self._draw(h, temperature, column(u, t)[:, None]), column(prefix, t),
+                                 prefix_len > t, ended)
+            return (t + 1, self.emb(tok), ended, write(out, t, tok), *state)
 
         # while_loop refuses carried values that alias each other (an LSTM's h and c start as
         # one zeros tensor): each gets its own copy.
@@ -189,6 +185,16 @@ class SequenceGenerator(nn.Module):
         cdf = torch.cumsum(p, dim=1)
         below = (cdf < u_t.double() * cdf[:, -1:]).to(torch.float32 if self.vocab < 2**24 else torch.float64)
         return below.sum(1).long().clamp(max=self.vocab - 1)
+
+
+def _settle(drawn: torch.Tensor, forced_tok: torch.Tensor, forced: torch.Tensor,
+            ended: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One position's tokens (B,) and the rows ended after it, shared by the eager and the
+    exported sampler: a row inside its prefix emits the prefix's token, an ended row ``<pad>``,
+    and a row ends at its first *sampled* ``<eos>``."""
+    tok = torch.where(forced, forced_tok, drawn)
+    tok = torch.where(ended, torch.full_like(tok, PAD_ID), tok)
+    return tok, ended | (~ended & ~forced & (tok == EOS_ID))
 
 
 class TextGenerator(SequenceGenerator):

@@ -57,8 +57,7 @@ SIZE_LIMITS: dict[str, tuple[int, int]] = {
 
 STATS_FEATURES = ("discriminator", "random")
 
-#: what a run saved before an option existed meant by its absence: a checkpoint stores the full
-#: option set, so one that has every older key but not these was trained without them
+#: what a run saved before each option existed meant by its absence (Family.added_later)
 ADDED_LATER: dict[str, Any] = {"noise_dim": 0, "stats_features": "random", "noise_init": 0.1, "stats_scales": 1}
 
 
@@ -78,14 +77,13 @@ class TextureFamily(Family):
     supports_int8 = True
     #: declared, so the engine's check_config refuses a typo or a wrong type before the data load
     defaults = DEFAULTS
+    added_later = ADDED_LATER
 
     def __init__(self, options: dict[str, Any], data_info: dict[str, Any]) -> None:
         unknown = sorted(set(options) - set(DEFAULTS))
         if unknown:  # a typo must not be silently ignored
             raise ValueError(f"unknown texture model option(s) {', '.join(unknown)} (known: {', '.join(DEFAULTS)})")
-        if set(DEFAULTS) - set(ADDED_LATER) <= set(options):  # a saved (complete) option set
-            options = {**ADDED_LATER, **options}
-        super().__init__({**DEFAULTS, **options}, data_info)
+        super().__init__(self.complete_options(options), data_info)
         for name, (low, high) in SIZE_LIMITS.items():
             value = self.options[name]
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
