@@ -192,3 +192,11 @@ def test_validation_pieces_choose_the_checkpoint(tmp_path: Path, monkeypatch: py
         build_dataset(mat, 0, {"bars": 1, "valid": str(tmp_path / "missing")})
     folder = build_dataset(midi_dir, 0, {"bars": 1, "valid": str(midi_dir)})
     assert folder.data_info["valid"]["pieces"] == 2
+    # a .mat file without a validation split trains as before under "auto"; asked for, it is an error
+    from scipy.io import loadmat, savemat
+
+    only_train = tmp_path / "train_only.mat"
+    savemat(only_train, {"traindata": loadmat(mat)["traindata"]})
+    assert build_dataset(only_train, 0, {"bars": 1}).data_info["valid"] is None
+    with pytest.raises(DataError, match="no 'validdata'"):
+        build_dataset(mat, 0, {"bars": 1, "valid": str(only_train)})

@@ -166,7 +166,12 @@ def load_valid(path: str | Path, opts: dict[str, Any], train: RollSet,
         if not source.exists():
             raise DataError(f"valid={choice}: no such file or folder")
     if source.suffix.lower() == ".mat":
-        rolls = R.read_jsb_mat(source, "validdata", int(opts["steps_per_beat"]))
+        try:
+            rolls = R.read_jsb_mat(source, "validdata", int(opts["steps_per_beat"]))
+        except DataError:
+            if choice == "auto":  # a .mat file of one's own need not have the split
+                return None
+            raise
         raw_names, drums = ["piano"], [False]
     else:
         found = load(source, {**opts, "valid": "none", "low": None, "pitches": None, "limit": None}, warn)
