@@ -8,7 +8,6 @@ are generated in exact tiles (:mod:`ganforge.core.tiling`) within a memory budge
 
 from __future__ import annotations
 
-import os
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -24,52 +23,22 @@ from .limits import (
     BATCH_WORK_BYTES,
     DEFAULT_MAX_INPUT_MB,
     DEFAULT_MAX_OUTPUT_MB,
-    DEFAULT_RUN_SECONDS,
     DEFAULT_TILE_MB,
-    DEVICES,
     MAX_INPUT_ENV,
     MAX_OUTPUT_ENV,
     MAX_WORK_ENV,
-    RUN_SECONDS_ENV,
     TILE_ENV,
-    cap_cpu_arena,
     env_mb,
-    env_seconds,
-    import_onnxruntime,
     physical_mb,
 )
 from .pack import PackMeta, file_sha256, open_session, session_props
 from .packcache import PackCache as PackCache  # re-exported: the one pack cache hosts use
+from .sessions import default_threads as default_threads  # re-exported: hosts size their pools by it
+from .sessions import providers_for, run_with_time_limit, session_options
 from .tiling import TilePlan
 
 _ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int64)": "int64",
                "tensor(int32)": "int32", "tensor(bool)": "bool"}
-
-
-#: the most intra-op threads a session may ask for
-MAX_THREADS = 256
-
-
-def default_threads() -> int:
-    """Intra-op threads: the CPUs this process may use (cgroup/affinity aware where possible)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
-
-
-def _providers(device: str) -> list[str]:
-    ort = import_onnxruntime()
-
-    if device not in DEVICES:
-        raise GanforgeError(f"device {device!r} is not one of {', '.join(DEVICES)}")
-    has_cuda = "CUDAExecutionProvider" in ort.get_available_providers()
-    if device == "cuda" and not has_cuda:
-        raise GanforgeError("device 'cuda' requested but this onnxruntime has no CUDA support "
-                            "(install ganforge[gpu], i.e. onnxruntime-gpu)")
-    if device != "cpu" and has_cuda:
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    return ["CPUExecutionProvider"]
 
 
 class PackRuntime:
@@ -85,30 +54,8 @@ class PackRuntime:
     # ---- opening -------------------------------------------------------------------------
     @classmethod
     def open(cls, path: str | Path, *, device: str = "auto", threads: int | None = None) -> PackRuntime:
-        ort = import_onnxruntime()
-
         path = Path(path)
-        if threads is not None and not 1 <= threads <= MAX_THREADS:
-            # 100,000 threads segfault onnxruntime and 3,000 hang it; no machine needs more
-            raise GanforgeError(f"threads must be between 1 and {MAX_THREADS} (got {threads})")
-        opts = ort.SessionOptions()
-        # Fatal only: onnxruntime's own error lines would precede ours; its errors reach the user
-        # as exceptions turned into one `error:` line.
-        opts.log_severity_level = 4
-        # Every CPU allocation goes through one arena capped at the working-memory bound: a 1 MB
-        # pack whose ConstantOfShape asks for 100 GB fails in one line instead of swapping.
-        cap_cpu_arena()
-        opts.add_session_config_entry("session.use_env_allocators", "1")
-        # No busy-waiting between calls: hosts (Blender, a MIDI bridge) share the CPU with us.
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
-        opts.intra_op_num_threads = threads if threads and threads > 0 else default_threads()
-        opts.inter_op_num_threads = 1
-        # Memory patterns replay one preplanned block per input shape, allocated beside the arena
-        # the first run filled: measured, the second call at a shape (every tile after the first)
-        # peaked at 1.8x the first's RSS, for no speed gain. Shapes vary here anyway.
-        opts.enable_mem_pattern = False
-        session = open_session(path, opts, _providers(device))
+        session = open_session(path, session_options(threads), providers_for(device))
         meta = PackMeta.from_props(session_props(session), source=str(path))
         runtime = cls(path, session, meta)
         check_pack(path, session, meta, runtime.codec)
@@ -244,37 +191,14 @@ class PackRuntime:
         missing = [n for n in self.input_names if n not in feeds]
         if missing:
             raise GanforgeError(f"{self.path}: missing input(s) {missing}")
-        outputs = self._run_with_time_limit({n: feeds[n] for n in self.input_names})
+        outputs = run_with_time_limit(self.session, self.output_names, {n: feeds[n] for n in self.input_names},
+                                      self.path)
         for name, out in zip(self.output_names, outputs, strict=True):
             if np.issubdtype(out.dtype, np.floating) and not np.isfinite(out).all():
                 # a broken pack would otherwise decode to black images or garbage, with exit 0
                 raise GanforgeError(f"{self.path}: the pack's output {name!r} holds non-finite values "
                                     "(NaN or inf); its weights are broken")
         return outputs
-
-    def _run_with_time_limit(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        """``session.run`` stopped after ``GANFORGE_RUN_SECONDS`` (default 300) per call: a pack
-        with an endless loop must not hang a host. onnxruntime checks the terminate flag between
-        nodes, so a timer thread sets it and the run ends with an error we turn into one line."""
-        import threading
-
-        ort = import_onnxruntime()
-
-        limit = env_seconds(RUN_SECONDS_ENV, DEFAULT_RUN_SECONDS)
-        options = ort.RunOptions()
-        timer = threading.Timer(limit, lambda: setattr(options, "terminate", True))
-        timer.daemon = True
-        timer.start()
-        try:
-            return self.session.run(self.output_names, feeds, options)
-        except Exception as e:
-            if options.terminate:
-                raise GanforgeError(f"{self.path}: generation took longer than {limit:g} s and was stopped "
-                                    f"(set {RUN_SECONDS_ENV} to allow more)") from None
-            first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-            raise GanforgeError(f"{self.path}: the pack failed while generating ({first})") from None
-        finally:
-            timer.cancel()
 
     def _work_bytes_per_item(self, graph_out_bytes_per_item: int) -> int:
         # The exporter measures the widest activation relative to the graph's output. A layer
