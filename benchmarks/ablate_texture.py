@@ -7,6 +7,13 @@ photos never used here. Variants (model options / training options over the CLI 
     default        D-feature statistics + noise maps (the defaults)
     zero-noise     noise strengths start at zero (StyleGAN's init) instead of std 0.1
     zero-noise-4-scales  that, and the pixels' colours compared at 4 scales (1, 1/2, 1/4, 1/8)
+    laplacian-4    the pixels compared as 4 Laplacian-pyramid bands, each normalised by the real spread
+    laplacian-4-zero-noise  that, with noise strengths from zero
+    patch5-3-scales  the pixels compared as 5×5 patches at 3 scales (image, 1/2, 1/4), with D's features
+    patch5-3-scales-only  the same patches without D's features
+    stride8        a latent cell per 8×8 pixels (3 generator stages) instead of 16×16
+    stride8-patch5 that, and the 5×5 patches at 3 scales
+    noise0.5, noise1  noise strengths drawn with std 0.5 / 1 (default 0.1): grain as loud as the signal
     random-stats   random-CNN statistics, redrawn each step (the previous default) + noise maps
     random-nonoise random-CNN statistics, no noise maps (the family before noise maps)
     random-fixed   random-CNN statistics from one fixed filter bank
@@ -39,6 +46,14 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "default": ({}, {}),
     "zero-noise": ({"noise_init": 0.0}, {}),
     "zero-noise-4-scales": ({"noise_init": 0.0, "stats_scales": 4}, {}),
+    "laplacian-4": ({"stats_scales": 4, "stats_pyramid": "laplacian"}, {}),
+    "laplacian-4-zero-noise": ({"stats_scales": 4, "stats_pyramid": "laplacian", "noise_init": 0.0}, {}),
+    "patch5-3-scales": ({"stats_scales": 3, "stats_patch": 5}, {}),
+    "patch5-3-scales-only": ({"stats_scales": 3, "stats_patch": 5, "stats_features": "pixels"}, {}),
+    "stride8": ({"stages": 3}, {}),
+    "stride8-patch5": ({"stages": 3, "stats_scales": 3, "stats_patch": 5}, {}),
+    "noise0.5": ({"noise_init": 0.5}, {}),
+    "noise1": ({"noise_init": 1.0}, {}),
     "random-stats": ({"stats_features": "random"}, {}),
     "random-nonoise": ({"stats_features": "random", "noise_dim": 0}, {}),
     "random-fixed": ({"stats_features": "random", "stats_redraw": False}, {}),

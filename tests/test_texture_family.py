@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from conftest import TINY_MODEL
 from PIL import Image
@@ -114,3 +115,57 @@ def test_pooled_colour_scales_see_what_a_colour_histogram_cannot() -> None:
     # noise strengths start at zero on request (StyleGAN's init) and at std 0.1 by default
     assert all((b.noise.weight == 0).all() for b in _family(noise_init=0.0).build_generator().blocks)
     assert all(b.noise.weight.std() > 0.01 for b in G.blocks)
+
+
+def test_laplacian_bands_reconstruct_the_image_and_weigh_grain_on_a_smooth_photo() -> None:
+    """The bands add back up to the image, and once each is normalised by the real spread, faint
+    grain on a smooth photo costs far more than the same grain on a busy one."""
+    import torch.nn.functional as F
+
+    from ganforge.core.modalities.texture.statistics import normalise_bands, pixel_bands
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 32, 32, generator=gen)
+    bands = pixel_bands(x, 4)
+    assert [b.shape[-1] for b in bands] == [32, 16, 8, 4]
+    rebuilt = bands[-1]
+    for band in reversed(bands[:-1]):
+        rebuilt = band + F.interpolate(rebuilt, scale_factor=2.0, mode="nearest")
+    assert torch.allclose(rebuilt, x, atol=1e-6)
+    assert len(pixel_bands(x, 1)) == 1 and torch.equal(pixel_bands(x, 1)[0], x)
+
+    ramp = torch.linspace(-0.5, 0.5, 32)[None, None, None, :].expand(4, 3, 32, 32)  # smooth
+    busy = torch.rand(4, 3, 32, 32, generator=gen) - 0.5
+    grain = 0.05 * torch.randn(4, 3, 32, 32, generator=gen)
+
+    def cost(real: torch.Tensor) -> float:
+        fake, ref = normalise_bands(pixel_bands(real + grain, 4), pixel_bands(real, 4))
+        return sliced_wasserstein_loss(fake, ref, seed=0).item()
+
+    assert cost(ramp) > 100 * cost(busy)
+    fam = _family(stats_scales=4, stats_pyramid="laplacian")
+    inputs = fam.sample_inputs(4, gen, torch.device("cpu"))
+    G, D = fam.build_generator(), fam.build_discriminator()
+    assert fam.generator_penalty(G, ramp + grain, inputs, real=ramp, step=0, D=D) > \
+        _family(stats_scales=4).generator_penalty(G, ramp + grain, inputs, real=ramp, step=0, D=D)
+    with pytest.raises(ValueError, match="stats_pyramid"):
+        _family(stats_pyramid="steerable")
+
+
+def test_patch_statistics_see_arrangement_that_single_colours_miss() -> None:
+    """Stripes and the same pixels shuffled have one colour histogram; their 5×5 patches differ.
+    ``stats_features=pixels`` compares the pixel scales alone and needs no discriminator."""
+    from ganforge.core.modalities.texture.statistics import patches
+
+    gen = torch.Generator().manual_seed(0)
+    stripes = torch.where(torch.arange(32)[None, None, None, :] % 8 < 4, 1.0, -1.0).expand(4, 3, 32, 32)
+    shuffled = stripes.flatten(2)[:, :, torch.randperm(32 * 32, generator=gen)].reshape(4, 3, 32, 32)
+    assert patches(stripes, 5).shape == (4, 75, 28, 28) and patches(stripes, 1) is stripes
+    single = sliced_wasserstein_loss([shuffled], [stripes], seed=0).item()
+    patched = sliced_wasserstein_loss([patches(shuffled, 5)], [patches(stripes, 5)], seed=0).item()
+    assert single < 1e-6 < 0.05 < patched
+    fam = _family(stats_patch=5, stats_features="pixels")
+    G = fam.build_generator()
+    inputs = fam.sample_inputs(4, gen, torch.device("cpu"))
+    assert fam.generator_penalty(G, stripes, inputs, real=stripes, step=0, D=None).item() < 1e-9
+    assert fam.generator_penalty(G, shuffled, inputs, real=stripes, step=0, D=None).item() > 0.05

@@ -14,7 +14,7 @@ from torch import nn
 from ...pack import InputSpec, OutputSpec
 from ...training.family import Family
 from .model import PatchDiscriminator, TextureGenerator
-from .statistics import pixel_scales
+from .statistics import normalise_bands, patches, pixel_bands, pixel_scales
 
 DEFAULTS: dict[str, Any] = {
     "local_dim": 32,
@@ -34,7 +34,8 @@ DEFAULTS: dict[str, Any] = {
     "stats_weight": 1.0,
     #: whose features the statistics term compares, beside the pixels: "discriminator" (D's own
     #: layers: learned, they sharpen as D learns what tells real from fake) or "random" (a fixed-
-    #: seed random CNN; its statistics are met by smooth Turing-pattern blobs, see RESULTS.md)
+    #: seed random CNN; its statistics are met by smooth Turing-pattern blobs, see RESULTS.md) or
+    #: "pixels" (the pixel scales below and nothing else)
     "stats_features": "discriminator",
     #: with "random" features: draw the random filters afresh every step (seeded by the step)
     #: rather than once: one fixed filter bank has a preferred orientation the generator copies
@@ -43,6 +44,13 @@ DEFAULTS: dict[str, Any] = {
     #: pooled copies (1: full resolution only). Meant against grain (a colour histogram alone is
     #: met by scattering the right colours); tried, mixed on the tuning photos: RESULTS.md
     "stats_scales": 1,
+    #: what those scales are: "gaussian" (the image and its pooled copies) or "laplacian" (band-
+    #: pass levels, each normalised by the real batch's spread in that band: Heeger & Bergen's
+    #: subband histograms)
+    "stats_pyramid": "gaussian",
+    #: neighbourhood compared at each pixel scale: 1 (single colours) or k (k×k patches as one
+    #: vector: the patch distribution of Kwatra et al. 2005 / GPDM, Elnekave & Weiss 2022)
+    "stats_patch": 1,
 }
 
 
@@ -51,14 +59,16 @@ DEFAULTS: dict[str, Any] = {
 SIZE_LIMITS: dict[str, tuple[int, int]] = {
     "local_dim": (1, 1024), "global_dim": (1, 1024), "base": (1, 2048), "stages": (1, 6),
     "min_width": (1, 1024), "d_base": (1, 1024), "d_depth": (1, 8), "noise_dim": (0, 4),
-    "stats_scales": (1, 6),
+    "stats_scales": (1, 6), "stats_patch": (1, 9),
 }
 
 
-STATS_FEATURES = ("discriminator", "random")
+STATS_FEATURES = ("discriminator", "random", "pixels")
+STATS_PYRAMIDS = ("gaussian", "laplacian")
 
 #: what a run saved before each option existed meant by its absence (Family.added_later)
-ADDED_LATER: dict[str, Any] = {"noise_dim": 0, "stats_features": "random", "noise_init": 0.1, "stats_scales": 1}
+ADDED_LATER: dict[str, Any] = {"noise_dim": 0, "stats_features": "random", "noise_init": 0.1, "stats_scales": 1,
+                                 "stats_pyramid": "gaussian", "stats_patch": 1}
 
 
 class TextureExport(nn.Module):
@@ -91,6 +101,9 @@ class TextureFamily(Family):
         if self.options["stats_features"] not in STATS_FEATURES:
             raise ValueError(f"stats_features must be one of {', '.join(STATS_FEATURES)} "
                              f"(got {self.options['stats_features']!r})")
+        if self.options["stats_pyramid"] not in STATS_PYRAMIDS:
+            raise ValueError(f"stats_pyramid must be one of {', '.join(STATS_PYRAMIDS)} "
+                             f"(got {self.options['stats_pyramid']!r})")
         if not isinstance(self.options["stats_redraw"], bool):
             raise ValueError(f"stats_redraw must be true or false (got {self.options['stats_redraw']!r})")
         init = self.options["noise_init"]
@@ -128,11 +141,20 @@ class TextureFamily(Family):
             return None
         from .statistics import FEATURE_SEED, RandomFeatures, sliced_wasserstein_loss
 
-        if self.options["stats_features"] == "discriminator" and D is not None:
+        features = self.options["stats_features"]
+        if features == "pixels" or (features == "discriminator" and D is not None):
             scales = int(self.options["stats_scales"])
+            if self.options["stats_pyramid"] == "laplacian":
+                fake_px, real_px = normalise_bands(pixel_bands(fake.float(), scales), pixel_bands(real.float(), scales))
+            else:
+                fake_px, real_px = pixel_scales(fake.float(), scales), pixel_scales(real.float(), scales)
+            k = int(self.options["stats_patch"])
+            fake_px, real_px = [patches(x, k) for x in fake_px], [patches(x, k) for x in real_px]
+            if features == "pixels":
+                return weight * sliced_wasserstein_loss(fake_px, real_px, seed=step)
             with torch.no_grad():
-                real_feats = pixel_scales(real.float(), scales) + D.features(real.float())
-            fake_feats = pixel_scales(fake.float(), scales) + D.features(fake.float())
+                real_feats = real_px + D.features(real.float())
+            fake_feats = fake_px + D.features(fake.float())
             return weight * sliced_wasserstein_loss(fake_feats, real_feats, seed=step)
         if self.options["stats_redraw"]:
             feats = RandomFeatures(self.channels, seed=FEATURE_SEED + step).to(fake.device)

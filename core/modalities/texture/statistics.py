@@ -68,6 +68,41 @@ def pixel_scales(x: torch.Tensor, scales: int) -> list[torch.Tensor]:
     return out
 
 
+def pixel_bands(x: torch.Tensor, scales: int) -> list[torch.Tensor]:
+    """A Laplacian pyramid of ``x``: ``scales - 1`` band-pass levels (each scale minus its 2×
+    average-pooled copy, upsampled back), then the coarsest low-pass (``[x]`` for one scale).
+
+    Heeger & Bergen (1995) synthesised textures by matching the histograms of such subbands: a
+    band's marginal says how much structure a photo has at that scale, so grain on a smooth
+    photo shows in its finest band, where a colour histogram alone is met by scattered grain."""
+    out = []
+    for _ in range(scales - 1):
+        if min(x.shape[2:]) < 2:
+            break
+        low = F.avg_pool2d(x, 2)
+        out.append(x - F.interpolate(low, scale_factor=2.0, mode="nearest"))
+        x = low
+    out.append(x)
+    return out
+
+
+def patches(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Every ``size``×``size`` neighbourhood of ``x`` (B, C, H, W) as one vector: (B, C·size², H', W')
+    (valid positions only; ``x`` itself for size 1)."""
+    if size == 1 or min(x.shape[2:]) < size:
+        return x
+    b, c, h, w = x.shape
+    return F.unfold(x, size).reshape(b, c * size * size, h - size + 1, w - size + 1)
+
+
+def normalise_bands(fake: list[torch.Tensor], real: list[torch.Tensor]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Each band of both sets divided by the real band's per-channel standard deviation, so a
+    faint band (a smooth photo's finest) weighs as much as a strong one (the eval's SWD also
+    normalises per level; here it is the marginals of single coefficients, not patches)."""
+    scales = [r.detach().std(dim=(0, 2, 3), keepdim=True) + 1e-3 for r in real]
+    return [f / s for f, s in zip(fake, scales, strict=True)], [r / s for r, s in zip(real, scales, strict=True)]
+
+
 def sliced_wasserstein_loss(fake: list[torch.Tensor], real: list[torch.Tensor], seed: int,
                             directions: int = DIRECTIONS, points: int = POINTS) -> torch.Tensor:
     """Sum over layers of the mean squared difference of sorted projections (W2² per direction)
