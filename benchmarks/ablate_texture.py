@@ -14,6 +14,8 @@ photos never used here. Variants (model options / training options over the CLI 
     stride8        a latent cell per 8×8 pixels (3 generator stages) instead of 16×16
     stride8-patch5 that, and the 5×5 patches at 3 scales
     noise0.5, noise1  noise strengths drawn with std 0.5 / 1 (default 0.1): grain as loud as the signal
+    noise-lr10     the noise strengths learn 10x faster than the rest of G
+    stride8-noise-lr10  that, at stride 8
     random-stats   random-CNN statistics, redrawn each step (the previous default) + noise maps
     random-nonoise random-CNN statistics, no noise maps (the family before noise maps)
     random-fixed   random-CNN statistics from one fixed filter bank
@@ -54,6 +56,8 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "stride8-patch5": ({"stages": 3, "stats_scales": 3, "stats_patch": 5}, {}),
     "noise0.5": ({"noise_init": 0.5}, {}),
     "noise1": ({"noise_init": 1.0}, {}),
+    "noise-lr10": ({"noise_lr": 10.0}, {}),
+    "stride8-noise-lr10": ({"stages": 3, "noise_lr": 10.0}, {}),
     "random-stats": ({"stats_features": "random"}, {}),
     "random-nonoise": ({"stats_features": "random", "noise_dim": 0}, {}),
     "random-fixed": ({"stats_features": "random", "stats_redraw": False}, {}),

@@ -169,3 +169,19 @@ def test_patch_statistics_see_arrangement_that_single_colours_miss() -> None:
     inputs = fam.sample_inputs(4, gen, torch.device("cpu"))
     assert fam.generator_penalty(G, stripes, inputs, real=stripes, step=0, D=None).item() < 1e-9
     assert fam.generator_penalty(G, shuffled, inputs, real=stripes, step=0, D=None).item() > 0.05
+
+
+def test_noise_strengths_can_learn_faster_than_the_rest_of_the_generator() -> None:
+    from types import SimpleNamespace
+
+    cfg = SimpleNamespace(lr_g=2e-4, lr_d=2e-4, betas=(0.0, 0.99))
+    fam = _family(noise_lr=10.0)
+    G, D = fam.build_generator(), fam.build_discriminator()
+    opt_g, _ = fam.optimizers(G, D, cfg)
+    rest, noise = opt_g.param_groups
+    assert noise["lr"] == pytest.approx(2e-3) and rest["lr"] == pytest.approx(2e-4)
+    assert len(noise["params"]) == len(G.blocks) and \
+        len(rest["params"]) + len(noise["params"]) == len(list(G.parameters()))
+    assert len(_family().optimizers(G, D, cfg)[0].param_groups) == 1  # as runs saved before
+    with pytest.raises(ValueError, match="noise_lr"):
+        _family(noise_lr=0)

@@ -30,6 +30,10 @@ DEFAULTS: dict[str, Any] = {
     #: standard deviation of the noise maps' strengths at initialisation (0: start without grain,
     #: as StyleGAN does; tried, not better here: RESULTS.md)
     "noise_init": 0.1,
+    #: learning-rate multiplier of the noise maps' strengths: Adam moves every weight by about the
+    #: learning rate a step, so a strength of 0.1 changes 2-6x slower, relatively, than the 3x3
+    #: convs' weights (an equalised learning rate, as StyleGAN's, would make them equal)
+    "noise_lr": 1.0,
     #: weight of the texture-statistics term in G's loss (0: adversarial loss only)
     "stats_weight": 1.0,
     #: whose features the statistics term compares, beside the pixels: "discriminator" (D's own
@@ -67,7 +71,7 @@ STATS_FEATURES = ("discriminator", "random", "pixels")
 STATS_PYRAMIDS = ("gaussian", "laplacian")
 
 #: what a run saved before each option existed meant by its absence (Family.added_later)
-ADDED_LATER: dict[str, Any] = {"noise_dim": 0, "stats_features": "random", "noise_init": 0.1, "stats_scales": 1,
+ADDED_LATER: dict[str, Any] = {"noise_dim": 0, "stats_features": "random", "noise_init": 0.1, "noise_lr": 1.0, "stats_scales": 1,
                                  "stats_pyramid": "gaussian", "stats_patch": 1}
 
 
@@ -109,6 +113,9 @@ class TextureFamily(Family):
         init = self.options["noise_init"]
         if isinstance(init, bool) or not isinstance(init, (int, float)) or not 0 <= init <= 10:
             raise ValueError(f"noise_init must be a number from 0 to 10 (got {init!r})")
+        noise_lr = self.options["noise_lr"]
+        if isinstance(noise_lr, bool) or not isinstance(noise_lr, (int, float)) or not 0 < noise_lr <= 1000:
+            raise ValueError(f"noise_lr must be a number above 0, at most 1000 (got {noise_lr!r})")
         weight = self.options["stats_weight"]
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight < float("inf"):
             raise ValueError(f"stats_weight must be a finite number of at least 0 (got {weight!r})")
@@ -122,6 +129,19 @@ class TextureFamily(Family):
         o = self.options
         return TextureGenerator(o["local_dim"], o["global_dim"], o["base"], o["stages"], self.channels,
                                 o["min_width"], o["noise_dim"], float(o["noise_init"]))
+
+    def optimizers(self, G: nn.Module, D: nn.Module, cfg: Any) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
+        """Adam as every family; with ``noise_lr`` != 1 the noise strengths get their own group."""
+        opt_g, opt_d = super().optimizers(G, D, cfg)
+        mult = float(self.options["noise_lr"])
+        if mult == 1.0:  # one group, as runs saved before the option had
+            return opt_g, opt_d
+        noise = [p for name, p in G.named_parameters() if name.endswith("noise.weight")]
+        ids = {id(p) for p in noise}
+        rest = [p for p in G.parameters() if id(p) not in ids]
+        betas = (cfg.betas[0], cfg.betas[1])
+        return torch.optim.Adam([{"params": rest}, {"params": noise, "lr": cfg.lr_g * mult}],
+                                lr=cfg.lr_g, betas=betas), opt_d
 
     @property
     def z_channels(self) -> int:
