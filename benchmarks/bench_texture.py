@@ -15,6 +15,10 @@ Writes ``results/texture.json`` and a picture row per photo, ``results/texture_<
 photo crop | texture at each budget | the last one tiled 2×2.
 
     python benchmarks/bench_texture.py [--budgets 2,8,30] [--photos ihc,coffee] [--grey]
+
+A candidate change is measured the same way, under its own name, with ``--tag stride8
+--model-option stages=3`` (pictures ``results/texture_stride8_<photo>.png``, numbers in
+``results/texture_stride8.json``); the defaults' rows are left alone.
 """
 
 from __future__ import annotations
@@ -98,6 +102,17 @@ def texture_row(photo: Path, packs: list[Path], path: Path, side: int = 256) -> 
     Image.fromarray(row).save(path)
 
 
+def parse_option(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` with a JSON value where it parses (3, 0.5, true) and a string otherwise."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise SystemExit(f"--model-option wants KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
 def markdown(report: dict) -> str:
     """The RESULTS.md table: per photo its baselines (SWD), then SWD and pixel std per budget,
     each marked against the issue's targets."""
@@ -133,9 +148,17 @@ def main() -> None:
     ap.add_argument("--photos", default=",".join(COLOUR), help=f"from {', '.join(COLOUR)}")
     ap.add_argument("--grey", action="store_true", help="also the greyscale photos in ../shared/data/texture")
     ap.add_argument("--work", type=Path, default=None, help="keep runs and packs here (default: a temp dir)")
-    ap.add_argument("--json", type=Path, default=RESULTS / "texture.json")
+    ap.add_argument("--json", type=Path, default=None, help="default: results/texture[_TAG].json")
+    ap.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
+                    help="a texture model option over the defaults (repeatable; JSON values: 3, true, \"x\")")
+    ap.add_argument("--tag", default="", help="name of a candidate: its pictures and JSON get it")
     ap.add_argument("--table", action="store_true", help="only print the table of an earlier run's --json")
     args = ap.parse_args()
+    if args.json is None:
+        args.json = RESULTS / (f"texture_{args.tag}.json" if args.tag else "texture.json")
+    if args.model_option and not args.tag:
+        raise SystemExit("--model-option needs --tag: a candidate must not overwrite the defaults' rows")
+    model = dict(parse_option(o) for o in args.model_option)
     if args.table:
         print(markdown(json.loads(args.json.read_text())))
         return
@@ -152,12 +175,13 @@ def main() -> None:
     previous = json.loads(args.json.read_text()) if args.json.is_file() else {}
     report = {"machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "budgets_minutes": budgets,
-              "photos": previous.get("photos", {})}
+              "model_options": model, "photos": previous.get("photos", {})}
     for name, photo in photos.items():
         run_dir, done, entry = work / "runs" / name, 0.0, {"results": []}
         packs = []
         for budget in budgets:
             cfg = default_config(photo, run_dir, budget - done)
+            cfg.model = dict(model)
             t = time.perf_counter()
             result = train(cfg, resume=(run_dir / "checkpoints").is_dir(), progress=False)
             trained = time.perf_counter() - t
@@ -179,7 +203,7 @@ def main() -> None:
                   f"flat {b['flat']['swd']:.3f}]  std {scores['pixel_std']:.3f}/{scores['reference_pixel_std']:.3f}",
                   flush=True)
         RESULTS.mkdir(exist_ok=True)
-        texture_row(photo, packs, RESULTS / f"texture_{name}.png")
+        texture_row(photo, packs, RESULTS / (f"texture_{args.tag}_{name}.png" if args.tag else f"texture_{name}.png"))
         report["photos"][name] = entry
         args.json.write_text(json.dumps(report, indent=1) + "\n")  # after every photo: a crash keeps the rest
     print(markdown(report))
