@@ -4,7 +4,8 @@ its last checkpoint exported and scored by ``ganforge eval``'s texture report, a
 This is where the family's defaults were chosen; ``bench_texture.py`` then measures them on
 photos never used here. Variants (model options / training options over the CLI defaults):
 
-    default        D-feature statistics + noise maps (the defaults)
+    default        the defaults: D-feature statistics + noise maps, no augmentation (session 9 on;
+                   earlier sessions' "default" rows had colour + cutout, now ``color-cutout``)
     zero-noise     noise strengths start at zero (StyleGAN's init) instead of std 0.1
     zero-noise-4-scales  that, and the pixels' colours compared at 4 scales (1, 1/2, 1/4, 1/8)
     laplacian-4    the pixels compared as 4 Laplacian-pyramid bands, each normalised by the real spread
@@ -16,6 +17,9 @@ photos never used here. Variants (model options / training options over the CLI 
     noise0.5, noise1  noise strengths drawn with std 0.5 / 1 (default 0.1): grain as loud as the signal
     noise-lr10     the noise strengths learn 10x faster than the rest of G
     stride8-noise-lr10  that, at stride 8
+    stats-w10      the statistics term at 10× the weight (distribution matching over the adversarial loss)
+    no-augment     no differentiable augmentation (the default since session 9)
+    color-cutout   colour and cutout DiffAugment on D's inputs (the default before session 9)
     random-stats   random-CNN statistics, redrawn each step (the previous default) + noise maps
     random-nonoise random-CNN statistics, no noise maps (the family before noise maps)
     random-fixed   random-CNN statistics from one fixed filter bank
@@ -58,6 +62,9 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "noise1": ({"noise_init": 1.0}, {}),
     "noise-lr10": ({"noise_lr": 10.0}, {}),
     "stride8-noise-lr10": ({"stages": 3, "noise_lr": 10.0}, {}),
+    "stats-w10": ({"stats_weight": 10.0}, {}),
+    "no-augment": ({"augment": []}, {"augment": []}),
+    "color-cutout": ({"augment": ["color", "cutout"]}, {}),
     "random-stats": ({"stats_features": "random"}, {}),
     "random-nonoise": ({"stats_features": "random", "noise_dim": 0}, {}),
     "random-fixed": ({"stats_features": "random", "stats_redraw": False}, {}),
@@ -68,16 +75,40 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
 }
 
 
+def sparse_objects(size: int = 512, seed: int = 0) -> "np.ndarray":
+    """A synthetic tuning image for one failure: sparse, small, bright, coloured objects on a
+    dark ground (~6% of the pixels), the kind of photo where a model drops the rare objects and
+    keeps the ground. Made here, so no benchmark photo is tuned on."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    img = np.full((size, size, 3), 0.03, np.float32) + rng.normal(0, 0.01, (size, size, 3)).astype(np.float32)
+    for _ in range(90):
+        cy, cx = rng.uniform(0, size, 2)
+        r = rng.uniform(1.0, 7.0)
+        colour = rng.uniform(0.2, 1.0, 3)
+        dy = np.minimum(np.abs(yy - cy), size - np.abs(yy - cy))  # wraps: the image is a texture
+        dx = np.minimum(np.abs(xx - cx), size - np.abs(xx - cx))
+        img += np.exp(-(dy ** 2 + dx ** 2) / (2 * r ** 2))[..., None] * colour
+    return (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
 def photo_path(name: str, folder: Path) -> Path:
-    """A scikit-image photo by function name, or a greyscale one from ``../shared``."""
+    """A scikit-image photo by function name, a greyscale one from ``../shared``, or ``sparse``
+    (:func:`sparse_objects`)."""
     if (SHARED / f"{name}.png").is_file():
         return SHARED / f"{name}.png"
     import numpy as np
     from PIL import Image
-    from skimage import data as skdata
 
     path = folder / f"{name}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
+    if name == "sparse":
+        Image.fromarray(sparse_objects()).save(path)
+        return path
+    from skimage import data as skdata
+
     Image.fromarray(np.asarray(getattr(skdata, name)())[..., :3]).save(path)
     return path
 

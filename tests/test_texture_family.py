@@ -185,3 +185,15 @@ def test_noise_strengths_can_learn_faster_than_the_rest_of_the_generator() -> No
     assert len(_family().optimizers(G, D, cfg)[0].param_groups) == 1  # as runs saved before
     with pytest.raises(ValueError, match="noise_lr"):
         _family(noise_lr=0)
+
+
+def test_textures_train_without_augmentation_unless_asked_and_old_runs_keep_theirs() -> None:
+    assert _family().augment_ops == []
+    assert _family(augment=["color", "cutout"]).augment_ops == ["color", "cutout"]
+    # a run saved before the option existed has every older option but this one: the run's --augment
+    from ganforge.core.modalities.texture.family import ADDED_LATER, DEFAULTS
+
+    saved = {k: v for k, v in DEFAULTS.items() if k != "augment"}
+    assert "augment" in ADDED_LATER and TextureFamily(saved, {"channels": 3, "crop": 64}).augment_ops is None
+    with pytest.raises(ValueError, match="augment"):
+        _family(augment="color")

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ...pack import InputSpec, OutputSpec
+from ...training.augment import OPS
 from ...training.family import Family
 from .model import PatchDiscriminator, TextureGenerator
 from .statistics import normalise_bands, patches, pixel_bands, pixel_scales
@@ -55,6 +56,11 @@ DEFAULTS: dict[str, Any] = {
     #: neighbourhood compared at each pixel scale: 1 (single colours) or k (k×k patches as one
     #: vector: the patch distribution of Kwatra et al. 2005 / GPDM, Elnekave & Weiss 2022)
     "stats_patch": 1,
+    #: DiffAugment ops on D's inputs (of "color", "cutout", "translate"; none by default).
+    #: Measured: colour shifts and cutout rectangles on a sparse texture (bright objects on a dark
+    #: ground) drove the generator to scattered specks; without them it made the objects
+    #: (RESULTS.md). A texture set is one photo's crops, not a few hundred images: D overfits less.
+    "augment": [],
 }
 
 
@@ -72,7 +78,8 @@ STATS_PYRAMIDS = ("gaussian", "laplacian")
 
 #: what a run saved before each option existed meant by its absence (Family.added_later)
 ADDED_LATER: dict[str, Any] = {"noise_dim": 0, "stats_features": "random", "noise_init": 0.1, "noise_lr": 1.0, "stats_scales": 1,
-                                 "stats_pyramid": "gaussian", "stats_patch": 1}
+                                 "stats_pyramid": "gaussian", "stats_patch": 1,
+                                 "augment": None}
 
 
 class TextureExport(nn.Module):
@@ -113,6 +120,9 @@ class TextureFamily(Family):
         init = self.options["noise_init"]
         if isinstance(init, bool) or not isinstance(init, (int, float)) or not 0 <= init <= 10:
             raise ValueError(f"noise_init must be a number from 0 to 10 (got {init!r})")
+        augment = self.options["augment"]
+        if augment is not None and (not isinstance(augment, list) or not set(augment) <= set(OPS)):
+            raise ValueError(f"augment must be a list of {', '.join(OPS)} (got {augment!r})")
         noise_lr = self.options["noise_lr"]
         if isinstance(noise_lr, bool) or not isinstance(noise_lr, (int, float)) or not 0 < noise_lr <= 1000:
             raise ValueError(f"noise_lr must be a number above 0, at most 1000 (got {noise_lr!r})")
@@ -129,6 +139,11 @@ class TextureFamily(Family):
         o = self.options
         return TextureGenerator(o["local_dim"], o["global_dim"], o["base"], o["stages"], self.channels,
                                 o["min_width"], o["noise_dim"], float(o["noise_init"]))
+
+    @property
+    def augment_ops(self) -> list[str] | None:  # type: ignore[override]
+        """The ``augment`` option; ``None`` (a run saved before it existed): the run's ``--augment``."""
+        return self.options["augment"]
 
     def optimizers(self, G: nn.Module, D: nn.Module, cfg: Any) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
         """Adam as every family; with ``noise_lr`` != 1 the noise strengths get their own group."""
