@@ -44,6 +44,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 SHARED = HERE.parent.parent / "shared" / "data" / "texture"
@@ -75,12 +77,10 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
 }
 
 
-def sparse_objects(size: int = 512, seed: int = 0) -> "np.ndarray":
+def sparse_objects(size: int = 512, seed: int = 0) -> np.ndarray:
     """A synthetic tuning image for one failure: sparse, small, bright, coloured objects on a
-    dark ground (~6% of the pixels), the kind of photo where a model drops the rare objects and
+    dark ground (~8% of the pixels), the kind of photo where a model drops the rare objects and
     keeps the ground. Made here, so no benchmark photo is tuned on."""
-    import numpy as np
-
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     img = np.full((size, size, 3), 0.03, np.float32) + rng.normal(0, 0.01, (size, size, 3)).astype(np.float32)
