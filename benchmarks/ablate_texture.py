@@ -99,7 +99,6 @@ def photo_path(name: str, folder: Path) -> Path:
     (:func:`sparse_objects`)."""
     if (SHARED / f"{name}.png").is_file():
         return SHARED / f"{name}.png"
-    import numpy as np
     from PIL import Image
 
     path = folder / f"{name}.png"

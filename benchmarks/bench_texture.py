@@ -102,17 +102,6 @@ def texture_row(photo: Path, packs: list[Path], path: Path, side: int = 256) -> 
     Image.fromarray(row).save(path)
 
 
-def parse_option(text: str) -> tuple[str, object]:
-    """``KEY=VALUE`` with a JSON value where it parses (3, 0.5, true) and a string otherwise."""
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise SystemExit(f"--model-option wants KEY=VALUE, got {text!r}")
-    try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value
-
-
 def markdown(report: dict) -> str:
     """The RESULTS.md table: per photo its baselines (SWD), then SWD and pixel std per budget,
     each marked against the issue's targets."""
@@ -158,7 +147,9 @@ def main() -> None:
         args.json = RESULTS / (f"texture_{args.tag}.json" if args.tag else "texture.json")
     if args.model_option and not args.tag:
         raise SystemExit("--model-option needs --tag: a candidate must not overwrite the defaults' rows")
-    model = dict(parse_option(o) for o in args.model_option)
+    from ganforge.core.commands.train import parse_data_options
+
+    model = parse_data_options(args.model_option, "--model-option")
     if args.table:
         print(markdown(json.loads(args.json.read_text())))
         return
