@@ -15,7 +15,7 @@ from ...pack import InputSpec, OutputSpec
 from ...training.augment import OPS
 from ...training.family import Family
 from .model import PatchDiscriminator, TextureGenerator
-from .statistics import normalise_bands, patches, pixel_bands, pixel_scales
+from .statistics import pixel_levels
 
 DEFAULTS: dict[str, Any] = {
     "local_dim": 32,
@@ -33,7 +33,8 @@ DEFAULTS: dict[str, Any] = {
     "noise_init": 0.1,
     #: learning-rate multiplier of the noise maps' strengths: Adam moves every weight by about the
     #: learning rate a step, so a strength of 0.1 changes 2-6x slower, relatively, than the 3x3
-    #: convs' weights (an equalised learning rate, as StyleGAN's, would make them equal)
+    #: convs' weights (an equalised learning rate, as StyleGAN's, would make them equal); tried
+    #: at 10, no change (RESULTS.md)
     "noise_lr": 1.0,
     #: weight of the texture-statistics term in G's loss (0: adversarial loss only)
     "stats_weight": 1.0,
@@ -59,7 +60,8 @@ DEFAULTS: dict[str, Any] = {
     #: DiffAugment ops on D's inputs (of "color", "cutout", "translate"; none by default).
     #: Measured: colour shifts and cutout rectangles on a sparse texture (bright objects on a dark
     #: ground) drove the generator to scattered specks; without them it made the objects
-    #: (RESULTS.md). A texture set is one photo's crops, not a few hundred images: D overfits less.
+    #: (RESULTS.md). Augmentation is a trick for sets of a few hundred images; a texture set is
+    #: thousands of overlapping crops of a photo.
     "augment": [],
 }
 
@@ -77,9 +79,11 @@ STATS_FEATURES = ("discriminator", "random", "pixels")
 STATS_PYRAMIDS = ("gaussian", "laplacian")
 
 #: what a run saved before each option existed meant by its absence (Family.added_later)
-ADDED_LATER: dict[str, Any] = {"noise_dim": 0, "stats_features": "random", "noise_init": 0.1, "noise_lr": 1.0, "stats_scales": 1,
-                                 "stats_pyramid": "gaussian", "stats_patch": 1,
-                                 "augment": None}
+ADDED_LATER: dict[str, Any] = {
+    "noise_dim": 0, "stats_features": "random", "noise_init": 0.1, "noise_lr": 1.0, "stats_scales": 1,
+    "stats_pyramid": "gaussian", "stats_patch": 1,
+    "augment": None,  # None: the run's --augment (colour + cutout by default then)
+}
 
 
 class TextureExport(nn.Module):
@@ -169,8 +173,9 @@ class TextureFamily(Family):
                           D: nn.Module | None = None) -> torch.Tensor | None:
         """The texture-statistics term: the distributions of fakes' pixels and features against
         the real batch's (sliced Wasserstein), with projections seeded by the step (a resume
-        computes the same term). Features are the frozen discriminator's layers, or a random
-        CNN's (``stats_features``)."""
+        computes the same term). Beside the pixel levels (:func:`~.statistics.pixel_levels`), the
+        features are the frozen discriminator's layers, a random CNN's, or none
+        (``stats_features``)."""
         weight = float(self.options["stats_weight"])
         if weight == 0 or real is None:
             return None
@@ -178,13 +183,9 @@ class TextureFamily(Family):
 
         features = self.options["stats_features"]
         if features == "pixels" or (features == "discriminator" and D is not None):
-            scales = int(self.options["stats_scales"])
-            if self.options["stats_pyramid"] == "laplacian":
-                fake_px, real_px = normalise_bands(pixel_bands(fake.float(), scales), pixel_bands(real.float(), scales))
-            else:
-                fake_px, real_px = pixel_scales(fake.float(), scales), pixel_scales(real.float(), scales)
-            k = int(self.options["stats_patch"])
-            fake_px, real_px = [patches(x, k) for x in fake_px], [patches(x, k) for x in real_px]
+            o = self.options
+            fake_px, real_px = pixel_levels(fake.float(), real.float(), int(o["stats_scales"]),
+                                            o["stats_pyramid"], int(o["stats_patch"]))
             if features == "pixels":
                 return weight * sliced_wasserstein_loss(fake_px, real_px, seed=step)
             with torch.no_grad():

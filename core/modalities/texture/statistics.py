@@ -103,6 +103,18 @@ def normalise_bands(fake: list[torch.Tensor], real: list[torch.Tensor]) -> tuple
     return [f / s for f, s in zip(fake, scales, strict=True)], [r / s for r, s in zip(real, scales, strict=True)]
 
 
+def pixel_levels(fake: torch.Tensor, real: torch.Tensor, scales: int, pyramid: str = "gaussian",
+                 patch: int = 1) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """The pixel part of the statistics term for both sets: ``scales`` levels of a Gaussian
+    (:func:`pixel_scales`) or normalised Laplacian (:func:`pixel_bands`) pyramid, each level's
+    ``patch``×``patch`` neighbourhoods as the compared vectors."""
+    if pyramid == "laplacian":
+        fakes, reals = normalise_bands(pixel_bands(fake, scales), pixel_bands(real, scales))
+    else:
+        fakes, reals = pixel_scales(fake, scales), pixel_scales(real, scales)
+    return [patches(x, patch) for x in fakes], [patches(x, patch) for x in reals]
+
+
 def sliced_wasserstein_loss(fake: list[torch.Tensor], real: list[torch.Tensor], seed: int,
                             directions: int = DIRECTIONS, points: int = POINTS) -> torch.Tensor:
     """Sum over layers of the mean squared difference of sorted projections (W2² per direction)
