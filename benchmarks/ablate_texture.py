@@ -65,7 +65,7 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "noise-lr10": ({"noise_lr": 10.0}, {}),
     "stride8-noise-lr10": ({"stages": 3, "noise_lr": 10.0}, {}),
     "stats-w10": ({"stats_weight": 10.0}, {}),
-    "no-augment": ({"augment": []}, {"augment": []}),
+    "no-augment": ({"augment": []}, {}),
     "color-cutout": ({"augment": ["color", "cutout"]}, {}),
     "random-stats": ({"stats_features": "random"}, {}),
     "random-nonoise": ({"stats_features": "random", "noise_dim": 0}, {}),

@@ -5,6 +5,7 @@ first step."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,12 @@ SIZE_LIMITS: dict[str, tuple[int, int]] = {
 
 STATS_FEATURES = ("discriminator", "random", "pixels")
 STATS_PYRAMIDS = ("gaussian", "laplacian")
+#: options that take one of a few words
+CHOICES: dict[str, tuple[str, ...]] = {"stats_features": STATS_FEATURES, "stats_pyramid": STATS_PYRAMIDS}
+#: allowed range of each real-valued option: (low, high, whether low itself is refused)
+NUMBER_LIMITS: dict[str, tuple[float, float, bool]] = {
+    "noise_init": (0, 10, False), "noise_lr": (0, 1000, True), "stats_weight": (0, float("inf"), False),
+}
 
 #: what a run saved before each option existed meant by its absence (Family.added_later)
 ADDED_LATER: dict[str, Any] = {
@@ -113,26 +120,22 @@ class TextureFamily(Family):
             value = self.options[name]
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise ValueError(f"{name} must be a whole number from {low} to {high} (got {value!r})")
-        if self.options["stats_features"] not in STATS_FEATURES:
-            raise ValueError(f"stats_features must be one of {', '.join(STATS_FEATURES)} "
-                             f"(got {self.options['stats_features']!r})")
-        if self.options["stats_pyramid"] not in STATS_PYRAMIDS:
-            raise ValueError(f"stats_pyramid must be one of {', '.join(STATS_PYRAMIDS)} "
-                             f"(got {self.options['stats_pyramid']!r})")
+        for name, allowed in CHOICES.items():
+            if self.options[name] not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)} (got {self.options[name]!r})")
+        for name, (low, high, low_open) in NUMBER_LIMITS.items():
+            value = self.options[name]
+            inside = (isinstance(value, (int, float)) and math.isfinite(value)
+                      and (low < value if low_open else low <= value) and value <= high)
+            if isinstance(value, bool) or not inside:
+                most = "" if math.isinf(high) else f", at most {high:g}"
+                raise ValueError(f"{name} must be a finite number {'above' if low_open else 'from'} {low:g}{most} "
+                                 f"(got {value!r})")
         if not isinstance(self.options["stats_redraw"], bool):
             raise ValueError(f"stats_redraw must be true or false (got {self.options['stats_redraw']!r})")
-        init = self.options["noise_init"]
-        if isinstance(init, bool) or not isinstance(init, (int, float)) or not 0 <= init <= 10:
-            raise ValueError(f"noise_init must be a number from 0 to 10 (got {init!r})")
         augment = self.options["augment"]
         if augment is not None and (not isinstance(augment, list) or not set(augment) <= set(OPS)):
             raise ValueError(f"augment must be a list of {', '.join(OPS)} (got {augment!r})")
-        noise_lr = self.options["noise_lr"]
-        if isinstance(noise_lr, bool) or not isinstance(noise_lr, (int, float)) or not 0 < noise_lr <= 1000:
-            raise ValueError(f"noise_lr must be a number above 0, at most 1000 (got {noise_lr!r})")
-        weight = self.options["stats_weight"]
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight < float("inf"):
-            raise ValueError(f"stats_weight must be a finite number of at least 0 (got {weight!r})")
         self.channels = int(data_info.get("channels", 3))
         self.crop = int(data_info.get("crop", 128))
         self.stride = 2 ** int(self.options["stages"])
