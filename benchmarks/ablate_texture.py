@@ -19,6 +19,7 @@ photos never used here. Variants (model options / training options over the CLI 
     stride8-noise-lr10  that, at stride 8
     stats-w10      the statistics term at 10× the weight (distribution matching over the adversarial loss)
     no-augment     no differentiable augmentation (the default since session 9)
+    ref64, ref32   the statistics term compares the fakes with 64 / 32 real crops, not the D batch of 8
     color-cutout   colour and cutout DiffAugment on D's inputs (the default before session 9)
     random-stats   random-CNN statistics, redrawn each step (the previous default) + noise maps
     random-nonoise random-CNN statistics, no noise maps (the family before noise maps)
@@ -66,6 +67,8 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "stride8-noise-lr10": ({"stages": 3, "noise_lr": 10.0}, {}),
     "stats-w10": ({"stats_weight": 10.0}, {}),
     "no-augment": ({"augment": []}, {}),
+    "ref64": ({"stats_reference": 64}, {}),
+    "ref32": ({"stats_reference": 32}, {}),
     "color-cutout": ({"augment": ["color", "cutout"]}, {}),
     "random-stats": ({"stats_features": "random"}, {}),
     "random-nonoise": ({"stats_features": "random", "noise_dim": 0}, {}),

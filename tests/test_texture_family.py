@@ -197,3 +197,47 @@ def test_textures_train_without_augmentation_unless_asked_and_old_runs_keep_thei
     assert "augment" in ADDED_LATER and TextureFamily(saved, {"channels": 3, "crop": 64}).augment_ops is None
     with pytest.raises(ValueError, match="augment"):
         _family(augment="color")
+
+
+def test_statistics_against_one_small_batch_prefer_a_middle_grey_a_large_reference_the_mixture() -> None:
+    # A photo half black, half white, cut into crops that each fall in one half: a fake that is
+    # black and white in equal parts is right; a flat middle grey is the collapse seen on coffee.
+    fam = _family(stats_features="pixels")
+    G = fam.build_generator()
+    inputs = fam.sample_inputs(8, torch.Generator().manual_seed(0), torch.device("cpu"))
+    black, white = torch.full((4, 3, 16, 16), -1.0), torch.full((4, 3, 16, 16), 1.0)
+    mixture = torch.cat([black[:2], white[:2]]).repeat(2, 1, 1, 1)
+    grey = torch.zeros(8, 3, 16, 16)
+
+    def term(fake: torch.Tensor, references: list[torch.Tensor]) -> float:
+        return sum(fam.generator_penalty(G, fake, inputs, real=r, step=0).item() for r in references) / len(references)
+
+    # each step's D batch is a few crops, often all from one half: the average term is lower for grey
+    assert term(grey, [black, white]) < term(mixture, [black, white])
+    # a reference of many crops is the photo's distribution: the mixture wins, and the grey pays
+    reference = torch.cat([black, white] * 4)
+    assert term(mixture, [reference]) < 0.1 * term(grey, [reference])
+
+
+def test_statistics_reference_tops_up_the_d_batch_from_the_data_stream(tiny_config) -> None:
+    from ganforge.core.modalities.texture.data import build_dataset
+    from ganforge.core.modalities.texture.family import ADDED_LATER, DEFAULTS
+    from ganforge.core.training.trainer import Trainer
+
+    cfg = tiny_config()
+    dataset = build_dataset(cfg.data, cfg.crop)
+    family = TextureFamily({**TINY_MODEL, "stats_reference": 12}, dataset.data_info)
+    trainer = Trainer(family, dataset, cfg, torch.device("cpu"))
+    real = trainer.real_batch()
+    state = trainer.gens["data"].get_state()
+    reference = trainer.penalty_real(real)
+    assert reference.shape == (12, *real.shape[1:]) and torch.equal(reference[:4], real)
+    trainer.gens["data"].set_state(state)  # the top-up is the data stream's next crops
+    assert torch.equal(reference[4:], trainer.dataset.sample(8, trainer.gens["data"]))
+    assert _family(stats_reference=12, stats_weight=0.0).penalty_reference == 0  # no term, no crops
+    with pytest.raises(ValueError, match="stats_reference"):
+        _family(stats_reference=-1)
+    # runs saved before the option compared with the D batch alone
+    saved = {k: v for k, v in DEFAULTS.items() if k != "stats_reference"}
+    assert ADDED_LATER["stats_reference"] == 0 and \
+        TextureFamily(saved, {"channels": 3, "crop": 64}).penalty_reference == 0

@@ -9,7 +9,8 @@ the engine's.
 The training contract, all of it declared here with defaults (the engine probes nothing else):
 :meth:`Family.optimizers` (Adam at the run's rates), :attr:`Family.augment_ops` (the run's
 ``--augment``), :attr:`Family.use_ema` (True), :attr:`Family.takes_labels` (False) and
-:attr:`Family.own_step` (False: the engine's D step then G step). A family with its own step
+:attr:`Family.own_step` (False: the engine's D step then G step) and
+:attr:`Family.penalty_reference` (0: the generator term sees the step's D batch). A family with its own step
 (text: maximum likelihood, then a Gumbel-softmax GAN) gets a :class:`StepContext` the engine
 builds each step — networks, optimisers, the named RNG streams, a real-batch function, the step
 and the total — and computes with it; the optimisers and RNGs stay the engine's (it creates,
@@ -101,6 +102,11 @@ class Family(ABC):
     takes_labels: bool = False
     #: whether the family brings its own :meth:`train_step` instead of the engine's D and G steps
     own_step: bool = False
+    #: real samples :meth:`generator_penalty` gets as ``real`` (0, or at most the batch: the
+    #: step's D batch). A distribution-matching term against a small batch pulls G towards the
+    #: batches' average rather than their mixture; more samples, drawn after the D batch from
+    #: the same data stream (resume stays exact), make ``real`` the data's distribution
+    penalty_reference: int = 0
 
     @classmethod
     def complete_options(cls, options: dict[str, Any]) -> dict[str, Any]:

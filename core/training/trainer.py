@@ -165,7 +165,7 @@ class Trainer:
             with self.autocast():
                 fake_logits = self.discriminate(aug(fake))
             loss_g = losses.g_loss(kind, fake_logits.float())
-            penalty = self.family.generator_penalty(G, fake, self.fake_inputs, real=real.detach(),
+            penalty = self.family.generator_penalty(G, fake, self.fake_inputs, real=self.penalty_real(real),
                                                     step=self.step_count, D=D)
             if penalty is not None:
                 out["g_penalty"] = penalty.detach()
@@ -180,6 +180,19 @@ class Trainer:
         out["loss_g"] = loss_g.detach()
         self.finish_step()
         return out
+
+    def penalty_real(self, real: torch.Tensor) -> torch.Tensor:
+        """The real samples for the family's generator term: the D batch, topped up to the
+        family's :attr:`~.family.Family.penalty_reference` from the data stream."""
+        real = real.detach()
+        extra = int(self.family.penalty_reference) - real.shape[0]
+        if extra <= 0:
+            return real
+        more = self.dataset.sample(extra, self.gens["data"])
+        if isinstance(more, (tuple, list)):  # a conditional dataset: the term compares images
+            more = more[0]
+        more = more.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
+        return torch.cat([real, more])
 
     def context(self) -> StepContext:
         """This step's view of the engine for a family's own ``train_step``."""

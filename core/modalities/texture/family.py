@@ -64,6 +64,11 @@ DEFAULTS: dict[str, Any] = {
     #: (RESULTS.md). Augmentation is a trick for sets of a few hundred images; a texture set is
     #: thousands of overlapping crops of a photo.
     "augment": [],
+    #: real crops the statistics term compares the fakes with (the D batch topped up from the
+    #: photo; 0: the D batch alone). Against one small batch the term's optimum is the batches'
+    #: *average* distribution (in 1-D, the mean of their quantile functions), narrower than the
+    #: photo's: a photo whose crops differ (a cup here, beans there) drifts to one middle mode
+    "stats_reference": 0,
 }
 
 
@@ -72,7 +77,7 @@ DEFAULTS: dict[str, Any] = {
 SIZE_LIMITS: dict[str, tuple[int, int]] = {
     "local_dim": (1, 1024), "global_dim": (1, 1024), "base": (1, 2048), "stages": (1, 6),
     "min_width": (1, 1024), "d_base": (1, 1024), "d_depth": (1, 8), "noise_dim": (0, 4),
-    "stats_scales": (1, 6), "stats_patch": (1, 9),
+    "stats_scales": (1, 6), "stats_patch": (1, 9), "stats_reference": (0, 1024),
 }
 
 
@@ -88,7 +93,7 @@ NUMBER_LIMITS: dict[str, tuple[float, float, bool]] = {
 #: what a run saved before each option existed meant by its absence (Family.added_later)
 ADDED_LATER: dict[str, Any] = {
     "noise_dim": 0, "stats_features": "random", "noise_init": 0.1, "noise_lr": 1.0, "stats_scales": 1,
-    "stats_pyramid": "gaussian", "stats_patch": 1,
+    "stats_pyramid": "gaussian", "stats_patch": 1, "stats_reference": 0,
     "augment": None,  # None: the run's --augment (colour + cutout by default then)
 }
 
@@ -146,6 +151,11 @@ class TextureFamily(Family):
         o = self.options
         return TextureGenerator(o["local_dim"], o["global_dim"], o["base"], o["stages"], self.channels,
                                 o["min_width"], o["noise_dim"], float(o["noise_init"]))
+
+    @property
+    def penalty_reference(self) -> int:  # type: ignore[override]
+        """Real crops for the statistics term (``stats_reference``; none without the term)."""
+        return int(self.options["stats_reference"]) if float(self.options["stats_weight"]) else 0
 
     @property
     def augment_ops(self) -> list[str] | None:  # type: ignore[override]
