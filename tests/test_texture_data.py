@@ -123,3 +123,33 @@ def test_greyscale_photo_trains_one_channel(tmp_path: Path) -> None:
     path = write_image(tmp_path / "grey.png", (80, 72), mode="L")
     ds = build_dataset(path, 64)
     assert ds.data_info["channels"] == 1 and ds.sample(2, torch.Generator().manual_seed(0)).shape == (2, 1, 64, 64)
+
+
+def test_a_band_of_each_photo_is_held_out_for_the_sample_metric(tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    # a photo whose every column has its own value: a crop tells which columns it came from
+    columns = np.tile(np.arange(200, dtype=np.uint8)[None, :, None], (64, 1, 3))
+    path = tmp_path / "wide.png"
+    Image.fromarray(columns).save(path)
+    ds = build_dataset(path, 32, {"hflip": False})
+    assert ds.eval_boxes[0] == (0, 64, 168, 200)  # 15% of 200 is 30 px: the band is a crop wide
+    assert ds.data_info["holdout"] == {"fraction": 0.15, "photos": 1}
+
+    def columns_of(batch: torch.Tensor) -> set[int]:
+        return set(((batch[:, 0] + 1) * 127.5).round().long().unique().tolist())
+
+    trained = columns_of(ds.sample(256, torch.Generator().manual_seed(0)))
+    held = columns_of(ds.eval_sample(64, torch.Generator().manual_seed(0)))
+    assert max(trained) < 168 <= min(held) and max(held) == 199 and min(trained) == 0
+    # too small for a band and a crop beside it: trained whole, the metric on training crops
+    small = build_dataset(write_image(tmp_path / "small.png", (48, 40)), 32)
+    assert small.eval_boxes == [None] and small.train_boxes == [(0, 40, 0, 48)]
+    assert torch.equal(small.eval_sample(4, torch.Generator().manual_seed(1)),
+                       small.sample(4, torch.Generator().manual_seed(1)))
+    whole = build_dataset(path, 32, {"holdout": 0})
+    assert whole.eval_boxes == [None] and whole.train_boxes == [(0, 64, 0, 200)]
+    for bad in (0.9, -0.1, True, "x"):
+        with pytest.raises(DataError, match=r"^holdout must be a fraction from 0 to 0.5"):
+            build_dataset(path, 32, {"holdout": bad})

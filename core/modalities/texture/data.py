@@ -1,5 +1,10 @@
 """Texture training data: one image or a folder of images, held in memory, sampled as random crops.
 
+A band at the end of each photo's longer side (``holdout``, 15% by default, at least one crop
+wide) is never trained on: the training loop's sample metric, and so the ``best`` checkpoint,
+is measured on crops of it (``eval_sample``). A photo too small for a band and a training crop
+beside it is trained on whole; when no photo has a band the metric uses training crops.
+
 ``build_dataset(path, crop, options)`` reads every image once (texture sets are a handful of
 photos) and returns a :class:`TextureDataset` whose ``sample(batch, gen)`` draws random crops in
 [-1, 1] using only the given CPU ``torch.Generator`` — so a resumed run draws the same crops.
@@ -11,6 +16,7 @@ Channels: 1 when every image is greyscale (by mode, or RGB with equal channels),
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +28,8 @@ import torch
 from ...errors import DataError
 from .photos import BUILTIN, EXTENSIONS, GREY_TOLERANCE, read_photos
 
-OPTIONS: dict[str, Any] = {"hflip": True, "vflip": False, "rot90": False}
+OPTIONS: dict[str, Any] = {"hflip": True, "vflip": False, "rot90": False, "holdout": 0.15}
+MAX_HOLDOUT = 0.5  # a larger band would leave the model less of the photo than it is judged on
 __all__ = ["BUILTIN", "EXTENSIONS", "GREY_TOLERANCE", "OPTIONS", "TextureDataset", "build_dataset"]
 
 
@@ -41,8 +48,18 @@ class TextureDataset:
         if unknown:
             raise DataError(f"unknown texture data option(s): {', '.join(unknown)} "
                             f"(known: {', '.join(OPTIONS)})")
-        #: JSON-serialisable facts: channels, crop, count, name, files, skipped
+        #: JSON-serialisable facts: channels, crop, count, name, files, skipped, holdout
         self.data_info = info
+        holdout = self.options["holdout"]
+        if isinstance(holdout, bool) or not isinstance(holdout, (int, float)) or not 0 <= holdout <= MAX_HOLDOUT:
+            raise DataError(f"holdout must be a fraction from 0 to {MAX_HOLDOUT} of each photo (got {holdout!r})")
+        self.train_boxes, self.eval_boxes = [], []
+        for img in images:
+            train, held = split(img.shape[1], img.shape[2], crop, float(holdout))
+            self.train_boxes.append(train)
+            self.eval_boxes.append(held)
+        held_out = [i for i, box in enumerate(self.eval_boxes) if box is not None]
+        self.data_info["holdout"] = {"fraction": float(holdout), "photos": len(held_out)}
 
     def __len__(self) -> int:
         return len(self.images)
@@ -53,25 +70,53 @@ class TextureDataset:
         Each crop picks an image uniformly, then a uniform position inside it, then the enabled
         flips/rotations; every draw comes from ``gen``.
         """
+        return self._crops(list(range(len(self.images))), self.train_boxes, batch, gen, flip=True)
+
+    def eval_sample(self, batch: int, gen: torch.Generator) -> torch.Tensor:
+        """``batch`` crops of the held-out bands (no flips): the sample metric's real side.
+        Training crops (:meth:`sample`) when no photo has a band."""
+        held = [i for i, box in enumerate(self.eval_boxes) if box is not None]
+        if not held:
+            return self.sample(batch, gen)
+        return self._crops(held, self.eval_boxes, batch, gen, flip=False)
+
+    def _crops(self, which_images: list[int], boxes: list, batch: int, gen: torch.Generator,
+               flip: bool) -> torch.Tensor:
         c = self.crop
-        which = torch.randint(0, len(self.images), (batch,), generator=gen)
+        which = torch.randint(0, len(which_images), (batch,), generator=gen)
         pos = torch.rand(batch, 2, generator=gen, dtype=torch.float64)
         flips = torch.rand(batch, 3, generator=gen)
         crops = []
         for i in range(batch):
-            img = self.images[int(which[i])]
-            h, w = img.shape[1:]
-            y = int(pos[i, 0] * (h - c + 1))
-            x = int(pos[i, 1] * (w - c + 1))
+            k = which_images[int(which[i])]
+            img, (y0, y1, x0, x1) = self.images[k], boxes[k]
+            y = y0 + int(pos[i, 0] * (y1 - y0 - c + 1))
+            x = x0 + int(pos[i, 1] * (x1 - x0 - c + 1))
             t = img[:, y:y + c, x:x + c]
-            if self.options["hflip"] and flips[i, 0] < 0.5:
+            if flip and self.options["hflip"] and flips[i, 0] < 0.5:
                 t = t.flip(2)
-            if self.options["vflip"] and flips[i, 1] < 0.5:
+            if flip and self.options["vflip"] and flips[i, 1] < 0.5:
                 t = t.flip(1)
-            if self.options["rot90"] and flips[i, 2] < 0.5:
+            if flip and self.options["rot90"] and flips[i, 2] < 0.5:
                 t = t.transpose(1, 2)
             crops.append(t)
         return torch.stack(crops).float().div_(127.5).sub_(1.0)
+
+
+def split(h: int, w: int, crop: int, fraction: float) -> tuple[tuple[int, int, int, int], tuple[int, int, int, int] | None]:
+    """(training box, held-out box or None) of an ``h``×``w`` photo, each ``(y0, y1, x0, x1)``:
+    a band across the end of the longer side, ``fraction`` of it and at least ``crop`` wide,
+    when a training crop still fits beside it."""
+    whole = (0, h, 0, w)
+    if fraction <= 0:
+        return whole, None
+    side = max(h, w)
+    band = max(crop, math.ceil(fraction * side))
+    if side - band < crop:
+        return whole, None
+    if w >= h:
+        return (0, h, 0, w - band), (0, h, w - band, w)
+    return (0, h - band, 0, w), (h - band, h, 0, w)
 
 
 def build_dataset(path: str | Path, crop: int, options: dict[str, Any] | None = None,
