@@ -115,7 +115,7 @@ def photo_path(name: str, folder: Path) -> Path:
     return path
 
 
-def run_variant(name: str, photo: Path, steps: int, work: Path) -> dict:
+def run_variant(name: str, photo: Path, steps: int, work: Path, session: str = "") -> dict:
     """Train, export the last checkpoint, score; in this process."""
     sys.path.insert(0, str(HERE))
     from bench_texture import default_config, texture_row
@@ -138,6 +138,7 @@ def run_variant(name: str, photo: Path, steps: int, work: Path) -> dict:
     RESULTS.mkdir(exist_ok=True)
     # the first tuning photo's rows keep their old names (RESULTS.md links them)
     tag = name if photo.stem == "chelsea" else f"{photo.stem}_{name}"
+    tag = f"{session}_{tag}" if session else tag  # a later session's rows do not overwrite earlier ones
     texture_row(photo, [pack], RESULTS / f"texture_ablation_{tag}.png")
     return {"variant": name, "model": model, "training": training, "steps": steps,
             "train_seconds": round(seconds, 1), "steps_per_second": round(steps / seconds, 2),
@@ -153,11 +154,12 @@ def main() -> None:
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--parallel", type=int, default=2, help="variants trained at once, one thread each")
     ap.add_argument("--json", type=Path, default=RESULTS / "texture_ablation.json")
+    ap.add_argument("--session", default="", help="prefix of the picture names (s10: texture_ablation_s10_...)")
     ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one variant, print its JSON
     ap.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
-        print(json.dumps(run_variant(args.one, Path(args.photo), args.steps, args.work)))
+        print(json.dumps(run_variant(args.one, Path(args.photo), args.steps, args.work, args.session)))
         return
     work = Path(tempfile.mkdtemp(prefix="ablate-texture-"))
     photo = photo_path(args.photo, work)
@@ -169,7 +171,7 @@ def main() -> None:
     rows = []
     for start in range(0, len(names), args.parallel):
         procs = [subprocess.Popen([sys.executable, __file__, "--one", name, "--photo", str(photo), "--steps",
-                                   str(args.steps), "--work", str(work)], stdout=subprocess.PIPE, env=env, text=True)
+                                   str(args.steps), "--work", str(work), "--session", args.session], stdout=subprocess.PIPE, env=env, text=True)
                  for name in names[start:start + args.parallel]]
         for proc in procs:
             out, _ = proc.communicate()
