@@ -97,17 +97,38 @@ def sparse_objects(size: int = 512, seed: int = 0) -> np.ndarray:
     return (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
+def patchwork(size: int = 512, seed: int = 0) -> np.ndarray:
+    """A synthetic tuning image for the long-run failure (a photo whose crops differ: cup here,
+    beans there, and the model ends as one even "average" surface): blobby regions of three
+    tinted grey textures scikit-image ships (brick red, grass green, gravel blue-grey, in shares
+    of about 55/30/15%), so most 64-px crops see one region. Made here, so no benchmark photo
+    is tuned on."""
+    from scipy.ndimage import gaussian_filter
+    from skimage import data as skdata
+
+    rng = np.random.default_rng(seed)
+    fields = np.stack([gaussian_filter(rng.normal(size=(size, size)), 24, mode="wrap") for _ in range(3)])
+    fields /= fields.std(axis=(1, 2), keepdims=True)
+    region = np.argmax(fields + np.array([0.45, 0.0, -0.45])[:, None, None], axis=0)
+    tints = np.array([[0.75, 0.35, 0.25], [0.35, 0.65, 0.25], [0.45, 0.55, 0.8]], np.float32)
+    img = np.zeros((size, size, 3), np.float32)
+    for k, name in enumerate(("brick", "grass", "gravel")):
+        grey = np.asarray(getattr(skdata, name)(), np.float32)[:size, :size] / 255.0
+        img[region == k] = (0.25 + 0.9 * grey[..., None] * tints[k])[region == k]
+    return (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
 def photo_path(name: str, folder: Path) -> Path:
-    """A scikit-image photo by function name, a greyscale one from ``../shared``, or ``sparse``
-    (:func:`sparse_objects`)."""
+    """A scikit-image photo by function name, a greyscale one from ``../shared``, ``sparse``
+    (:func:`sparse_objects`) or ``patchwork`` (:func:`patchwork`)."""
     if (SHARED / f"{name}.png").is_file():
         return SHARED / f"{name}.png"
     from PIL import Image
 
     path = folder / f"{name}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
-    if name == "sparse":
-        Image.fromarray(sparse_objects()).save(path)
+    if name in ("sparse", "patchwork"):
+        Image.fromarray(sparse_objects() if name == "sparse" else patchwork()).save(path)
         return path
     from skimage import data as skdata
 
