@@ -22,6 +22,7 @@ photos never used here. Variants (model options / training options over the CLI 
     ref64, ref32   the statistics term compares the fakes with 64 / 32 real crops, not the D batch of 8
     color-cutout   colour and cutout DiffAugment on D's inputs (the default before session 9)
     random-stats   random-CNN statistics, redrawn each step (the previous default) + noise maps
+    random-ref64   that, against 64 real crops instead of the D batch
     random-nonoise random-CNN statistics, no noise maps (the family before noise maps)
     random-fixed   random-CNN statistics from one fixed filter bank
     random-w0.1    random-CNN statistics at a tenth of the weight
@@ -71,6 +72,7 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "ref32": ({"stats_reference": 32}, {}),
     "color-cutout": ({"augment": ["color", "cutout"]}, {}),
     "random-stats": ({"stats_features": "random"}, {}),
+    "random-ref64": ({"stats_features": "random", "stats_reference": 64}, {}),
     "random-nonoise": ({"stats_features": "random", "noise_dim": 0}, {}),
     "random-fixed": ({"stats_features": "random", "stats_redraw": False}, {}),
     "random-w0.1": ({"stats_features": "random", "stats_weight": 0.1}, {}),

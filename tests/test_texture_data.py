@@ -153,3 +153,21 @@ def test_a_band_of_each_photo_is_held_out_for_the_sample_metric(tmp_path: Path) 
     for bad in (0.9, -0.1, True, "x"):
         with pytest.raises(DataError, match=r"^holdout must be a fraction from 0 to 0.5"):
             build_dataset(path, 32, {"holdout": bad})
+
+
+def test_training_samples_and_metric_use_the_held_out_band(tmp_path: Path) -> None:
+    import numpy as np
+    from conftest import TINY_MODEL
+    from PIL import Image
+
+    from ganforge.core.training.config import TrainConfig
+    from ganforge.core.training.run import train
+
+    photo = np.zeros((64, 200, 3), np.uint8)
+    photo[:, 168:] = 255  # the band (the last 32 columns) is white, everything trained on black
+    Image.fromarray(photo).save(tmp_path / "band.png")
+    cfg = TrainConfig(data=str(tmp_path / "band.png"), out=str(tmp_path / "run"), steps=2, crop=32, batch=2,
+                      device="cpu", model=dict(TINY_MODEL), sample_every=2, log_every=1)
+    train(cfg, progress=False)
+    sheet = np.asarray(Image.open(tmp_path / "run" / "samples" / "step_000002.png"))
+    assert (sheet[:64] == 255).all()  # the real row: crops of the band only
