@@ -22,7 +22,8 @@ photo crop | texture at each budget | the last one tiled 2×2.
 
 A candidate change is measured the same way, under its own name, with ``--tag stride8
 --model-option stages=3`` (pictures ``results/texture_stride8_<photo>.png``, numbers in
-``results/texture_stride8.json``); the defaults' rows are left alone.
+``results/texture_stride8.json``); the defaults' rows are left alone. ``--work DIR --json J`` of
+an earlier run with longer ``--budgets`` keeps the budgets already done and trains on from there.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def photo_files(names: list[str], grey: bool, folder: Path) -> dict[str, Path]:
         if box:
             a = a[box[0]:box[1], box[2]:box[3]]
         path = folder / name / f"{name}.png"
-        path.parent.mkdir(parents=True)
+        path.parent.mkdir(parents=True, exist_ok=True)  # --work of an earlier run: the same photo
         Image.fromarray(a).save(path)
         out[name] = path
     if grey:
@@ -159,6 +160,8 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None, help="default: results/texture[_TAG].json")
     ap.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
                     help="a texture model option over the defaults (repeatable; JSON values: 3, true, \"x\")")
+    ap.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
+                    help="a texture data option (holdout=0: train on the whole photo, as before session 10)")
     ap.add_argument("--tag", default="", help="name of a candidate: its pictures and JSON get it")
     ap.add_argument("--table", action="store_true", help="only print the table of an earlier run's --json")
     args = ap.parse_args()
@@ -169,6 +172,7 @@ def main() -> None:
     from ganforge.core.commands.train import parse_data_options
 
     model = parse_data_options(args.model_option, "--model-option")
+    data_options = parse_data_options(args.data_option, "--data-option")
     if args.table:
         print(markdown(json.loads(args.json.read_text())))
         return
@@ -185,18 +189,25 @@ def main() -> None:
     previous = json.loads(args.json.read_text()) if args.json.is_file() else {}
     report = {"machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "budgets_minutes": budgets,
-              "model_options": model, "photos": previous.get("photos", {})}
+              "model_options": model, "data_options": data_options, "photos": previous.get("photos", {})}
     for name, photo in photos.items():
         run_dir, done, entry = work / "runs" / name, 0.0, {"results": []}
         packs = []
+        # --work of an earlier run (same --json): its budgets are kept and the run goes on from there
+        earlier = {r["minutes"]: r for r in report["photos"].get(name, {}).get("results", [])}
         for budget in budgets:
+            pack = work / "packs" / f"{name}_{budget:g}min.onnx"
+            if budget in earlier and pack.is_file() and (run_dir / "checkpoints").is_dir():
+                entry = {**report["photos"][name], "results": entry["results"] + [earlier[budget]]}
+                packs.append(pack)
+                done = budget
+                continue
             cfg = default_config(photo, run_dir, budget - done)
-            cfg.model = dict(model)
+            cfg.model, cfg.data_options = dict(model), dict(data_options)
             t = time.perf_counter()
             result = train(cfg, resume=(run_dir / "checkpoints").is_dir(), progress=False)
             trained = time.perf_counter() - t
             done = budget
-            pack = work / "packs" / f"{name}_{budget:g}min.onnx"
             pack.parent.mkdir(parents=True, exist_ok=True)
             export_pack(run_dir, pack, checkpoint="last")
             scores = evaluate_pack(pack, photo, samples=128, seed=0)

@@ -171,3 +171,19 @@ def test_training_samples_and_metric_use_the_held_out_band(tmp_path: Path) -> No
     train(cfg, progress=False)
     sheet = np.asarray(Image.open(tmp_path / "run" / "samples" / "step_000002.png"))
     assert (sheet[:64] == 255).all()  # the real row: crops of the band only
+
+
+def test_a_run_saved_before_the_band_resumes_on_whole_photos(tiny_config) -> None:
+    from ganforge.core.training import checkpoint as ckpt
+    from ganforge.core.training.run import train
+
+    cfg = tiny_config(steps=2, checkpoint_every=2)
+    train(cfg, progress=False)
+    path = ckpt.list_checkpoints(Path(cfg.out))[-1]
+    tensors, meta = ckpt.load(path)
+    assert meta["data_info"]["holdout"]["fraction"] == 0.15
+    del meta["data_info"]["holdout"]  # as a run saved before the option existed
+    ckpt.save(path, tensors, meta)
+    train(tiny_config(steps=4, checkpoint_every=2), resume=True, progress=False)
+    _, resumed = ckpt.load(ckpt.list_checkpoints(Path(cfg.out))[-1])
+    assert resumed["data_info"]["holdout"] == {"fraction": 0.0, "photos": 0}

@@ -35,6 +35,8 @@ from .loop import fit
 from .trainer import RNG_STREAMS, Trainer, stream_seed
 
 FamilyFactory = Callable[[dict[str, Any], dict[str, Any]], Family]
+#: ``(data, crop, options) -> dataset``; it may carry ``added_later``: {option: what a run saved
+#: before the option existed had}, recognised by the option's key missing from its ``data_info``
 DatasetFactory = Callable[[str, int, dict[str, Any]], Any]
 
 
@@ -129,7 +131,13 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True,
                 probe_writable(run_dir, what=str(run_dir))
             except GanforgeError as e:
                 raise RunError(f"cannot create the run directory: {e}") from None
-        dataset = (dataset_factory or default_dataset_factory(cfg.modality))(cfg.data, cfg.crop, cfg.data_options)
+        build = dataset_factory or default_dataset_factory(cfg.modality)
+        data_options = dict(cfg.data_options)
+        if loaded is not None:  # a data option newer than the run: what the run was trained with
+            for key, old in getattr(build, "added_later", {}).items():
+                if key not in meta["data_info"] and key not in data_options:
+                    data_options[key] = old
+        dataset = build(cfg.data, cfg.crop, data_options)
         info = dataset.data_info
         if loaded is not None and meta["data_info"].get("channels") != info.get("channels"):
             raise RunError(f"{cfg.data}: has {info.get('channels')} channel(s) but the run in {run_dir} "

@@ -136,3 +136,9 @@ def build_dataset(path: str | Path, crop: int, options: dict[str, Any] | None = 
     info = {"name": name, "source": str(path), "channels": channels, "crop": int(crop),
             "count": len(images), "files": files, "skipped": skipped}
     return TextureDataset(images, crop, info, options)
+
+
+#: data options newer than some saved runs, with what those runs had (the training engine gives a
+#: resumed run whose ``data_info`` lacks the key this value): runs saved before the held-out band
+#: trained on whole photos and go on doing so
+build_dataset.added_later = {"holdout": 0}  # type: ignore[attr-defined]
