@@ -12,7 +12,7 @@ from test_cli import invoke, one_error_line
     (["--lr", "nan"], "lr_g"),
     (["--seed", "-1"], "seed"),
     (["--seed", str(2**64)], "seed"),
-    (["--crop", "24"], "multiple of the generator stride"),
+    (["--crop", "20"], "multiple of the generator stride"),
     (["--batch", "1000000"], "batch"),
     (["--model-option", "base=-1"], "base"),
     (["--model-option", "base=1000000"], "base"),
