@@ -188,7 +188,7 @@ def test_pack_without_halo_runs_untiled(rt: runtime.PackRuntime, tiny: Path, tmp
 def test_guard_accepts_4096_by_tiling(default_pack: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Planning only: nothing of 4096² is allocated here (the slow test below generates it)."""
     rt = runtime.load(default_pack, device="cpu")
-    assert rt.meta.decoder["halo"] == 4 and rt.meta.decoder["stride"] == 16
+    assert rt.meta.decoder["halo"] == 4 and rt.meta.decoder["stride"] == 8
     dims = codec.resolve_dims(rt.meta, {"size": "4096x4096"})
     result = codec.output_bytes(rt.meta, dims, 1)
     untiled = rt.work_bytes(dims)

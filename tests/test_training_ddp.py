@@ -43,12 +43,13 @@ class Family(TextureFamily):  # remembers the networks it builds
 
 def dataset(path, crop, options):
     ds = build_dataset(path, crop, options)
-    sample = ds.sample
-    def recording(batch, gen):
-        x = sample(batch, gen)
-        first.append(digest([x]))
-        return x
-    ds.sample = recording
+    def recording(sample):
+        def record(batch, gen):
+            x = sample(batch, gen)
+            first.append(digest([x]))
+            return x
+        return record
+    ds.sample, ds.eval_sample = recording(ds.sample), recording(ds.eval_sample)
     return ds
 
 result = train(cfg, progress=False, family_factory=Family, dataset_factory=dataset)
