@@ -86,7 +86,8 @@ def fit(trainer: Trainer, cfg: TrainConfig, run_dir: Path, static_meta: dict[str
 
     dist, main = trainer.dist, trainer.dist.is_main
     family = trainer.family
-    # A dataset that holds lines out (text) evaluates on those; the rest on a fixed real batch.
+    # A dataset that holds data out (a texture photo's band) evaluates on those; the rest on a
+    # fixed batch of training data.
     eval_sample = getattr(trainer.dataset, "eval_sample", trainer.dataset.sample)
     real_eval = eval_sample(getattr(family, "eval_batch", EVAL_BATCH),
                             torch.Generator().manual_seed(cfg.seed + EVAL_SEED_OFFSET))

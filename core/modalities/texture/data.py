@@ -58,8 +58,9 @@ class TextureDataset:
             train, held = split(img.shape[1], img.shape[2], crop, float(holdout))
             self.train_boxes.append(train)
             self.eval_boxes.append(held)
-        held_out = [i for i, box in enumerate(self.eval_boxes) if box is not None]
-        self.data_info["holdout"] = {"fraction": float(holdout), "photos": len(held_out)}
+        #: the photos with a held-out band
+        self.held = [i for i, box in enumerate(self.eval_boxes) if box is not None]
+        self.data_info["holdout"] = {"fraction": float(holdout), "photos": len(self.held)}
 
     def __len__(self) -> int:
         return len(self.images)
@@ -75,10 +76,9 @@ class TextureDataset:
     def eval_sample(self, batch: int, gen: torch.Generator) -> torch.Tensor:
         """``batch`` crops of the held-out bands (no flips): the sample metric's real side.
         Training crops (:meth:`sample`) when no photo has a band."""
-        held = [i for i, box in enumerate(self.eval_boxes) if box is not None]
-        if not held:
+        if not self.held:
             return self.sample(batch, gen)
-        return self._crops(held, self.eval_boxes, batch, gen, flip=False)
+        return self._crops(self.held, self.eval_boxes, batch, gen, flip=False)
 
     def _crops(self, which_images: list[int], boxes: list, batch: int, gen: torch.Generator,
                flip: bool) -> torch.Tensor:

@@ -70,7 +70,8 @@ DEFAULTS: dict[str, Any] = {
     #: real crops the statistics term compares the fakes with (the D batch topped up from the
     #: photo; 0: the D batch alone). Against one small batch the term's optimum is the batches'
     #: *average* distribution (in 1-D, the mean of their quantile functions), narrower than the
-    #: photo's: a photo whose crops differ (a cup here, beans there) drifts to one middle mode
+    #: photo's. Tried at 64 with the discriminator's features: worse, D runs away from a steady
+    #: target (RESULTS.md, session 10); meant for the random or pixel features
     "stats_reference": 0,
 }
 
