@@ -86,18 +86,6 @@ def default_config(data: Path, out: Path, minutes: float):
                        crop=cli["crop"], batch=cli["batch"])
 
 
-def best_sample(run_dir: Path) -> tuple[int, float] | None:
-    """(step, training-time SWD) of the run's best checkpoint: the first lowest sample metric in
-    its log (the training loop's rule). The metric is measured on the photo's held-out band."""
-    log = run_dir / "log.jsonl"
-    samples = [json.loads(line) for line in log.read_text().splitlines() if '"event": "sample"' in line]
-    scored = [(r["swd"], r["step"]) for r in samples if "swd" in r]
-    if not scored or not (run_dir / "checkpoints" / "best.safetensors").is_file():
-        return None
-    value, step = min(scored, key=lambda t: t[0])  # min keeps the first of equal values
-    return step, value
-
-
 def texture_row(photo: Path, packs: list[Path], path: Path, side: int = 256) -> None:
     """photo crop | one texture per budget | the last tiled 2×2 (at half scale)."""
     from ganforge.core import runtime
@@ -179,6 +167,7 @@ def main() -> None:
 
     import torch
 
+    from ganforge.core import runtime
     from ganforge.core.commands.eval import evaluate_pack
     from ganforge.core.training.run import train
     from ganforge.exporters.onnx.export import export_pack
@@ -217,13 +206,14 @@ def main() -> None:
                                      # measured, not asserted: what else the machine was doing
                                      "load_avg_1min_after": round(os.getloadavg()[0], 2),
                                      "swd": scores["swd"], "kid": scores["kid"], "pixel_std": scores["pixel_std"]})
-            best = best_sample(run_dir)
-            if best is not None:  # what `ganforge export --checkpoint best` gives
+            if (run_dir / "checkpoints" / "best.safetensors").is_file():  # `export --checkpoint best`
                 best_pack = work / "packs" / f"{name}_{budget:g}min_best.onnx"
                 export_pack(run_dir, best_pack, checkpoint="best")
                 best_scores = evaluate_pack(best_pack, photo, samples=128, seed=0)
-                entry["results"][-1]["best"] = {"step": best[0], "selected_swd": best[1], "swd": best_scores["swd"],
-                                                "kid": best_scores["kid"], "pixel_std": best_scores["pixel_std"]}
+                chosen = runtime.load(best_pack).meta.train["best"]  # the loop's rule, as the pack records it
+                entry["results"][-1]["best"] = {"step": chosen["step"], "selected_swd": chosen["value"],
+                                                "swd": best_scores["swd"], "kid": best_scores["kid"],
+                                                "pixel_std": best_scores["pixel_std"]}
             packs.append(pack)
             b = scores["baselines"]
             print(f"{name} {budget:g} min (step {result.step}): swd {scores['swd']:.3f}  [real {b['real']['swd']:.3f}, "
