@@ -169,6 +169,8 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None, help="default: results/texture[_TAG].json")
     ap.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
                     help="a texture model option over the defaults (repeatable; JSON values: 3, true, \"x\")")
+    ap.add_argument("--train-option", action="append", default=[], metavar="KEY=VALUE",
+                    help="a training option over the CLI's defaults (r1_gamma=0.1, lr_d=0.0001; needs --tag)")
     ap.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
                     help="a texture data option (holdout=0: train on the whole photo, as before session 10)")
     ap.add_argument("--eval-seeds", default="0,1,2", help="score every pack at these seeds and average "
@@ -178,12 +180,14 @@ def main() -> None:
     args = ap.parse_args()
     if args.json is None:
         args.json = RESULTS / (f"texture_{args.tag}.json" if args.tag else "texture.json")
-    if args.model_option and not args.tag:
-        raise SystemExit("--model-option needs --tag: a candidate must not overwrite the defaults' rows")
+    if (args.model_option or args.train_option) and not args.tag:
+        raise SystemExit("--model-option and --train-option need --tag: a candidate must not overwrite the "
+                         "defaults' rows")
     from ganforge.core.commands.train import parse_data_options
 
     model = parse_data_options(args.model_option, "--model-option")
     data_options = parse_data_options(args.data_option, "--data-option")
+    train_options = parse_data_options(args.train_option, "--train-option")
     if args.table:
         print(markdown(json.loads(args.json.read_text())))
         return
@@ -201,7 +205,8 @@ def main() -> None:
     previous = json.loads(args.json.read_text()) if args.json.is_file() else {}
     report = {"machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "budgets_minutes": budgets,
-              "model_options": model, "data_options": data_options, "photos": previous.get("photos", {})}
+              "model_options": model, "data_options": data_options, "train_options": train_options,
+              "photos": previous.get("photos", {})}
     for name, photo in photos.items():
         run_dir, done, entry = work / "runs" / name, 0.0, {"results": []}
         packs = []
@@ -216,6 +221,10 @@ def main() -> None:
                 continue
             cfg = default_config(photo, run_dir, budget - done)
             cfg.model, cfg.data_options = dict(model), dict(data_options)
+            for key, value in train_options.items():
+                if not hasattr(cfg, key):
+                    raise SystemExit(f"--train-option {key}: not a training option")
+                setattr(cfg, key, value)
             t = time.perf_counter()
             result = train(cfg, resume=(run_dir / "checkpoints").is_dir(), progress=False)
             trained = time.perf_counter() - t
