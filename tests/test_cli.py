@@ -363,6 +363,7 @@ def test_demo_end_to_end_and_rerun(tmp_path):
     assert Image.open(out / "texture_2048_tiled2x2.png").size == (2048, 2048)
     info = json.loads(invoke("info", "--json", out / "texture.onnx").stdout)
     assert info["license"] == "CC0-1.0" and info["train"]["steps"] in (1, 2)  # the best checkpoint
+    assert info["decoder"]["stride"] == 16  # the demo's quick-start generator (core/demo.py says why)
     for line in ("pack:     ", "texture:  ", "preview:  "):
         assert line in result.stdout
     # A second run resumes the same run (nothing left to train) and rebuilds the outputs.

@@ -241,3 +241,54 @@ def test_statistics_reference_tops_up_the_d_batch_from_the_data_stream(tiny_conf
     saved = {k: v for k, v in DEFAULTS.items() if k != "stats_reference"}
     assert ADDED_LATER["stats_reference"] == 0 and \
         TextureFamily(saved, {"channels": 3, "crop": 64}).penalty_reference == 0
+
+
+def test_r1_contrast_lowers_gamma_for_a_low_contrast_photo_only(tmp_path) -> None:
+    """The photos' contrast is recorded as ``ganforge eval`` measures it, and ``r1_contrast``
+    scales γ by (std / reference)², never above 1; off by default and for older runs."""
+    from ganforge.core.metrics.texture import pixel_std
+    from ganforge.core.modalities.texture.data import build_dataset
+
+    rng = np.random.default_rng(0)
+    low = (128 + rng.normal(0, 10, (96, 80, 3))).clip(0, 255).astype(np.uint8)  # std ~0.04
+    high = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)  # std ~0.29
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.fromarray(low).save(folder / "low.png")
+    Image.fromarray(high).save(tmp_path / "high.png")
+    both = np.concatenate([low.reshape(-1, 3), high.reshape(-1, 3)]).astype(np.float64) / 255
+    Image.fromarray(high).save(folder / "high.png")
+    info = build_dataset(folder, 32).data_info
+    assert info["pixel_std"] == pytest.approx(pixel_std(both[None, None]), rel=1e-9)  # pooled over photos
+
+    def scale(photo, **options) -> float:
+        return TextureFamily({**TINY_MODEL, **options}, build_dataset(photo, 32).data_info).r1_scale
+
+    lone = build_dataset(folder / "low.png", 32).data_info["pixel_std"]
+    assert 0.03 < lone < 0.05
+    assert scale(folder / "low.png") == 1.0  # off by default
+    assert scale(folder / "low.png", r1_contrast=0.2) == pytest.approx((lone / 0.2) ** 2)
+    assert scale(tmp_path / "high.png", r1_contrast=0.2) == 1.0  # a contrasty photo keeps γ
+    assert TextureFamily({**TINY_MODEL, "r1_contrast": 0.2}, {"channels": 3, "crop": 32}).r1_scale == 1.0
+    with pytest.raises(ValueError, match="r1_contrast"):
+        TextureFamily({**TINY_MODEL, "r1_contrast": -1}, {"channels": 3, "crop": 32})
+
+
+def test_r1_contrast_reaches_the_discriminator_step(tiny_config, tmp_path) -> None:
+    """One step with R1 due: a lowered γ changes D's update, the same γ reproduces it."""
+    from ganforge.core.training import checkpoint as ckpt
+    from ganforge.core.training.run import train
+
+    rng = np.random.default_rng(1)
+    photo = tmp_path / "low.png"
+    Image.fromarray((128 + rng.normal(0, 10, (64, 64, 3))).clip(0, 255).astype(np.uint8)).save(photo)
+
+    def d_after_one_step(name: str, contrast: float) -> dict[str, torch.Tensor]:
+        cfg = tiny_config(data=str(photo), out=str(tmp_path / name), steps=1, r1_every=1, augment=[],
+                          model={**TINY_MODEL, "r1_contrast": contrast})
+        tensors, _ = ckpt.load(ckpt.list_checkpoints(train(cfg, progress=False).run_dir)[-1])
+        return {k: v for k, v in tensors.items() if k.startswith("D.")}
+
+    off, again, low = d_after_one_step("off", 0.0), d_after_one_step("again", 0.0), d_after_one_step("low", 0.2)
+    assert off and all(torch.equal(off[k], again[k]) for k in off)
+    assert any(not torch.equal(off[k], low[k]) for k in off)

@@ -107,6 +107,10 @@ class Family(ABC):
     #: batches' average rather than their mixture; more samples, drawn after the D batch from
     #: the same data stream (resume stays exact), make ``real`` the data's distribution
     penalty_reference: int = 0
+    #: multiplier of the run's ``r1_gamma`` (1: as given). R1 penalises D's input gradient, whose
+    #: size a given separation needs grows as the data's contrast falls, so a family may scale γ
+    #: by what its data measured (the texture family's ``r1_contrast``)
+    r1_scale: float = 1.0
 
     @classmethod
     def complete_options(cls, options: dict[str, Any]) -> dict[str, Any]:

@@ -146,7 +146,7 @@ class Trainer:
             # R1 shares the main pass's forward (one backward for both), computed on the plain
             # module on each rank; see distributed.py for why there is no DDP wrapper.
             r1 = losses.r1_penalty(real_logits, real)
-            loss_d = loss_d + r1 * (cfg.r1_gamma / 2 * cfg.r1_every)
+            loss_d = loss_d + r1 * (cfg.r1_gamma * float(self.family.r1_scale) / 2 * cfg.r1_every)
             out["r1"] = r1.detach()
         if kind == "wgan_gp":
             with self.autocast(enabled=self.amp_dtype != torch.float16):

@@ -61,6 +61,9 @@ class TextureDataset:
         #: the photos with a held-out band
         self.held = [i for i, box in enumerate(self.eval_boxes) if box is not None]
         self.data_info["holdout"] = {"fraction": float(holdout), "photos": len(self.held)}
+        #: the photos' contrast, as ``ganforge eval`` measures it (mean over channels of the
+        #: per-channel pixel std, in [0, 1] units): the texture family's ``r1_contrast`` reads it
+        self.data_info["pixel_std"] = pixel_std(images)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -101,6 +104,16 @@ class TextureDataset:
                 t = t.transpose(1, 2)
             crops.append(t)
         return torch.stack(crops).float().div_(127.5).sub_(1.0)
+
+
+def pixel_std(images: list[torch.Tensor]) -> float:
+    """Mean over channels of the per-channel std of every pixel of ``images`` (uint8 (C, H, W)),
+    in [0, 1] units; exact over photos of different sizes (pooled sums, float64)."""
+    total = sum(img[0].numel() for img in images)
+    sums = sum(img.double().sum(dim=(1, 2)) for img in images)
+    squares = sum(img.double().square().sum(dim=(1, 2)) for img in images)
+    var = (squares / total - (sums / total).square()).clamp_min(0)
+    return float(var.sqrt().mean()) / 255.0
 
 
 def split(h: int, w: int, crop: int, fraction: float) -> tuple[tuple[int, int, int, int], tuple[int, int, int, int] | None]:

@@ -73,6 +73,12 @@ DEFAULTS: dict[str, Any] = {
     #: photo's. Tried at 64 with the discriminator's features: worse, D runs away from a steady
     #: target (RESULTS.md, session 10); meant for the random or pixel features
     "stats_reference": 0,
+    #: R1's γ relative to the photo's contrast: 0 (off) or a reference pixel std s; γ is scaled by
+    #: min(1, (photo's std / s)²). R1 penalises D's input gradient, and telling apart textures
+    #: whose pixels differ by little needs a steep D: at γ 1 a low-contrast photo (retina, std
+    #: 0.046) kept D at chance (loss_d = ln 4) for 30 minutes and the output collapsed
+    #: (RESULTS.md, session 11). Only lowers γ, so photos where D learns are left as they were
+    "r1_contrast": 0.0,
 }
 
 
@@ -92,6 +98,7 @@ CHOICES: dict[str, tuple[str, ...]] = {"stats_features": STATS_FEATURES, "stats_
 #: allowed range of each real-valued option: (low, high, whether low itself is refused)
 NUMBER_LIMITS: dict[str, tuple[float, float, bool]] = {
     "noise_init": (0, 10, False), "noise_lr": (0, 1000, True), "stats_weight": (0, float("inf"), False),
+    "r1_contrast": (0, 1, False),
 }
 
 #: what a run saved before each option existed meant by its absence (Family.added_later)
@@ -155,6 +162,15 @@ class TextureFamily(Family):
         o = self.options
         return TextureGenerator(o["local_dim"], o["global_dim"], o["base"], o["stages"], self.channels,
                                 o["min_width"], o["noise_dim"], float(o["noise_init"]))
+
+    @property
+    def r1_scale(self) -> float:  # type: ignore[override]
+        """``r1_contrast``'s multiplier of γ (1 when off, or for a run saved before the photos'
+        contrast was recorded)."""
+        reference, std = float(self.options["r1_contrast"]), self.data_info.get("pixel_std")
+        if not reference or not std:
+            return 1.0
+        return min(1.0, (float(std) / reference) ** 2)
 
     @property
     def penalty_reference(self) -> int:  # type: ignore[override]
