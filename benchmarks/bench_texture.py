@@ -9,9 +9,9 @@ on the same reference crops (``real`` is the floor; ``shuffle16/32/64`` are the 
 ``flat``). The targets (issue 12): SWD at or below the 32-px shuffle at 8 minutes, at or below
 the 64-px shuffle at 30 minutes, and a generated pixel std at least half the photo's.
 Beside it, the run's *best* checkpoint (``export --checkpoint best``) is scored the same way: the
-training loop chose it by its own SWD (7×7 patches, torch) on crops of a band of the photo it
-never trained on (the ``holdout`` data option), so the report's statistic and crops differ from
-the selection's.
+training loop chose it by its own SWD (7×7 patches, torch, 64-px crops at the training seed;
+with ``--data-option holdout=0.15`` on a band of the photo it never trained on), so the report's
+statistic and crops differ from the selection's.
 
 Photos: six colour pictures scikit-image ships (none used while tuning the model; the tuning
 photo was ``chelsea``) and, with ``--grey``, the three greyscale ones in ``../shared/data/texture``.

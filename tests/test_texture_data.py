@@ -133,7 +133,8 @@ def test_a_band_of_each_photo_is_held_out_for_the_sample_metric(tmp_path: Path) 
     columns = np.tile(np.arange(200, dtype=np.uint8)[None, :, None], (64, 1, 3))
     path = tmp_path / "wide.png"
     Image.fromarray(columns).save(path)
-    ds = build_dataset(path, 32, {"hflip": False})
+    assert build_dataset(path, 32).eval_boxes == [None]  # off by default (data.py says why)
+    ds = build_dataset(path, 32, {"hflip": False, "holdout": 0.15})
     assert ds.eval_boxes[0] == (0, 64, 168, 200)  # 15% of 200 is 30 px: the band is a crop wide
     assert ds.data_info["holdout"] == {"fraction": 0.15, "photos": 1}
 
@@ -144,7 +145,7 @@ def test_a_band_of_each_photo_is_held_out_for_the_sample_metric(tmp_path: Path) 
     held = columns_of(ds.eval_sample(64, torch.Generator().manual_seed(0)))
     assert max(trained) < 168 <= min(held) and max(held) == 199 and min(trained) == 0
     # too small for a band and a crop beside it: trained whole, the metric on training crops
-    small = build_dataset(write_image(tmp_path / "small.png", (48, 40)), 32)
+    small = build_dataset(write_image(tmp_path / "small.png", (48, 40)), 32, {"holdout": 0.15})
     assert small.eval_boxes == [None] and small.train_boxes == [(0, 40, 0, 48)]
     assert torch.equal(small.eval_sample(4, torch.Generator().manual_seed(1)),
                        small.sample(4, torch.Generator().manual_seed(1)))
@@ -167,16 +168,20 @@ def test_training_samples_and_metric_use_the_held_out_band(tmp_path: Path) -> No
     photo[:, 168:] = 255  # the band (the last 32 columns) is white, everything trained on black
     Image.fromarray(photo).save(tmp_path / "band.png")
     cfg = TrainConfig(data=str(tmp_path / "band.png"), out=str(tmp_path / "run"), steps=2, crop=32, batch=2,
-                      device="cpu", model=dict(TINY_MODEL), sample_every=2, log_every=1)
+                      device="cpu", model=dict(TINY_MODEL), sample_every=2, log_every=1,
+                      data_options={"holdout": 0.15})
     train(cfg, progress=False)
     sheet = np.asarray(Image.open(tmp_path / "run" / "samples" / "step_000002.png"))
     assert (sheet[:64] == 255).all()  # the real row: crops of the band only
 
 
-def test_a_run_saved_before_the_band_resumes_on_whole_photos(tiny_config) -> None:
+def test_a_run_saved_before_the_band_resumes_on_whole_photos(tiny_config, monkeypatch) -> None:
+    from ganforge.core.modalities.texture import data
     from ganforge.core.training import checkpoint as ckpt
     from ganforge.core.training.run import train
 
+    # as when the band was on by default (session 10): a resumed run without it must not get it
+    monkeypatch.setitem(data.OPTIONS, "holdout", 0.15)
     cfg = tiny_config(steps=2, checkpoint_every=2)
     train(cfg, progress=False)
     path = ckpt.list_checkpoints(Path(cfg.out))[-1]

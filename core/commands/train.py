@@ -53,8 +53,9 @@ def _options() -> list[click.Option]:
                           "or 128). Refused where the family has no crop (music: see --bars)."),
         click.Option(["--data-option"], multiple=True, metavar="KEY=VALUE",
                      help="A modality data option, repeatable (images: fit=pad|crop|stretch, hflip=false, "
-                          "limit=N; textures: holdout=0.15 (the band of each photo the SWD and "
-                          "best checkpoint are measured on), hflip, vflip, rot90). Values are JSON "
+                          "limit=N; textures: holdout=0.15 (a band of each photo never trained on, "
+                          "where the SWD and best checkpoint are measured; off by default), hflip, "
+                          "vflip, rot90). Values are JSON "
                           "(true, 3, \"x\") or plain strings."),
         click.Option(["--lr"], type=click.FloatRange(min=0, min_open=True), default=None,
                      help=f"Learning rate of both networks (default: G {d.lr_g:g}, D {d.lr_d:g}). Text "
