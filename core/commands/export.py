@@ -20,7 +20,8 @@ from ..errors import GanforgeError, RunError
               help="The license you declare for the generated outputs, stored in the pack.")
 @click.option("--checkpoint", type=click.Choice(["last", "best"]), default="last", show_default=True,
               help="Export the newest checkpoint, or the best one by the modality's sample metric "
-                   "(textures: sliced Wasserstein distance to crops of the photos' held-out band).")
+                   "(textures: sliced Wasserstein distance to crops of the photos, or of their held-out band "
+                   "with --data-option holdout).")
 @click.option("--exporter", default="onnx", show_default=True, metavar="NAME",
               help="Which registered exporter to use (`ganforge plugins` lists them).")
 def export(run_dir: Path, out: Path, int8: bool, license_: str, checkpoint: str, exporter: str) -> None:

@@ -76,8 +76,8 @@ DEFAULTS: dict[str, Any] = {
     #: R1's γ relative to the photo's contrast: 0 (off) or a reference pixel std s; γ is scaled by
     #: min(1, (photo's std / s)²). R1 penalises D's input gradient, and telling apart textures
     #: whose pixels differ by little needs a steep D: at γ 1 a low-contrast photo (retina, std
-    #: 0.046) kept D at chance (loss_d = ln 4) for 30 minutes and the output collapsed
-    #: (RESULTS.md, session 11). Only lowers γ, so photos where D learns are left as they were
+    #: 0.046) kept D at chance (loss_d = ln 4) for 30 minutes. Only lowers γ. Measured at 0.2 on
+    #: retina and hubble: D stayed at chance on both (RESULTS.md, session 11), so it is off
     "r1_contrast": 0.0,
 }
 
