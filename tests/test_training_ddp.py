@@ -49,7 +49,9 @@ def dataset(path, crop, options):
             first.append(digest([x]))
             return x
         return record
-    ds.sample, ds.eval_sample = recording(ds.sample), recording(ds.eval_sample)
+    # without a held-out band (the default) the metric's fixed batch comes through sample too:
+    # recording sample alone sees it first, then each rank's training batches
+    ds.sample = recording(ds.sample)
     return ds
 
 result = train(cfg, progress=False, family_factory=Family, dataset_factory=dataset)
