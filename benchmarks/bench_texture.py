@@ -5,8 +5,8 @@ budget (default 2, 8 and 30 minutes of training time on this machine; export and
 counted), the *last* checkpoint exported at each budget (what ``ganforge export`` gives), and
 the pack scored by ``ganforge eval``'s texture report at three seeds, averaged (``--eval-seeds``):
 SWD and KID on 128-px crops against random crops of the photo, beside the photo's own baselines
-on the same reference crops (``real`` is the floor; ``shuffle16/32/64`` are the photo cut into patches and reassembled; ``noise``,
-``flat``). The targets (issue 12): SWD at or below the 32-px shuffle at 8 minutes, at or below
+on the same reference crops (``real`` is the floor; ``shuffle16/32/64`` are the photo cut into
+patches and reassembled; ``noise``, ``flat``). The targets (issue 12): SWD at or below the 32-px shuffle at 8 minutes, at or below
 the 64-px shuffle at 30 minutes, and a generated pixel std at least half the photo's.
 Beside it, the run's *best* checkpoint (``export --checkpoint best``) is scored the same way: the
 training loop chose it by its own SWD (7×7 patches, torch, 64-px crops at the training seed;

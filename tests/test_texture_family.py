@@ -255,9 +255,9 @@ def test_r1_contrast_lowers_gamma_for_a_low_contrast_photo_only(tmp_path) -> Non
     folder = tmp_path / "photos"
     folder.mkdir()
     Image.fromarray(low).save(folder / "low.png")
+    Image.fromarray(high).save(folder / "high.png")
     Image.fromarray(high).save(tmp_path / "high.png")
     both = np.concatenate([low.reshape(-1, 3), high.reshape(-1, 3)]).astype(np.float64) / 255
-    Image.fromarray(high).save(folder / "high.png")
     info = build_dataset(folder, 32).data_info
     assert info["pixel_std"] == pytest.approx(pixel_std(both[None, None]), rel=1e-9)  # pooled over photos
 

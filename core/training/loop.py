@@ -86,8 +86,8 @@ def fit(trainer: Trainer, cfg: TrainConfig, run_dir: Path, static_meta: dict[str
 
     dist, main = trainer.dist, trainer.dist.is_main
     family = trainer.family
-    # A dataset that holds data out (a texture photo's band) evaluates on those; the rest on a
-    # fixed batch of training data.
+    # A dataset that holds data out (text lines, music windows, a texture photo's band when
+    # asked for) evaluates on those; the rest on a fixed batch of training data.
     eval_sample = getattr(trainer.dataset, "eval_sample", trainer.dataset.sample)
     real_eval = eval_sample(getattr(family, "eval_batch", EVAL_BATCH),
                             torch.Generator().manual_seed(cfg.seed + EVAL_SEED_OFFSET))

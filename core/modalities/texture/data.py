@@ -112,12 +112,18 @@ class TextureDataset:
 
 def pixel_std(images: list[torch.Tensor]) -> float:
     """Mean over channels of the per-channel std of every pixel of ``images`` (uint8 (C, H, W)),
-    in [0, 1] units; exact over photos of different sizes (pooled sums, float64)."""
-    total = sum(img[0].numel() for img in images)
-    sums = sum(img.double().sum(dim=(1, 2)) for img in images)
-    squares = sum(img.double().square().sum(dim=(1, 2)) for img in images)
-    var = (squares / total - (sums / total).square()).clamp_min(0)
-    return float(var.sqrt().mean()) / 255.0
+    in [0, 1] units; exact over photos of different sizes. From 256-bin histograms, so an
+    enormous photo costs no float copy of itself."""
+    channels = images[0].shape[0]
+    counts = torch.zeros(channels, 256, dtype=torch.float64)
+    for img in images:
+        for c in range(channels):
+            counts[c] += torch.bincount(img[c].flatten(), minlength=256).double()
+    levels = torch.arange(256, dtype=torch.float64) / 255.0
+    p = counts / counts.sum(dim=1, keepdim=True)
+    mean = p @ levels
+    var = (p @ levels.square() - mean.square()).clamp_min(0)
+    return float(var.sqrt().mean())
 
 
 def split(h: int, w: int, crop: int, fraction: float) -> tuple[tuple[int, int, int, int], tuple[int, int, int, int] | None]:
