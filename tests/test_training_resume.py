@@ -160,3 +160,25 @@ def test_training_learns_a_stripe_texture(tiny_config, tmp_path: Path) -> None:
     noise = torch.randn(real.shape, generator=torch.Generator().manual_seed(2)) * real.std() + real.mean()
     noise_swd = sliced_wasserstein(noise, real, seed=1)
     assert after < 0.6 * before and after < 0.75 * noise_swd, (before, after, noise_swd)
+
+
+def test_lr_decay_follows_the_step_and_resumes_exactly(tiny_config, tmp_path: Path) -> None:
+    from ganforge.core.training.trainer import lr_factor
+
+    assert [lr_factor(0, s) for s in (0, 10, 10**6)] == [1.0, 1.0, 1.0]  # off
+    assert lr_factor(100, 50) == lr_factor(100, 100) == 1.0 and lr_factor(100, 400) == 0.5
+    straight = train(tiny_config(out=str(tmp_path / "straight"), steps=8, lr_decay_steps=3), progress=False)
+    assert straight.step == 8
+    train(tiny_config(out=str(tmp_path / "halves"), steps=5, lr_decay_steps=3), progress=False)
+    train(tiny_config(out=str(tmp_path / "halves"), steps=8, lr_decay_steps=3), resume=True, progress=False)
+    a, meta_a = final_state(tmp_path / "straight")
+    b, meta_b = final_state(tmp_path / "halves")
+    assert_identical(a, b)
+    # the last step taken was step 7 (0-based): its rate is lr · sqrt(3/7)
+    rates = [g["lr"] for g in meta_a["opt_g"]["param_groups"]]
+    assert rates == pytest.approx([2e-4 * (3 / 7) ** 0.5] * len(rates))
+    constant = train(tiny_config(out=str(tmp_path / "constant"), steps=8), progress=False)
+    assert constant.step == 8
+    assert not torch.equal(final_state(tmp_path / "constant")[0]["G.inp.weight"], a["G.inp.weight"])
+    with pytest.raises(RunError, match="lr_decay_steps must be 0"):
+        train(tiny_config(out=str(tmp_path / "bad"), lr_decay_steps=-1), progress=False)

@@ -51,6 +51,9 @@ class TrainConfig:
     lr_g: float = 2e-4
     lr_d: float = 2e-4
     betas: list[float] = field(default_factory=lambda: [0.0, 0.99])
+    #: from this step on both learning rates fall as sqrt(lr_decay_steps / step) (0: constant).
+    #: A function of the step alone, so a resumed, a staged and a one-go run train alike
+    lr_decay_steps: int = 0
     #: None = the family's default ("ns_r1" for textures)
     loss: str | None = None
     r1_gamma: float = 1.0
@@ -102,6 +105,8 @@ class TrainConfig:
                                              and not isinstance(self.minutes, bool)
                                              and math.isfinite(self.minutes) and self.minutes > 0):
             raise bad(f"minutes must be a number above 0 (got {self.minutes!r})")
+        if int(self.lr_decay_steps) < 0:
+            raise bad(f"lr_decay_steps must be 0 (constant) or more (got {self.lr_decay_steps})")
         if int(self.patience) < 0:
             raise bad(f"patience must be 0 (off) or more (got {self.patience})")
         if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):

@@ -27,6 +27,14 @@ from .family import Family, StepContext
 RNG_STREAMS = ("data", "noise", "augment")
 
 
+def lr_factor(decay_steps: int, step: int) -> float:
+    """The learning rates' multiplier at ``step``: 1 until ``decay_steps``, then
+    sqrt(decay_steps / step), so step 4·decay_steps trains at half the rate (0: always 1)."""
+    if decay_steps <= 0 or step <= decay_steps:
+        return 1.0
+    return (decay_steps / step) ** 0.5
+
+
 def stream_seed(seed: int, rank: int, stream: str) -> int:
     """Independent 63-bit seeds per (run seed, rank, stream) via numpy's SeedSequence."""
     ss = np.random.SeedSequence([seed, rank, RNG_STREAMS.index(stream)])
@@ -66,6 +74,10 @@ class Trainer:
         self.G_ema = make_ema(self.G)
 
         self.opt_g, self.opt_d = family.optimizers(self.G, self.D, cfg)
+        #: each group's learning rate as built (the schedule scales these; a checkpoint's saved,
+        #: already-scaled rates are overwritten at the next step)
+        self.base_lrs = [(opt, [g["lr"] for g in opt.param_groups]) for opt in (self.opt_g, self.opt_d)
+                         if opt is not None]
 
         # AMP only on CUDA: bf16 where supported (no loss scaling), else fp16 with GradScalers.
         self.amp_dtype: torch.dtype | None = None
@@ -118,6 +130,7 @@ class Trainer:
         A family with ``own_step`` (text: maximum-likelihood steps, Gumbel-softmax GAN steps)
         computes its own updates from a :class:`StepContext` holding this trainer's networks,
         optimisers and RNGs; the EMA update and the step count stay the engine's."""
+        self.schedule_lr()
         if self.family.own_step:
             out = self.family.train_step(self.context())
             self.finish_step()
@@ -180,6 +193,13 @@ class Trainer:
         out["loss_g"] = loss_g.detach()
         self.finish_step()
         return out
+
+    def schedule_lr(self) -> None:
+        """Set this step's learning rates (``lr_decay_steps``: constant, then ∝ 1/sqrt(step))."""
+        factor = lr_factor(int(self.cfg.lr_decay_steps), self.step_count)
+        for opt, bases in self.base_lrs:
+            for group, base in zip(opt.param_groups, bases, strict=True):
+                group["lr"] = base * factor
 
     def penalty_real(self, real: torch.Tensor) -> torch.Tensor:
         """The real samples for the family's generator term: the D batch, topped up to the
