@@ -246,6 +246,25 @@ def test_export_without_checkpoints(tmp_path):
     assert not (tmp_path / "p.onnx").exists()
 
 
+def test_export_a_kept_step(tiny_config, tmp_path):
+    """--checkpoint STEP exports that step's checkpoint; a step not kept, or a word that is not
+    last/best/a number, is one error line naming what there is, and writes nothing."""
+    from ganforge.core.training.run import train
+
+    cfg = tiny_config(steps=4, checkpoint_every=2, keep_last=5)
+    train(cfg, progress=False)
+    pack = tmp_path / "two.onnx"
+    result = invoke("export", cfg.out, "-o", pack, "--checkpoint", "2")
+    assert result.exit_code == 0, result.output
+    info = json.loads(invoke("info", "--json", pack).stdout)
+    assert info["train"]["steps"] == 2 and info["train"]["checkpoint"] == "step_000000002.safetensors"
+    one_error_line(invoke("export", cfg.out, "-o", tmp_path / "p.onnx", "--checkpoint", "3"),
+                   "no checkpoint of step 3", "kept: 2, 4")
+    result = invoke("export", cfg.out, "-o", tmp_path / "p.onnx", "--checkpoint", "newest")
+    assert result.exit_code == 2 and "'newest' is not last, best or a step number" in result.output
+    assert not (tmp_path / "p.onnx").exists()
+
+
 def test_console_script_error_exit(tmp_path):
     if not EXE.exists():
         pytest.skip("the ganforge console script is not installed in this environment")

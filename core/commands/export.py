@@ -18,16 +18,16 @@ from ..errors import GanforgeError, RunError
               "below 30 dB PSNR against the float32 pack). Other modalities: refused in one line.")
 @click.option("--license", "license_", default="unspecified", show_default=True, metavar="TEXT",
               help="The license you declare for the generated outputs, stored in the pack.")
-@click.option("--checkpoint", type=click.Choice(["last", "best"]), default="last", show_default=True,
-              help="Export the newest checkpoint, or the best one by the modality's sample metric "
+@click.option("--checkpoint", default="last", show_default=True, metavar="last|best|STEP",
+              help="Export the newest checkpoint, the best one by the modality's sample metric "
                    "(textures: sliced Wasserstein distance to crops of the photos, or of their held-out band "
-                   "with --data-option holdout).")
+                   "with --data-option holdout), or the kept checkpoint of step STEP (e.g. 4000).")
 @click.option("--exporter", default="onnx", show_default=True, metavar="NAME",
               help="Which registered exporter to use (`ganforge plugins` lists them).")
 def export(run_dir: Path, out: Path, int8: bool, license_: str, checkpoint: str, exporter: str) -> None:
     """Export the trained run RUN_DIR to a generator pack.
 
-    Uses the EMA generator of the run's latest (or --checkpoint best) checkpoint, checks the
+    Uses the EMA generator of the run's latest (or --checkpoint best, or STEP) checkpoint, checks the
     exported graph against the PyTorch model, and embeds the pack metadata (inputs, draw order,
     decoder settings, training facts, license) in the file.
 
@@ -40,6 +40,8 @@ def export(run_dir: Path, out: Path, int8: bool, license_: str, checkpoint: str,
 
     if not run_dir.is_dir():
         raise RunError(f"{run_dir}: no such run directory")
+    if checkpoint not in ("last", "best") and not (checkpoint.isascii() and checkpoint.isdigit()):
+        raise click.BadParameter(f"{checkpoint!r} is not last, best or a step number", param_hint="--checkpoint")
     registry = plugins.get_registry()
     if exporter not in registry.exporters:
         known = ", ".join(sorted(registry.exporters)) or "none"

@@ -50,6 +50,14 @@ def list_checkpoints(run_dir: str | Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
+def step_of(path: Path) -> int:
+    """The step a ``step_N.safetensors`` file was saved at."""
+    m = _STEP_RE.match(path.name)
+    if m is None:
+        raise ValueError(f"{path.name} is not a step checkpoint")
+    return int(m.group(1))
+
+
 def has_checkpoints(run_dir: str | Path) -> bool:
     return bool(list_checkpoints(run_dir)) or (checkpoint_dir(run_dir) / BEST).is_file()
 

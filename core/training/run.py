@@ -225,11 +225,20 @@ def _family_from_meta(meta: dict[str, Any], source: Path) -> FamilyFactory:
 
 def load_for_export(run_dir: str | Path, *, checkpoint: str = "last",
                     family_factory: FamilyFactory | None = None) -> ExportBundle:
-    """The EMA generator of the newest (``checkpoint="last"``) or best (``"best"``) checkpoint."""
+    """The EMA generator of the newest (``checkpoint="last"``), the best (``"best"``) or a kept
+    step's checkpoint (its number: ``"4000"``)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunError(f"{run_dir}: no such run directory")
-    if checkpoint == "best":
+    if str(checkpoint).isascii() and str(checkpoint).isdigit():
+        kept = {int(ckpt.step_of(p)): p for p in ckpt.list_checkpoints(run_dir)}
+        path = kept.get(int(checkpoint))
+        if path is None:
+            have = ", ".join(str(s) for s in sorted(kept)) or "none"
+            raise RunError(f"{run_dir}: no checkpoint of step {int(checkpoint)} (kept: {have}; "
+                           "--keep-last decides how many are kept)")
+        tensors, meta = ckpt.load(path)
+    elif checkpoint == "best":
         path = ckpt.checkpoint_dir(run_dir) / ckpt.BEST
         if not path.is_file():
             raise RunError(f"{run_dir}: no best checkpoint (it is written when samples are evaluated)")
@@ -237,7 +246,7 @@ def load_for_export(run_dir: str | Path, *, checkpoint: str = "last",
     elif checkpoint == "last":
         path, tensors, meta = ckpt.load_latest(run_dir, warn=_stderr)
     else:
-        raise RunError(f"unknown checkpoint choice {checkpoint!r} (use 'last' or 'best')")
+        raise RunError(f"unknown checkpoint choice {checkpoint!r} (use last, best or a step number)")
     try:
         config = TrainConfig.from_dict(meta["config"])
         factory = family_factory or _family_from_meta(meta, path)

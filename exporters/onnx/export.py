@@ -215,7 +215,7 @@ def export_pack(run_dir: str | Path, out_path: str | Path, *, int8: bool = False
                 license: str = "unspecified", checkpoint: str = "last") -> ExportReport:
     """Export the EMA generator of a training run to a pack (the ``onnx`` exporter's entry).
 
-    ``checkpoint``: ``"last"`` (newest) or ``"best"`` (by the family's metric).
+    ``checkpoint``: ``"last"`` (newest), ``"best"`` (by the family's metric) or a kept step number.
     """
     from ganforge.core.training.run import load_for_export
 
