@@ -78,6 +78,9 @@ def _options() -> list[click.Option]:
         click.Option(["--checkpoint-minutes"], type=click.FloatRange(min=0, min_open=True),
                      default=d.checkpoint_minutes,
                      show_default=True, metavar="M", help="Also save one at least every M minutes."),
+        click.Option(["--keep-last"], type=click.IntRange(min=1), default=d.keep_last, show_default=True,
+                     metavar="N", help="Keep the newest N step checkpoints (older ones are deleted; the best "
+                     "is kept apart). `export --checkpoint STEP` exports any of them."),
         click.Option(["--sample-every"], type=click.IntRange(min=1), default=d.sample_every, show_default=True,
                      metavar="STEPS", help="Write a preview image of samples every this many steps."),
         click.Option(["--patience"], type=click.IntRange(min=0), default=d.patience, show_default=True,

@@ -263,8 +263,8 @@ __all__: list[str] = [
 #: minute on a CPU than 128 × 16, and the fully convolutional generator still renders any size.
 TRAIN_OPTIONS: list[click.Option] = [
     click.Option(["--crop", "--size"], type=click.IntRange(min=8), default=64, show_default=True,
-                 help="Training crop side in pixels, a multiple of the generator stride (16). Larger "
-                      "crops let the discriminator judge larger structures, at ~4x the cost per step."),
+                 help="Training crop side in pixels, a multiple of the generator stride (8; 2^stages "
+                      "with --model-option stages=N). Larger crops let the discriminator judge larger structures, at ~4x the cost per step."),
     click.Option(["--batch"], type=click.IntRange(min=1), default=8, show_default=True,
                  help="Crops per step."),
 ]
