@@ -76,7 +76,9 @@ def test_cli_json_has_scores_baselines_and_pixel_std(pack: Path, photos: Path) -
     data = json.loads(result.stdout)
     assert isinstance(data["swd"], float) and isinstance(data["kid"], float)
     assert set(data["baselines"]) == set(T.BASELINES)
-    assert all(set(v) == {"swd", "kid"} for v in data["baselines"].values())
+    levels = set(data["details"]["swd"])
+    assert levels and all(k.startswith("swd_") for k in levels)
+    assert all(set(v) == {"swd", "kid"} | levels for v in data["baselines"].values())
     assert data["baselines"]["real"]["swd"] < data["baselines"]["flat"]["swd"]
     assert data["pixel_std"] > 0 and data["reference_pixel_std"] > 0
     assert data["samples"] == data["reference"] == 16 and data["photos"] == 2 and data["crop"] == 128
@@ -88,7 +90,8 @@ def test_cli_table(pack: Path, photos: Path) -> None:
     result = invoke("eval", pack, "--data", photos, "--samples", 8)
     assert result.exit_code == 0, result.output
     out = result.stdout
-    for word in ("swd ", "kid ", "real", "shuffle64", "shuffle16", "flat", "noise", "> this pack", "pixel std"):
+    for word in ("swd ", "kid ", "real", "shuffle64", "shuffle16", "flat", "noise", "> this pack", "pixel std",
+                 "128 px", "16 px", "the coarsest"):
         assert word in out, (word, out)
     assert out.index("  real") < out.index("  flat")
 

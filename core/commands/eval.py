@@ -103,8 +103,10 @@ def sweep_pack(pack: str | Path, data: str | Path, png: Path, samples: int = 100
               help="Print one JSON object (keys fd, kid, swd, memorisation, ...; textures: swd, kid, "
                    "baselines, pixel_std, reference_pixel_std).")
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@click.option("--threads", type=click.IntRange(1, 256), default=None,
+              help="CPU threads for onnxruntime, 1-256 (default: the CPUs available).")
 def eval_(pack: Path, data: Path, samples: int | None, seed: int, training: Path | None, truncation: float | None,
-          temperature: float | None, sweep: Path | None, as_json: bool, device: str) -> None:
+          temperature: float | None, sweep: Path | None, as_json: bool, device: str, threads: int | None) -> None:
     """Score the pack PACK against real data, offline (no weight downloads, no torch).
 
     Images: Fréchet distance and KID on the features of a fixed-seed random CNN (see
@@ -141,7 +143,7 @@ def eval_(pack: Path, data: Path, samples: int | None, seed: int, training: Path
     options = {} if truncation is None else {"truncation": truncation}
     if temperature is not None:
         options["temperature"] = temperature
-    result = evaluate_pack(pack, data, samples, seed, training, device, **options)
+    result = evaluate_pack(pack, data, samples, seed, training, device, threads, **options)
     if sweep is not None:
         result["sweep"] = sweep_pack(pack, data, sweep, samples, seed, training, device)
     if as_json:
@@ -172,15 +174,23 @@ _SHOWN_APART = ("seconds", "pixel_std", "reference_pixel_std", "pixel_std_ratio"
 
 def _echo_baselines(result: dict[str, Any]) -> None:
     """The pack among the photos' baselines, best (real) first, by SWD."""
-    rows = [(name, v["swd"], v["kid"]) for name, v in result["baselines"].items()]
-    rows.append(("> this pack", result["swd"], result["kid"]))
-    rows.sort(key=lambda r: r[1])
+    levels = sorted((k for k in result.get("details", {}).get("swd", {}) if k.startswith("swd_")),
+                    key=lambda k: -int(k[4:]))  # finest first
+    rows = [(name, v) for name, v in result["baselines"].items()]
+    rows.append(("> this pack", {"swd": result["swd"], "kid": result["kid"], **result["details"].get("swd", {})}))
+    rows.sort(key=lambda r: r[1]["swd"])
     crop = result.get("crop", 128)
     click.echo(f"\nthe photos' baselines on the same {crop}-px reference crops (lower is better; "
                "real is the floor):")
-    click.echo(f"  {'':14s} {'swd':>10s} {'kid':>10s}")
-    for name, s, k in rows:
-        click.echo(f"  {name:14s} {s:10.4f} {k:10.4f}")
+    head = "".join(f"{k[4:] + ' px':>9s}" for k in levels)
+    click.echo(f"  {'':14s} {'swd':>10s} {'kid':>10s}   {head}")
+    for name, v in rows:
+        by_level = "".join(f"{v[k]:9.3f}" if k in v else f"{'–':>9s}" for k in levels)
+        click.echo(f"  {name:14s} {v['swd']:10.4f} {v['kid']:10.4f}   {by_level}")
+    if levels:
+        click.echo(f"  (the last columns: swd at each Laplacian level of the crops, from {levels[0][4:]} px, the "
+                   f"finest, to {levels[-1][4:]} px, the coarsest; a high coarse value means the large-scale "
+                   "layout or the proportions of colours differ)")
     if "pixel_std" in result:
         ratio = result.get("pixel_std_ratio", float("nan"))
         verdict = "ok" if ratio >= 0.5 else "below half: collapsing"

@@ -153,10 +153,10 @@ def score_texture(generated: np.ndarray, reference: np.ndarray | Reference, seed
 
 def score_baselines(photos: Sequence[np.ndarray], reference: np.ndarray | Reference, crop: int = CROP,
                     count: int = COUNT, seed: int = 0) -> dict[str, dict[str, float]]:
-    """``{baseline: {"swd": ..., "kid": ...}}`` against ``reference``, in :data:`BASELINES` order."""
+    """``{baseline: {"swd": ..., "kid": ..., "swd_<side>": ...}}`` against ``reference``, in
+    :data:`BASELINES` order (the per-level SWDs say at which scale a pack differs from them)."""
     ref = reference if isinstance(reference, Reference) else Reference(reference, seed)
-    return {name: {k: v for k, v in score_texture(crops, ref).items() if k in ("swd", "kid")}
-            for name, crops in texture_baselines(photos, crop, count, seed).items()}
+    return {name: score_texture(crops, ref) for name, crops in texture_baselines(photos, crop, count, seed).items()}
 
 
 def pixel_std(crops: np.ndarray) -> float:
