@@ -118,12 +118,14 @@ def score(pack: Path, photo: Path, seeds: list[int]) -> dict:
     def mean(values: list[float]) -> float:
         return float(np.mean(values))
 
-    baselines = {k: {m: mean([r["baselines"][k][m] for r in runs]) for m in ("swd", "kid")}
+    # the SWD of each Laplacian level too (swd_128 finest ... swd_16 coarsest): where a pack misses
+    baselines = {k: {m: mean([r["baselines"][k][m] for r in runs]) for m in runs[0]["baselines"][k]}
                  for k in runs[0]["baselines"]}
     for k in baselines:
         baselines[k]["swd_seeds"] = [r["baselines"][k]["swd"] for r in runs]
     pack_scores = {"swd": mean([r["swd"] for r in runs]), "swd_seeds": [r["swd"] for r in runs],
-                   "kid": mean([r["kid"] for r in runs]), "pixel_std": mean([r["pixel_std"] for r in runs])}
+                   "kid": mean([r["kid"] for r in runs]), "pixel_std": mean([r["pixel_std"] for r in runs]),
+                   **{m: mean([r["details"]["swd"][m] for r in runs]) for m in runs[0]["details"]["swd"]}}
     return {"baselines": baselines, "pack": pack_scores,
             "reference_pixel_std": mean([r["reference_pixel_std"] for r in runs])}
 
