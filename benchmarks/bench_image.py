@@ -141,7 +141,9 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
         data = read_dataset(spec["data"], spec["size"], "pad", warn=lambda m: None)
         facts = image_baselines.train_baseline(spec["model"], spec["lr"], data.images, data.labels,
                                                len(data.categories), spec["budget_s"], out, spec["snapshot_s"])
-    return {**facts, "wall_s": round(time.monotonic() - wall0, 1), "cpu_s": round(time.process_time() - cpu0, 1)}
+    facts = {**facts, "wall_s": round(time.monotonic() - wall0, 1), "cpu_s": round(time.process_time() - cpu0, 1)}
+    (out / "facts.json").write_text(json.dumps(facts) + "\n")  # what --reuse reads back
+    return facts
 
 
 def _busy_seconds() -> float:
@@ -317,6 +319,9 @@ def main() -> None:
     parser.add_argument("--snapshots", type=int, default=10, help="snapshots per run to select among")
     parser.add_argument("--samples", type=int, default=1000, help="test samples per model")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "image.json")
+    parser.add_argument("--reuse", default="", metavar="NAMES",
+                        help="runs (e.g. ganforge) trained by an earlier invocation with the same settings and "
+                             "work dir: kept and re-scored, not retrained (their facts.json says how they trained)")
     parser.add_argument("--report", action="store_true", help="print the RESULTS.md table of --out")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -351,17 +356,25 @@ def main() -> None:
         sets = prepare(work, args.size, 1.0 if setting == "full" else 0.1, setting)
         feats = {name: random_cnn_features(sets[name].straight()) for name in ("train", "val", "test")}
         specs = run_specs(args)
+        reuse = {n for n in args.reuse.split(",") if n}
+        trained: dict[str, dict[str, Any]] = {}
         for s in specs:
             s.update(out=str(work / f"{setting}-{s['name']}"), data=str(sets["train_used_path"]), size=args.size,
                      budget_s=budget, snapshot_s=budget / args.snapshots)
-            shutil.rmtree(s["out"], ignore_errors=True)
+            facts = Path(s["out"]) / "facts.json"
+            if s["name"] in reuse:
+                if not facts.is_file():
+                    sys.exit(f"--reuse {s['name']}: no {facts} (train it first)")
+                trained[s["name"]] = {**json.loads(facts.read_text()), "reused": True}
+            else:
+                shutil.rmtree(s["out"], ignore_errors=True)
         row: dict[str, Any] = {"train_images": len(sets["train_used"].images), "val_images": len(sets["val"].images),
                                "test_images": len(sets["test"].images), "waves": [], "runs": {}}
-        trained: dict[str, dict[str, Any]] = {}
-        for i in range(0, len(specs), args.parallel):
-            wave = train_wave(specs[i:i + args.parallel])
+        fresh = [s for s in specs if s["name"] not in trained]
+        for i in range(0, len(fresh), args.parallel):
+            wave = train_wave(fresh[i:i + args.parallel])
             row["waves"].append({k: v for k, v in wave.items() if k != "results"})
-            trained.update({s["name"]: r for s, r in zip(specs[i:i + args.parallel], wave["results"], strict=True)})
+            trained.update({s["name"]: r for s, r in zip(fresh[i:i + args.parallel], wave["results"], strict=True)})
         for s in specs:
             run = Path(s["out"])
             chosen = select(snapshot_samplers(run, s["model"]), sets["val"], feats["val"])

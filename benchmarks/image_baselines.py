@@ -54,6 +54,9 @@ class Projection(nn.Module):
     def __init__(self, c: int, k: int) -> None:
         super().__init__()
         self.linear, self.embed = nn.Linear(c, 1), nn.Embedding(k, c)
+        # initialised like the linear head beside it: nn.Embedding's default N(0, 1) made the
+        # label term ~50x the rest of the logit at the start (session 12)
+        nn.init.uniform_(self.embed.weight, -c ** -0.5, c ** -0.5)
 
     def forward(self, h: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return self.linear(h)[:, 0] + (self.embed(labels.long()) * h).sum(1)
@@ -93,9 +96,12 @@ class DCDiscriminator(nn.Module):
         return self.head(h).flatten() + (self.proj(labels.long()) * h.sum((2, 3))).sum(1)
 
 
-def _dcgan_init(m: nn.Module) -> None:  # the example's weights_init
+def _dcgan_init(m: nn.Module) -> None:
+    """The example's weights_init, and its N(0, 0.02) for the projection's embedding too (left at
+    nn.Embedding's N(0, 1), the label term swamped the logit: ±100 at the start against ±1 for
+    the head, and 30 minutes at 2e-4 gave noise; session 12)."""
     name = type(m).__name__
-    if "Conv" in name:
+    if "Conv" in name or "Embedding" in name:
         nn.init.normal_(m.weight, 0.0, 0.02)
     elif "BatchNorm" in name:
         nn.init.normal_(m.weight, 1.0, 0.02)

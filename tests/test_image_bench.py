@@ -37,3 +37,19 @@ def test_a_baseline_saves_snapshots_that_sample_by_category(kind, tmp_path):
     assert facts["steps"] >= 1 and facts["snapshots"] == len(snaps) >= 1
     out = image_baselines.sampler(snaps[-1])(np.array([0, 1, 2, 2]), seed=3)
     assert out.shape == (4, 32, 32, 4) and 0.0 <= out.min() and out.max() <= 1.0
+
+
+@pytest.mark.parametrize("kind", ["dcgan", "fastgan"])
+def test_the_label_term_does_not_swamp_a_fresh_discriminator(kind):
+    """At initialisation the projection's label term is on the scale of the rest of the logit
+    (nn.Embedding's default N(0, 1) made it ~100 against ~1, and a 30-minute DCGAN gave noise)."""
+    import image_baselines
+    import torch
+
+    torch.manual_seed(0)
+    _, D = image_baselines.build(kind, 32, 4, 10)
+    x = torch.randn(64, 4, 32, 32)
+    with torch.no_grad():
+        per_label = torch.stack([D(x, torch.full((64,), k)) for k in range(10)])  # (labels, images)
+    spread_over_labels = per_label.std(dim=0).mean()
+    assert spread_over_labels < 5.0, spread_over_labels
