@@ -349,10 +349,11 @@ def test_loss_r1_and_model_options_reach_the_run(tmp_path):
     data, run = photos(tmp_path / "photos"), tmp_path / "run"
     result = invoke("train", "texture", "--data", data, "--out", run, "--steps", 1, "--crop", "32", "--batch", "2",
                     "--no-progress", "--loss", "hinge", "--r1-gamma", "10", "--r1-every", "4",
-                    "--model-option", "base=32", "--model-option", "stages=3", "--keep-last", "7")
+                    "--model-option", "base=32", "--model-option", "stages=3", "--keep-last", "7", "--lr-decay-steps", "500")
     assert result.exit_code == 0, result.output
     saved = json.loads((run / "config.json").read_text())
-    assert (saved["loss"], saved["r1_gamma"], saved["r1_every"], saved["keep_last"]) == ("hinge", 10.0, 4, 7)
+    assert (saved["loss"], saved["r1_gamma"], saved["r1_every"], saved["keep_last"], saved["lr_decay_steps"]) == (
+        "hinge", 10.0, 4, 7, 500)
     assert saved["model"] == {"base": 32, "stages": 3}
     one_error_line(invoke("train", "texture", "--data", data, "--out", tmp_path / "r2", "--model-option", "base"),
                    "--model-option", "KEY=VALUE")

@@ -69,6 +69,10 @@ def _options() -> list[click.Option]:
         click.Option(["--r1-every"], type=click.IntRange(min=1), default=None, metavar="STEPS",
                      help=f"Lazy R1: penalise every this many D steps (default {d.r1_every}; refused by text "
                           "families)."),
+        click.Option(["--lr-decay-steps"], type=click.IntRange(min=0), default=d.lr_decay_steps, show_default=True,
+                     metavar="STEPS", help="Keep the learning rates until this step, then lower both as "
+                     "1/sqrt(step) (half at 4x STEPS); a function of the step alone, so resumed and one-go "
+                     "runs train alike. 0: constant."),
         click.Option(["--model-option"], multiple=True, metavar="KEY=VALUE",
                      help="A model-family option, repeatable (music: channels=128, mode_seeking=0; "
                           "texture: base=64; text: lr_mle=0.01, hidden=256). Values are JSON or plain "
