@@ -130,6 +130,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
         cfg = TrainConfig(**ganforge_config(Path(spec["data"]), out, spec["size"], spec["budget_s"],
                                             spec["snapshot_s"]))
         cfg.lr_g = cfg.lr_d = spec["lr"]
+        cfg.model.update(spec.get("options", {}))  # a candidate's --ganforge-option
         result = train(cfg, progress=False, family_factory=ImageFamily, dataset_factory=build_dataset)
         facts = {"steps": result.step, "batch": cfg.batch, "images_seen": result.step * cfg.batch,
                  "snapshots": len(list((out / "checkpoints").glob("step_*.safetensors")))}
@@ -298,7 +299,12 @@ def run_specs(args: argparse.Namespace) -> list[dict[str, Any]]:
     specs = []
     for model in args.models.split(","):
         if model == "ganforge":
-            specs.append({"name": "ganforge", "model": "ganforge", "lr": 2e-3, "lr_rule": "ganforge's default"})
+            from ganforge.core.commands.train import parse_data_options
+
+            options = parse_data_options(args.ganforge_option, "--ganforge-option")
+            name = "ganforge" + "".join(f"+{k}={v}" for k, v in options.items())
+            specs.append({"name": name, "model": "ganforge", "lr": 2e-3, "lr_rule": "ganforge's default",
+                          "options": options})
             continue
         specs.append({"name": model, "model": model, "lr": 2e-4, "lr_rule": "published"})
         specs.append({"name": f"{model}@{args.budget_lr:g}", "model": model, "lr": args.budget_lr,
@@ -319,6 +325,8 @@ def main() -> None:
     parser.add_argument("--snapshots", type=int, default=10, help="snapshots per run to select among")
     parser.add_argument("--samples", type=int, default=1000, help="test samples per model")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "image.json")
+    parser.add_argument("--ganforge-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="a model option of ganforge's run, for a candidate (its name shows it)")
     parser.add_argument("--reuse", default="", metavar="NAMES",
                         help="runs (e.g. ganforge) trained by an earlier invocation with the same settings and "
                              "work dir: kept and re-scored, not retrained (their facts.json says how they trained)")
@@ -377,13 +385,13 @@ def main() -> None:
             trained.update({s["name"]: r for s, r in zip(fresh[i:i + args.parallel], wave["results"], strict=True)})
         for s in specs:
             run = Path(s["out"])
+            tag = s["name"].replace("@", "_lr").replace("+", "_").replace("=", "")
             chosen = select(snapshot_samplers(run, s["model"]), sets["val"], feats["val"])
             if s["model"] == "ganforge":
-                sample, extra = pack_sampler(run / "checkpoints" / chosen["chosen"], work / f"{setting}-ganforge.onnx")
+                sample, extra = pack_sampler(run / "checkpoints" / chosen["chosen"], work / f"{setting}-{tag}.onnx")
             else:
                 sample, extra = dict(snapshot_samplers(run, s["model"]))[chosen["chosen"]], {}
             measured, _ = score(sample, sets, feats, args.samples)
-            tag = s["name"].replace("@", "_lr")
             grid(sample, sets["train"].categories, sets["train"].labels, grids / f"image_{tag}_{setting}.png")
             row["runs"][s["name"]] = {"model": s["model"], "lr": s["lr"], "lr_rule": s["lr_rule"],
                                       **trained[s["name"]], **chosen, **extra, **measured}

@@ -77,3 +77,28 @@ def test_generator_sizes_32_64_128():
         D = ImageDiscriminator(size, 3, channel_base=256, channel_max=16)
         x = G(torch.randn(2, 8))
         assert x.shape == (2, 3, size, size) and D(x).shape == (2,)
+
+
+def test_mode_seeking_term_rewards_latents_that_move_the_image():
+    """``mode_seeking``: off gives no term; on, a positive term whose gradient reaches G, and a
+    generator that ignores z pays far more than one that uses it."""
+    from ganforge.core.modalities.image.family import ImageFamily
+
+    info = {"channels": 4, "crop": 16, "categories": ["a", "b"]}
+    assert ImageFamily({}, info).generator_penalty(None, torch.zeros(4, 4, 16, 16), {}) is None
+    family = ImageFamily({"mode_seeking": 1.0, "channel_base": 64, "channel_max": 16, "z_dim": 8, "w_dim": 16},
+                         info)
+    torch.manual_seed(0)
+    G = family.build_generator()
+    inputs = family.sample_inputs(8, torch.Generator().manual_seed(1), torch.device("cpu"),
+                                  labels=torch.tensor([0, 1, 0, 1, 0, 1, 0, 1]))
+    term = family.generator_penalty(G, G(**inputs), inputs)
+    term.backward()
+    assert term.item() > 0 and G.mapping.net[0].weight.grad.abs().sum() > 0
+
+    class IgnoresZ(torch.nn.Module):
+        def forward(self, z, labels):
+            return labels[:, None, None, None].float().expand(-1, 4, 16, 16) + 0 * z.sum()
+
+    flat = family.generator_penalty(IgnoresZ(), IgnoresZ()(**inputs), inputs)
+    assert flat.item() > 100 * term.item()
