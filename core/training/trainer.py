@@ -74,10 +74,10 @@ class Trainer:
         self.G_ema = make_ema(self.G)
 
         self.opt_g, self.opt_d = family.optimizers(self.G, self.D, cfg)
-        #: each group's learning rate as built (the schedule scales these; a checkpoint's saved,
-        #: already-scaled rates are overwritten at the next step)
-        self.base_lrs = [(opt, [g["lr"] for g in opt.param_groups]) for opt in (self.opt_g, self.opt_d)
-                         if opt is not None]
+        #: the schedule's factor the optimisers' rates carry now (``lr_decay_steps``); the rates
+        #: are rescaled by ratios, so a family that sets its own (text's switch to ``lr_adv``)
+        #: keeps it, decayed from then on
+        self.lr_applied = 1.0
 
         # AMP only on CUDA: bf16 where supported (no loss scaling), else fp16 with GradScalers.
         self.amp_dtype: torch.dtype | None = None
@@ -195,11 +195,15 @@ class Trainer:
         return out
 
     def schedule_lr(self) -> None:
-        """Set this step's learning rates (``lr_decay_steps``: constant, then ∝ 1/sqrt(step))."""
+        """Scale this step's learning rates (``lr_decay_steps``: constant, then ∝ 1/sqrt(step));
+        off (0), the optimisers are left alone."""
         factor = lr_factor(int(self.cfg.lr_decay_steps), self.step_count)
-        for opt, bases in self.base_lrs:
-            for group, base in zip(opt.param_groups, bases, strict=True):
-                group["lr"] = base * factor
+        if factor == self.lr_applied:
+            return
+        for opt in (self.opt_g, self.opt_d):
+            for group in opt.param_groups if opt is not None else ():
+                group["lr"] *= factor / self.lr_applied
+        self.lr_applied = factor
 
     def penalty_real(self, real: torch.Tensor) -> torch.Tensor:
         """The real samples for the family's generator term: the D batch, topped up to the
@@ -268,3 +272,5 @@ class Trainer:
             self.scaler_g.load_state_dict(meta["scaler_g"])
             self.scaler_d.load_state_dict(meta["scaler_d"])
         self.step_count, self.images_seen = int(meta["step"]), int(meta["images_seen"])
+        # the saved rates carry the factor of the last step taken
+        self.lr_applied = lr_factor(int(self.cfg.lr_decay_steps), max(self.step_count - 1, 0))
