@@ -16,7 +16,8 @@ from ganforge.core.components import resolve
 
 #: Options every family uses (run length, bookkeeping, data, the family's own options).
 UNIVERSAL = {"data", "out", "steps", "minutes", "resume", "seed", "device", "family", "batch", "data_option",
-             "model_option", "checkpoint_every", "checkpoint_minutes", "sample_every", "patience", "progress"}
+             "model_option", "checkpoint_every", "checkpoint_minutes", "sample_every", "patience", "progress",
+             "keep_last", "lr_decay_steps"}  # the schedule scales every family's optimisers
 #: Flags of the family-dependent engine options (TrainConfig fields in family.ENGINE_OPTIONS).
 ENGINE_FLAGS = {"crop": ("crop", "32"), "lr": ("lr_g", "0.001"), "loss": ("loss", "hinge"),
                 "r1_gamma": ("r1_gamma", "2"), "r1_every": ("r1_every", "4")}
