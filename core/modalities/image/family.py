@@ -33,8 +33,9 @@ DEFAULTS: dict[str, Any] = {
     "d_channel_max": 128,
     "eval_samples": 256,
     #: weight of MSGAN's mode-seeking term (Mao et al. 2019): two latents of one category must
-    #: give different images. 0: off. Meant against the within-category collapse measured in
-    #: session 12 (30 minutes at 32 px: each category's samples were near one blurred average)
+    #: give different images. 0: off. Tried against the within-category collapse measured in
+    #: session 12: at 1 and at 0.1 the discriminator wins within minutes and training breaks
+    #: (benchmarks/RESULTS.md, Image modality)
     "mode_seeking": 0.0,
 }
 W_AVG_SAMPLES = 4096  # latents per category averaged for the truncation centre
