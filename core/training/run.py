@@ -231,7 +231,7 @@ def load_for_export(run_dir: str | Path, *, checkpoint: str = "last",
     if not run_dir.is_dir():
         raise RunError(f"{run_dir}: no such run directory")
     if str(checkpoint).isascii() and str(checkpoint).isdigit():
-        kept = {int(ckpt.step_of(p)): p for p in ckpt.list_checkpoints(run_dir)}
+        kept = {ckpt.step_of(p): p for p in ckpt.list_checkpoints(run_dir)}
         path = kept.get(int(checkpoint))
         if path is None:
             have = ", ".join(str(s) for s in sorted(kept)) or "none"
