@@ -174,10 +174,10 @@ _SHOWN_APART = ("seconds", "pixel_std", "reference_pixel_std", "pixel_std_ratio"
 
 def _echo_baselines(result: dict[str, Any]) -> None:
     """The pack among the photos' baselines, best (real) first, by SWD."""
-    levels = sorted((k for k in result.get("details", {}).get("swd", {}) if k.startswith("swd_")),
-                    key=lambda k: -int(k[4:]))  # finest first
-    rows = [(name, v) for name, v in result["baselines"].items()]
-    rows.append(("> this pack", {"swd": result["swd"], "kid": result["kid"], **result["details"].get("swd", {})}))
+    pack_levels = result.get("details", {}).get("swd", {})
+    levels = sorted((k for k in pack_levels if k.startswith("swd_")), key=lambda k: -int(k[4:]))  # finest first
+    rows = list(result["baselines"].items())
+    rows.append(("> this pack", {"swd": result["swd"], "kid": result["kid"], **pack_levels}))
     rows.sort(key=lambda r: r[1]["swd"])
     crop = result.get("crop", 128)
     click.echo(f"\nthe photos' baselines on the same {crop}-px reference crops (lower is better; "
