@@ -83,17 +83,33 @@ def subset(idx: np.ndarray, labels: np.ndarray, fraction: float) -> np.ndarray:
     return np.sort(np.concatenate(keep))
 
 
-def prepare(work: Path, size: int, fraction: float, tag: str) -> dict[str, Any]:
+def source(name: str, work: Path) -> Path:
+    """The benchmark's data set as an .npz: ``twemoji`` (``../shared/data``, the set the models
+    were developed on) or ``lfw``, a second one nobody tuned on that every install has offline:
+    scikit-image's ``lfw_subset`` (100 grey 25×25 faces from Labeled Faces in the Wild and 100
+    non-face patches of the same photos; categories ``face`` / ``not face``)."""
+    if name == "twemoji":
+        return DATA
+    from skimage import data as skdata
+
+    images = (np.clip(skdata.lfw_subset(), 0, 1) * 255 + 0.5).astype(np.uint8)
+    path = work / "lfw_source.npz"
+    np.savez(path, images=images, labels=np.repeat([0, 1], [100, len(images) - 100]),
+             categories=np.array(["face", "not face"]))
+    return path
+
+
+def prepare(work: Path, size: int, fraction: float, tag: str, dataset: str = "twemoji") -> dict[str, Any]:
     """Write the training .npz of a setting; return the split sets as ImageSets at ``size``."""
     from ganforge.core.modalities.image.io import read_dataset
 
-    raw = np.load(DATA)
+    raw = np.load(source(dataset, work))
     labels = raw["labels"].astype(np.int64)
     parts = split(labels)
     parts["train_used"] = subset(parts["train"], labels, fraction)
     sets = {}
     for name, idx in parts.items():
-        path = work / f"twemoji_{name}{'_' + tag if name == 'train_used' else ''}.npz"
+        path = work / f"{dataset}_{name}{'_' + tag if name == 'train_used' else ''}.npz"
         np.savez(path, images=raw["images"][idx], labels=labels[idx], categories=raw["categories"])
         sets[name] = read_dataset(path, size, "pad", warn=lambda m: None)
         sets[name + "_path"] = path
@@ -101,18 +117,35 @@ def prepare(work: Path, size: int, fraction: float, tag: str) -> dict[str, Any]:
 
 
 # ---- one training run (child process, one thread) ------------------------------------------------
-def ganforge_config(data: Path, out: Path, size: int, budget_s: float, snapshot_s: float) -> dict[str, Any]:
+#: each ganforge family's settings in the benchmark: ``stylish`` at the rates it was tuned with,
+#: ``fastgan`` at FastGAN's published recipe (lr 2e-4, batch 8; its betas are the family's own)
+FAMILY_RECIPES: dict[str, dict[str, Any]] = {
+    "stylish": {"lr": 2e-3, "batch": 32, "r1_gamma": 0.1, "r1_every": 16,
+                "model": {"channel_base": 512, "channel_max": 128, "d_channel_base": 512, "d_channel_max": 128}},
+    "fastgan": {"lr": 2e-4, "batch": 8, "model": {}},
+}
+
+
+def ganforge_config(data: Path, out: Path, size: int, budget_s: float, snapshot_s: float,
+                    family: str = "stylish", batch: int | None = None) -> dict[str, Any]:
     from ganforge.core.training.config import UNBOUNDED_STEPS
 
-    return dict(modality="image", family="stylish", data=str(data), out=str(out), steps=UNBOUNDED_STEPS, crop=size,
-                batch=32, seed=0, device="cpu", lr_g=2e-3, lr_d=2e-3, r1_gamma=0.1, r1_every=16,
+    recipe = FAMILY_RECIPES[family]
+    engine = {k: recipe[k] for k in ("r1_gamma", "r1_every") if k in recipe}
+    return dict(modality="image", family=family, data=str(data), out=str(out), steps=UNBOUNDED_STEPS, crop=size,
+                batch=batch or recipe["batch"], seed=0, device="cpu", lr_g=recipe["lr"], lr_d=recipe["lr"],
                 augment=["translate", "color", "cutout"], log_every=50, minutes=budget_s / 60,
                 # snapshots by time, all kept; no in-training evaluation (the harness selects for
                 # every model alike, after training), so no model spends its budget on scoring
                 sample_every=10**12, checkpoint_every=10**12, checkpoint_minutes=snapshot_s / 60, keep_last=10**6,
-                data_options={"fit": "pad"},
-                model={"eval_samples": 256, "channel_base": 512, "channel_max": 128,
-                       "d_channel_base": 512, "d_channel_max": 128})
+                data_options={"fit": "pad"}, model={"eval_samples": 256, **recipe["model"]}, **engine)
+
+
+def family_class(name: str) -> Any:
+    from ganforge.core import plugins
+    from ganforge.core.components import resolve
+
+    return resolve(plugins.family("image", name).factory)
 
 
 def child(spec: dict[str, Any]) -> dict[str, Any]:
@@ -123,15 +156,15 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     out = Path(spec["out"])
     if spec["model"] == "ganforge":
         from ganforge.core.modalities.image.data import build_dataset
-        from ganforge.core.modalities.image.family import ImageFamily
         from ganforge.core.training.config import TrainConfig
         from ganforge.core.training.run import train
 
+        family = spec.get("family", "stylish")
         cfg = TrainConfig(**ganforge_config(Path(spec["data"]), out, spec["size"], spec["budget_s"],
-                                            spec["snapshot_s"]))
+                                            spec["snapshot_s"], family, spec.get("batch")))
         cfg.lr_g = cfg.lr_d = spec["lr"]
         cfg.model.update(spec.get("options", {}))  # a candidate's --ganforge-option
-        result = train(cfg, progress=False, family_factory=ImageFamily, dataset_factory=build_dataset)
+        result = train(cfg, progress=False, family_factory=family_class(family), dataset_factory=build_dataset)
         facts = {"steps": result.step, "batch": cfg.batch, "images_seen": result.step * cfg.batch,
                  "snapshots": len(list((out / "checkpoints").glob("step_*.safetensors")))}
     else:
@@ -194,11 +227,10 @@ def snapshot_samplers(run: Path, model: str) -> list[tuple[str, Sampler]]:
 
 
 def _ganforge_generator(path: Path) -> tuple[Any, Any, dict[str, Any]]:
-    from ganforge.core.modalities.image.family import ImageFamily
     from ganforge.core.training import checkpoint as ckpt
 
     tensors, meta = ckpt.load(path)
-    family = ImageFamily(meta["family_options"], meta["data_info"])
+    family = family_class(meta["config"]["family"])(meta["family_options"], meta["data_info"])
     G = family.build_generator()
     ckpt.load_module("G_ema", G, tensors, path)
     return family, G.float().eval().requires_grad_(False), meta
@@ -218,7 +250,7 @@ def pack_sampler(checkpoint: Path, pack: Path) -> tuple[Sampler, dict[str, Any]]
 
     family, G, meta = _ganforge_generator(checkpoint)
     report = export_generator(family, G, pack, facts={"steps": meta["step"], "checkpoint": checkpoint.name},
-                              modality="image", family_name="stylish")
+                              modality="image", family_name=meta["config"]["family"])
     rt = runtime.load(pack, device="cpu")
     names = rt.meta.decoder["categories"]
 
@@ -302,9 +334,15 @@ def run_specs(args: argparse.Namespace) -> list[dict[str, Any]]:
             from ganforge.core.commands.train import parse_data_options
 
             options = parse_data_options(args.ganforge_option, "--ganforge-option")
-            name = "ganforge" + "".join(f"+{k}={v}" for k, v in options.items())
-            specs.append({"name": name, "model": "ganforge", "lr": 2e-3, "lr_rule": "ganforge's default",
-                          "options": options})
+            family = args.ganforge_family
+            recipe = FAMILY_RECIPES[family]
+            for batch in [int(b) for b in args.ganforge_batches.split(",") if b] or [recipe["batch"]]:
+                # "ganforge" alone is the stylish family at its recipe (the name earlier results use)
+                name = ("ganforge" + ("" if family == "stylish" else f"-{family}")
+                        + ("" if batch == recipe["batch"] else f"+batch={batch}")
+                        + "".join(f"+{k}={v}" for k, v in options.items()))
+                specs.append({"name": name, "model": "ganforge", "family": family, "batch": batch,
+                              "lr": recipe["lr"], "lr_rule": f"the {family} family's", "options": options})
             continue
         specs.append({"name": model, "model": model, "lr": 2e-4, "lr_rule": "published"})
         specs.append({"name": f"{model}@{args.budget_lr:g}", "model": model, "lr": args.budget_lr,
@@ -318,6 +356,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=None, help="override the budget (smoke runs)")
     parser.add_argument("--size", type=int, choices=(32, 64), default=32)
     parser.add_argument("--settings", default="full,10pct")
+    parser.add_argument("--dataset", choices=("twemoji", "lfw"), default="twemoji",
+                        help="twemoji (../shared/data) or lfw (scikit-image's faces, a set nobody tuned on)")
     parser.add_argument("--models", default="ganforge,dcgan,fastgan")
     parser.add_argument("--budget-lr", type=float, default=1e-3,
                         help="the baselines' second learning rate (published: 2e-4)")
@@ -327,6 +367,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "image.json")
     parser.add_argument("--ganforge-option", action="append", default=[], metavar="KEY=VALUE",
                         help="a model option of ganforge's run, for a candidate (its name shows it)")
+    parser.add_argument("--ganforge-family", default="stylish", choices=sorted(FAMILY_RECIPES),
+                        help="ganforge's model family (its recipe: FAMILY_RECIPES)")
+    parser.add_argument("--ganforge-batches", default="", metavar="B1,B2",
+                        help="train ganforge at each of these batch sizes (default: the family's recipe)")
     parser.add_argument("--reuse", default="", metavar="NAMES",
                         help="runs (e.g. ganforge) trained by an earlier invocation with the same settings and "
                              "work dir: kept and re-scored, not retrained (their facts.json says how they trained)")
@@ -341,7 +385,7 @@ def main() -> None:
 
         print(report(json.loads(args.out.read_text())))
         return
-    if not DATA.is_file():
+    if args.dataset == "twemoji" and not DATA.is_file():
         sys.exit(f"no benchmark data at {DATA}")
     import torch
 
@@ -353,15 +397,18 @@ def main() -> None:
     work = Path(os.environ.get("GANFORGE_BENCH_DIR", "/tmp/ganforge-bench-image"))
     work.mkdir(parents=True, exist_ok=True)
     grids = args.out.parent
+    # grid files: the target setting (twemoji, 30 min, 32 px) keeps the names RESULTS.md shows
+    label = "" if (args.dataset, budget, args.size) == ("twemoji", 1800.0, 32) else \
+        f"_{args.dataset}_{budget / 60:g}min_{args.size}px"
     results: dict[str, Any] = {
         "machine": machine(), "budget_s": budget, "size": args.size, "samples": args.samples,
-        "data": DATA.name, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "data": DATA.name if args.dataset == "twemoji" else "skimage.data.lfw_subset", "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "rules": {"parallel": args.parallel, "threads_per_model": 1, "snapshots": args.snapshots,
                   "selection": "lowest guarded KID (KID + 2·max(0, 0.5 − worst variety)) on the validation split",
                   "split": "stratified 80/10/10, seed 0"},
         "settings": {}}
     for setting in args.settings.split(","):
-        sets = prepare(work, args.size, 1.0 if setting == "full" else 0.1, setting)
+        sets = prepare(work, args.size, 1.0 if setting == "full" else 0.1, setting, args.dataset)
         feats = {name: random_cnn_features(sets[name].straight()) for name in ("train", "val", "test")}
         specs = run_specs(args)
         reuse = {n for n in args.reuse.split(",") if n}
@@ -392,7 +439,7 @@ def main() -> None:
             else:
                 sample, extra = dict(snapshot_samplers(run, s["model"]))[chosen["chosen"]], {}
             measured, _ = score(sample, sets, feats, args.samples)
-            grid(sample, sets["train"].categories, sets["train"].labels, grids / f"image_{tag}_{setting}.png")
+            grid(sample, sets["train"].categories, sets["train"].labels, grids / f"image{label}_{tag}_{setting}.png")
             row["runs"][s["name"]] = {"model": s["model"], "lr": s["lr"], "lr_rule": s["lr_rule"],
                                       **trained[s["name"]], **chosen, **extra, **measured}
             print(setting, s["name"], json.dumps({k: row["runs"][s["name"]][k] for k in
@@ -405,7 +452,7 @@ def main() -> None:
         args.out.write_text(json.dumps(results, indent=2, default=float) + "\n")
     from ganforge.core.modalities.image.family import save_grid
 
-    save_grid(sets["test"].straight()[:64], grids / "image_real.png", columns=8)
+    save_grid(sets["test"].straight()[:64], grids / f"image{label}_real.png", columns=8)
     results["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     args.out.write_text(json.dumps(results, indent=2, default=float) + "\n")
 

@@ -81,7 +81,8 @@ def test_an_engine_option_the_family_does_not_use_is_refused(tmp_path: Path, mod
         _one_error_line(_train(tmp_path, modality, family, flags[name], value), flags[name],
                         f"does not apply to the {modality} family {family!r}")
         assert not (tmp_path / "run").exists()
-    expected = {"text": 4, "music": 1}.get(modality, 0)  # lr, loss, r1-gamma, r1-every; music: crop
+    # text: lr, loss, r1-gamma, r1-every; music: crop; image fastgan: r1-gamma, r1-every
+    expected = {("image", "fastgan"): 2}.get((modality, family), {"text": 4, "music": 1}.get(modality, 0))
     assert refused == expected
 
 

@@ -179,6 +179,13 @@ class Family(ABC):
         ``labels=`` too), else None."""
         return D(x) if labels is None else D(x, labels)
 
+    def discriminate_real(self, D: nn.Module, x: torch.Tensor, labels: torch.Tensor | None,
+                          step: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """D's logits for the step's (augmented) real batch and an extra term for D's loss from
+        the same forward pass (FastGAN's self-supervised reconstruction); None adds nothing. Random
+        choices come from seeds derived from ``step`` only, so resume stays exact."""
+        return self.discriminate(D, x, labels), None
+
     def augment_options(self) -> dict[str, Any]:
         """Keyword options for the engine's DiffAugment (e.g. ``alpha=True`` for RGBA data)."""
         return {}

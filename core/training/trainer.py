@@ -144,17 +144,21 @@ class Trainer:
         # G's step back-propagates through it. A second forward cost ~15% of a CPU step.
         with self.autocast():
             fake = self.fake_batch()
-        do_r1 = kind != "wgan_gp" and cfg.r1_gamma > 0 and self.step_count % cfg.r1_every == 0
+        do_r1 = (kind != "wgan_gp" and cfg.r1_gamma > 0 and "r1_gamma" in self.family.honours
+                 and self.step_count % cfg.r1_every == 0)
         real.requires_grad_(do_r1)
         # fp16 input gradients can underflow, so the R1 forward runs in fp32 there
         with self.autocast(enabled=not (do_r1 and self.amp_dtype == torch.float16)):
             real_aug = aug(real)
-            real_logits = self.discriminate(real_aug)
+            real_logits, d_term = self.family.discriminate_real(D, real_aug, self.labels, self.step_count)
         with self.autocast():
             fake_aug = aug(fake.detach())
             fake_logits = self.discriminate(fake_aug)
         loss_d = losses.d_loss(kind, real_logits.float(), fake_logits.float())
         out["loss_d"] = loss_d.detach()
+        if d_term is not None:
+            out["d_term"] = d_term.detach()
+            loss_d = loss_d + d_term
         if do_r1:
             # R1 shares the main pass's forward (one backward for both), computed on the plain
             # module on each rank; see distributed.py for why there is no DDP wrapper.

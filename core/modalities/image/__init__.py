@@ -36,6 +36,11 @@ def ganforge_register_families(register: Callable[[ModelFamily], None]) -> None:
         "style-based generator (mapping net, class embedding, modulated activations), residual "
         "projection discriminator, non-saturating loss + R1",
     ))
+    register(ModelFamily(
+        "fastgan", NAME, f"{_PKG}.fast_family:FastImageFamily",
+        "FastGAN: skip-layer excitation generator, self-supervised discriminator that rebuilds real "
+        "images, hinge loss; fast and varied at CPU budgets",
+    ))
 
 
 @hookimpl

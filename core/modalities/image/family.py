@@ -88,7 +88,7 @@ class ImageFamily(Family):
     defaults = DEFAULTS
 
     def __init__(self, options: dict[str, Any], data_info: dict[str, Any]) -> None:
-        super().__init__({**DEFAULTS, **options}, data_info)
+        super().__init__({**(self.defaults or {}), **options}, data_info)
         self.channels = int(data_info.get("channels", 3))
         self.size = int(data_info.get("crop", 32))
         self.categories = list(data_info.get("categories") or [])
