@@ -230,7 +230,13 @@ def _ganforge_generator(path: Path) -> tuple[Any, Any, dict[str, Any]]:
     from ganforge.core.training import checkpoint as ckpt
 
     tensors, meta = ckpt.load(path)
-    family = family_class(meta["config"]["family"])(meta["family_options"], meta["data_info"])
+    info = meta["data_info"]
+    if "category_counts" not in info:  # saved before data_info recorded it: the run's data say it
+        from ganforge.core.modalities.image.data import build_dataset
+
+        info = build_dataset(meta["config"]["data"], meta["config"]["crop"], meta["config"]["data_options"],
+                             warn=lambda m: None).data_info
+    family = family_class(meta["config"]["family"])(meta["family_options"], info)
     G = family.build_generator()
     ckpt.load_module("G_ema", G, tensors, path)
     return family, G.float().eval().requires_grad_(False), meta
@@ -334,15 +340,17 @@ def run_specs(args: argparse.Namespace) -> list[dict[str, Any]]:
             from ganforge.core.commands.train import parse_data_options
 
             options = parse_data_options(args.ganforge_option, "--ganforge-option")
-            family = args.ganforge_family
-            recipe = FAMILY_RECIPES[family]
-            for batch in [int(b) for b in args.ganforge_batches.split(",") if b] or [recipe["batch"]]:
-                # "ganforge" alone is the stylish family at its recipe (the name earlier results use)
-                name = ("ganforge" + ("" if family == "stylish" else f"-{family}")
-                        + ("" if batch == recipe["batch"] else f"+batch={batch}")
-                        + "".join(f"+{k}={v}" for k, v in options.items()))
-                specs.append({"name": name, "model": "ganforge", "family": family, "batch": batch,
-                              "lr": recipe["lr"], "lr_rule": f"the {family} family's", "options": options})
+            for family in args.ganforge_family.split(","):
+                if family not in FAMILY_RECIPES:
+                    sys.exit(f"--ganforge-family {family}: choose from {', '.join(sorted(FAMILY_RECIPES))}")
+                recipe = FAMILY_RECIPES[family]
+                for batch in [int(b) for b in args.ganforge_batches.split(",") if b] or [recipe["batch"]]:
+                    # "ganforge" alone is the stylish family at its recipe (the name earlier results use)
+                    name = ("ganforge" + ("" if family == "stylish" else f"-{family}")
+                            + ("" if batch == recipe["batch"] else f"+batch={batch}")
+                            + "".join(f"+{k}={v}" for k, v in options.items()))
+                    specs.append({"name": name, "model": "ganforge", "family": family, "batch": batch,
+                                  "lr": recipe["lr"], "lr_rule": f"the {family} family's", "options": options})
             continue
         specs.append({"name": model, "model": model, "lr": 2e-4, "lr_rule": "published"})
         specs.append({"name": f"{model}@{args.budget_lr:g}", "model": model, "lr": args.budget_lr,
@@ -367,8 +375,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "image.json")
     parser.add_argument("--ganforge-option", action="append", default=[], metavar="KEY=VALUE",
                         help="a model option of ganforge's run, for a candidate (its name shows it)")
-    parser.add_argument("--ganforge-family", default="stylish", choices=sorted(FAMILY_RECIPES),
-                        help="ganforge's model family (its recipe: FAMILY_RECIPES)")
+    parser.add_argument("--ganforge-family", default="fastgan", metavar="F1,F2",
+                        help="ganforge's model families, each at its recipe (FAMILY_RECIPES; default: "
+                             "the modality's default family, fastgan)")
     parser.add_argument("--ganforge-batches", default="", metavar="B1,B2",
                         help="train ganforge at each of these batch sizes (default: the family's recipe)")
     parser.add_argument("--reuse", default="", metavar="NAMES",

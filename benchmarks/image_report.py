@@ -23,7 +23,7 @@ def report(results: dict[str, Any]) -> str:
         for name, r in row["runs"].items():
             floor = r["test_real_floor"]
             lines.append(
-                f"| {name} | {r['lr']:g} ({r['lr_rule']}) | {r['steps']} ({r['batch']}) | {_f(r['cpu_s'], '.0f')} / {r['wall_s']} | "
+                f"| {name}{' (session ' + str(r['session']) + ')' if r.get('session') else ''} | {r['lr']:g} ({r['lr_rule']}) | {r['steps']} ({r['batch']}) | {_f(r['cpu_s'], '.0f')} / {r['wall_s']} | "
                 f"{r['chosen']} | {r['kid']:.4f} ± {r['kid_std']:.4f} | {r['fd']:.2f} | {_f(r.get('accuracy'))} "
                 f"({_f(r.get('accuracy_ratio'), '.2f')}) | {_f(r['variety'], '.2f')} ({_f(r['variety_worst'], '.2f')}"
                 f"{', ' + r['variety_worst_category'] if r.get('variety_worst_category') else ''}) | "

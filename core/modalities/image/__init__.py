@@ -25,7 +25,7 @@ def ganforge_register_modalities(register: Callable[[Modality], None]) -> None:
         data=f"{_PKG}.data:build_dataset",
         data_help="a folder of images (one sub-folder per category for a conditional model) or an .npz "
                   "of images and labels; no built-in set",
-        default_family="stylish",
+        default_family="fastgan",
     ))
 
 

@@ -297,15 +297,23 @@ def summary(meta: PackMeta) -> list[tuple[str, str]]:
     return rows
 
 
+#: ``ganforge train image``'s own default for the shared --batch: FastGAN's 8, the default
+#: family's recipe (at 30 minutes on twemoji, batch 16 gave KID 0.0010 against 0.00055 at 8 and
+#: a worst category's variety 0.68 against 0.80: fewer, larger steps; benchmarks/RESULTS.md)
+TRAIN_OPTIONS: list[click.Option] = [
+    click.Option(["--batch"], type=click.IntRange(min=1), default=8, show_default=True, help="Images per step."),
+]
+
+
 class ImageCodec(Codec, functions=globals()):
     """The image codec: this module's functions named like :class:`Codec`'s methods, and its
-    ``GENERATE_OPTIONS`` (``functions=globals()``)."""
+    ``GENERATE_OPTIONS`` and ``TRAIN_OPTIONS`` (``functions=globals()``)."""
 
     output_kind = "image"
     sized = False
 
 
-__all__ = ["GENERATE_OPTIONS", "ImageCodec", "LabelledImages", "category_index", "category_mix", "decode",
+__all__ = ["GENERATE_OPTIONS", "ImageCodec", "TRAIN_OPTIONS", "LabelledImages", "category_index", "category_mix", "decode",
            "eval_report", "eval_samples", "feeds", "image_size",
            "load_reference", "output_bytes", "output_shape", "resolve_dims", "scalars", "settings", "sheet",
            "summary", "validate", "write"]

@@ -78,4 +78,6 @@ def build_dataset(path: str | Path, crop: int, options: dict[str, Any] | None = 
     info = {"name": data.name, "source": str(path), "channels": data.channels, "crop": int(crop),
             "count": len(images), "categories": data.categories, "fit": opts["fit"],
             "files": files if len(files) <= 10_000 else files[:10_000], "skipped": data.skipped}
+    if labels is not None:  # the training mix, which a family may need after training
+        info["category_counts"] = np.bincount(labels, minlength=len(data.categories)).tolist()
     return ImageDataset(images, labels, info, opts)

@@ -90,9 +90,23 @@ class FastImageFamily(ImageFamily):
 
     # ---- sampling and export: standing batch-norm statistics ------------------------------------
     def calibrated(self, G: nn.Module) -> nn.Module:
-        """``G`` with standing statistics (eval mode): each sample depends on its inputs alone."""
+        """``G`` with standing statistics (eval mode): each sample depends on its inputs alone.
+
+        The calibration draws categories in the training data's mix, the mix G's batch norms
+        saw in training: calibrated on a uniform mix instead, the 30-minute twemoji model's
+        validation KID was 0.0080 against -0.0002 (session 13), since a category's features
+        shift every layer's mean."""
         device = next(G.parameters()).device
-        return standing_statistics(G, lambda n, gen: self.sample_inputs(n, gen, device), CALIBRATION_SAMPLES)
+        counts = self.data_info.get("category_counts")
+        if not self.num_classes or not counts or len(counts) != self.num_classes:
+            return standing_statistics(G, lambda n, gen: self.sample_inputs(n, gen, device), CALIBRATION_SAMPLES)
+        weights = torch.tensor(counts, dtype=torch.float64)
+
+        def draw(n: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
+            labels = torch.multinomial(weights, n, replacement=True, generator=gen)
+            return self.sample_inputs(n, gen, device, labels)
+
+        return standing_statistics(G, draw, CALIBRATION_SAMPLES)
 
     @torch.no_grad()
     def sample_images(self, G: nn.Module, count: int, seed: int, labels: torch.Tensor | None = None,
