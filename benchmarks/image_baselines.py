@@ -36,6 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ganforge.core.modalities.image.fastgan import DownBlock, rebuild_decoder
+
 NZ = 100
 RECIPES: dict[str, dict[str, Any]] = {
     "dcgan": {"batch": 64, "lr": 2e-4, "betas": (0.5, 0.999), "loss": "bce", "augment": [], "ema": None},
@@ -151,28 +153,9 @@ class FastGenerator(nn.Module):
         return torch.tanh(self.to_rgb(feats[max(feats)]))
 
 
-class _Down(nn.Module):
-    """FastGAN's DownBlockComp: a strided conv path and an average-pool path, averaged."""
-
-    def __init__(self, cin: int, cout: int) -> None:
-        super().__init__()
-        self.main = nn.Sequential(nn.Conv2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2),
-                                  nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2))
-        self.direct = nn.Sequential(nn.AvgPool2d(2), nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout),
-                                    nn.LeakyReLU(0.2))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (self.main(x) + self.direct(x)) / 2
-
-
-def _decoder(cin: int, nc: int, ups: int) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    c = cin
-    for _ in range(ups):
-        layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c, max(c // 2, 16) * 2, 3, 1, 1, bias=False),
-                   nn.BatchNorm2d(max(c // 2, 16) * 2), nn.GLU(1)]
-        c = max(c // 2, 16)
-    return nn.Sequential(*layers, nn.Conv2d(c, nc, 3, 1, 1), nn.Tanh())
+# D's down-blocks and reconstruction decoders are the same layers, in the same order, as the
+# ganforge family's (FastGAN's DownBlockComp and decoders), so they are shared rather than copied;
+# what this baseline keeps its own is the recipe around them (loop, EMA, batch-statistics sampling).
 
 
 class FastDiscriminator(nn.Module):
@@ -180,11 +163,11 @@ class FastDiscriminator(nn.Module):
         super().__init__()
         ch = _widths(size, ndf)
         self.stem = nn.Sequential(nn.Conv2d(nc, ch[size], 3, 1, 1), nn.LeakyReLU(0.2))
-        self.downs = nn.Sequential(*[_Down(ch[r], ch[r // 2]) for r in sorted(ch, reverse=True) if r > 8])
+        self.downs = nn.Sequential(*[DownBlock(ch[r], ch[r // 2]) for r in sorted(ch, reverse=True) if r > 8])
         c8 = ch[8]
         self.to4 = nn.Sequential(nn.Conv2d(c8, c8, 4, 2, 1, bias=False), nn.BatchNorm2d(c8), nn.LeakyReLU(0.2))
         self.head, self.proj = nn.Conv2d(c8, 1, 4, 1, 0), Projection(c8, k)
-        self.dec_all, self.dec_part = _decoder(c8, nc, 1), _decoder(c8, nc, 2)  # 8x8 -> 16, 4x4 -> 16
+        self.dec_all, self.dec_part = rebuild_decoder(c8, nc, 1), rebuild_decoder(c8, nc, 2)  # 8x8 -> 16, 4x4 -> 16
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor, quadrant: int | None = None) -> Any:
         h8 = self.downs(self.stem(x))

@@ -103,7 +103,7 @@ class DownBlock(nn.Module):
         return (self.main(x) + self.direct(x)) / 2
 
 
-def _decoder(cin: int, channels: int, ups: int) -> nn.Sequential:
+def rebuild_decoder(cin: int, channels: int, ups: int) -> nn.Sequential:
     """Upsampling GLU blocks to a ``channels``-image in [-1, 1] (the self-supervision's head)."""
     layers: list[nn.Module] = []
     c = cin
@@ -130,7 +130,7 @@ class FastDiscriminator(nn.Module):
         self.embed = nn.Embedding(num_classes, c8) if num_classes else None
         if self.embed is not None:  # on the head's scale: N(0, 1) would swamp the logit
             nn.init.uniform_(self.embed.weight, -c8 ** -0.5, c8 ** -0.5)
-        self.rebuild_all, self.rebuild_part = _decoder(c8, channels, 1), _decoder(c8, channels, 2)
+        self.rebuild_all, self.rebuild_part = rebuild_decoder(c8, channels, 1), rebuild_decoder(c8, channels, 2)
 
     def _logits(self, h8: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         h4 = self.to4(h8)
