@@ -1,10 +1,12 @@
 """Image modality benchmark: ganforge and conditional baselines under the same rules.
 
-Every model — ganforge's ``stylish`` family, a conditional DCGAN and a FastGAN-lite
+Every model — ganforge's families (``--ganforge-family``: ``fastgan``, the default, and
+``stylish``, each at its recipe in ``FAMILY_RECIPES``), a conditional DCGAN and a FastGAN-lite
 (:mod:`image_baselines`), the baselines each at their published learning rate and at
 ``--budget-lr`` — gets:
 
-- **the same data**: twemoji (``../shared/data/image/twemoji64.npz``) split once, stratified by
+- **the same data**: twemoji (``../shared/data/image/twemoji64.npz``; ``--dataset lfw``:
+  scikit-image's faces / non-faces, a second set nobody tuned on) split once, stratified by
   category and seeded, into train 80% / validation 10% / test 10%; ``10pct`` trains on a seeded
   stratified tenth of the train split (at least 2 images per category). Every model reads the
   same written ``.npz`` through ganforge's reader (fit ``pad``, premultiplied alpha, ``--size``).

@@ -8,9 +8,10 @@ the engine's.
 
 The training contract, all of it declared here with defaults (the engine probes nothing else):
 :meth:`Family.optimizers` (Adam at the run's rates), :attr:`Family.augment_ops` (the run's
-``--augment``), :attr:`Family.use_ema` (True), :attr:`Family.takes_labels` (False) and
-:attr:`Family.own_step` (False: the engine's D step then G step) and
-:attr:`Family.penalty_reference` (0: the generator term sees the step's D batch). A family with its own step
+``--augment``), :attr:`Family.use_ema` (True), :attr:`Family.takes_labels` (False),
+:attr:`Family.own_step` (False: the engine's D step then G step),
+:attr:`Family.penalty_reference` (0: the generator term sees the step's D batch) and
+:meth:`Family.discriminate_real` (plain logits: no extra D term). A family with its own step
 (text: maximum likelihood, then a Gumbel-softmax GAN) gets a :class:`StepContext` the engine
 builds each step — networks, optimisers, the named RNG streams, a real-batch function, the step
 and the total — and computes with it; the optimisers and RNGs stay the engine's (it creates,
