@@ -186,6 +186,7 @@ def test_cli_trains_an_unconditional_folder_and_refuses_categories(tmp_path):
     assert result.exit_code == 0, result.output
     config = json.loads((run / "config.json").read_text())
     assert config["crop"] == 16 and config["data_options"] == {"fit": "crop"}
+    assert config["family"] == "fastgan"  # the modality's default, which measured best
     assert invoke("export", run, "-o", tmp_path / "u.onnx").exit_code == 0
     from ganforge.core import runtime
 
