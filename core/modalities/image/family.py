@@ -50,6 +50,12 @@ def to_unit_rgba(x: torch.Tensor | np.ndarray) -> np.ndarray:
     return unpremultiply(a)
 
 
+def chosen_category(class_u: torch.Tensor, label: torch.Tensor, k: int) -> torch.Tensor:
+    """The pack's category rule, in the graph: ``label`` when given (>= 0), else floor(u·K)."""
+    drawn = torch.clamp(torch.floor(class_u * k), 0, k - 1).to(torch.int64)
+    return torch.where(label >= 0, torch.clamp(label, max=k - 1), drawn)
+
+
 class ImageExport(nn.Module):
     """Pure export wrapper (conditional): (z, class_u, label, truncation) -> premultiplied image
     in [-1, 1], NCHW."""
@@ -62,8 +68,7 @@ class ImageExport(nn.Module):
 
     def forward(self, z: torch.Tensor, class_u: torch.Tensor, label: torch.Tensor,
                 truncation: torch.Tensor) -> torch.Tensor:
-        drawn = torch.clamp(torch.floor(class_u * self.k), 0, self.k - 1).to(torch.int64)
-        k = torch.where(label >= 0, torch.clamp(label, max=self.k - 1), drawn)
+        k = chosen_category(class_u, label, self.k)
         w = self.G.mapping(z, k)
         centre = torch.index_select(self.w_avg, 0, k)
         return self.G.synthesis(centre + truncation[:, None] * (w - centre))

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ...pack import InputSpec
-from .family import ImageFamily
+from .family import ImageFamily, chosen_category
 from .fastgan import FastDiscriminator, FastGenerator, reconstruction_loss, standing_statistics
 
 DEFAULTS: dict[str, Any] = {
@@ -46,9 +46,7 @@ class FastExport(nn.Module):
 
     def forward(self, z: torch.Tensor, class_u: torch.Tensor, label: torch.Tensor,
                 truncation: torch.Tensor) -> torch.Tensor:
-        drawn = torch.clamp(torch.floor(class_u * self.k), 0, self.k - 1).to(torch.int64)
-        k = torch.where(label >= 0, torch.clamp(label, max=self.k - 1), drawn)
-        return self.G(z * truncation[:, None], k)
+        return self.G(z * truncation[:, None], chosen_category(class_u, label, self.k))
 
 
 class UnconditionalFastExport(nn.Module):
