@@ -39,6 +39,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -228,16 +229,22 @@ def snapshot_samplers(run: Path, model: str) -> list[tuple[str, Sampler]]:
     return [(p.name, _ganforge_sampler(p)) for p in sorted((run / "checkpoints").glob("step_*.safetensors"))]
 
 
+@functools.lru_cache(maxsize=4)
+def _data_info(data: str, crop: int, options: str) -> dict[str, Any]:
+    """A run's data_info rebuilt from its data, read once for all of its snapshots."""
+    from ganforge.core.modalities.image.data import build_dataset
+
+    return build_dataset(data, crop, json.loads(options), warn=lambda m: None).data_info
+
+
 def _ganforge_generator(path: Path) -> tuple[Any, Any, dict[str, Any]]:
     from ganforge.core.training import checkpoint as ckpt
 
     tensors, meta = ckpt.load(path)
     info = meta["data_info"]
     if "category_counts" not in info:  # saved before data_info recorded it: the run's data say it
-        from ganforge.core.modalities.image.data import build_dataset
-
-        info = build_dataset(meta["config"]["data"], meta["config"]["crop"], meta["config"]["data_options"],
-                             warn=lambda m: None).data_info
+        c = meta["config"]
+        info = _data_info(c["data"], c["crop"], json.dumps(c["data_options"], sort_keys=True))
     family = family_class(meta["config"]["family"])(meta["family_options"], info)
     G = family.build_generator()
     ckpt.load_module("G_ema", G, tensors, path)

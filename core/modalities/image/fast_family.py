@@ -106,7 +106,6 @@ class FastImageFamily(ImageFamily):
 
         return standing_statistics(G, draw, CALIBRATION_SAMPLES)
 
-    @torch.no_grad()
     def sample_images(self, G: nn.Module, count: int, seed: int, labels: torch.Tensor | None = None,
                       chunk: int = 64) -> Any:
         return super().sample_images(self.calibrated(G), count, seed, labels, chunk)
