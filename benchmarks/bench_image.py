@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS_DIR, machine  # noqa: E402
+from common import RESULTS_DIR, cpu_seconds, cpu_share, machine  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "image" / "twemoji64.npz"
@@ -184,18 +184,16 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _busy_seconds() -> float:
-    """Busy CPU seconds of the whole machine since boot (all cores), from /proc/stat."""
-    try:
-        fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    except (OSError, ValueError, IndexError):
-        return float("nan")
-    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")  # minus idle, iowait
+    """Busy CPU seconds of this machine's processes since boot (all cores): time the host stole
+    is not busy here, it is reported apart (:func:`common.cpu_share`)."""
+    t = cpu_seconds()
+    return sum(t.values()) - t["idle"] - t["iowait"] - t["steal"] if t else float("nan")
 
 
 def train_wave(specs: list[dict[str, Any]]) -> dict[str, Any]:
     """Train ``specs`` side by side (one process and one thread each); measure the machine."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    load_before, busy0, t0 = os.getloadavg(), _busy_seconds(), time.monotonic()
+    load_before, busy0, t0, cpu0 = os.getloadavg(), _busy_seconds(), time.monotonic(), cpu_seconds()
     procs = [subprocess.Popen([sys.executable, __file__, "--child", json.dumps(s)], env=env, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE) for s in specs]
     during = []
@@ -216,7 +214,8 @@ def train_wave(specs: list[dict[str, Any]]) -> dict[str, Any]:
             "loadavg_after": [round(v, 2) for v in os.getloadavg()],
             "loadavg_1min_mean_during": round(float(np.mean(during)), 2) if during else None,
             "machine_busy_cpu_s": round(busy, 1), "runs_cpu_s": round(ours, 1),
-            "other_processes_cpu_s": round(busy - ours, 1), "cores": os.cpu_count()}
+            "other_processes_cpu_s": round(busy - ours, 1), "cores": os.cpu_count(),
+            "cpu_share": cpu_share(cpu0, cpu_seconds())}
 
 
 # ---- selection and scoring -----------------------------------------------------------------------

@@ -15,8 +15,9 @@ statistic and crops differ from the selection's.
 
 Photos: six colour pictures scikit-image ships (none used while tuning the model; the tuning
 photo was ``chelsea``) and, with ``--grey``, the three greyscale ones in ``../shared/data/texture``.
-Writes ``results/texture.json`` and a picture row per photo, ``results/texture_<photo>.png``:
-photo crop | texture at each budget | the last one tiled 2×2.
+Writes ``results/texture.json`` and a picture per photo, ``results/texture_<photo>.png``:
+photo crop | texture at each budget | the last one tiled 2×2, and under it the last budget's
+textures at seeds 0–4 (``--rows-only`` redraws the pictures from the packs of ``--work``).
 
     python benchmarks/bench_texture.py [--budgets 2,8,30] [--photos ihc,coffee] [--grey]
 
@@ -32,6 +33,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -40,6 +42,9 @@ import numpy as np
 from PIL import Image
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from common import cpu_seconds, cpu_share  # noqa: E402
+
 RESULTS = HERE / "results"
 SHARED = HERE.parent.parent / "shared" / "data" / "texture"
 #: name -> (scikit-image function, crop box (y0, y1, x0, x1) or None): the crops keep the
@@ -86,25 +91,36 @@ def default_config(data: Path, out: Path, minutes: float):
                        crop=cli["crop"], batch=cli["batch"])
 
 
-def texture_row(photo: Path, packs: list[Path], path: Path, side: int = 256) -> None:
-    """photo crop | one texture per budget | the last tiled 2×2 (at half scale)."""
+def texture_row(photo: Path, packs: list[Path], path: Path, side: int = 256, seeds: int = 5) -> None:
+    """Top: photo crop | one texture (seed 0) per budget | the last tiled 2×2 (at half scale).
+    Below (``seeds`` > 1): the last budget's textures at seeds 0, 1, ...: each seed's global latent
+    picks one member of the texture family, so one seed alone hides whether the family covers
+    the photo's regions or draws the same one every time."""
     from ganforge.core import runtime
+
+    def rgb(texture: np.ndarray) -> np.ndarray:
+        u8 = (np.clip(texture, 0, 1) * 255 + 0.5).astype(np.uint8)
+        return np.repeat(u8, 3, axis=2) if u8.shape[2] == 1 else u8
 
     img = np.asarray(Image.open(photo).convert("RGB"))
     h, w = img.shape[:2]
     s = min(side, h, w)
     tiles = [np.asarray(Image.fromarray(img[(h - s) // 2:(h + s) // 2, (w - s) // 2:(w + s) // 2]).resize((side, side)))]
-    last = None
     for pack in packs:
-        rt = runtime.load(pack)
-        last = rt.generate(seed=0, count=1, size=f"{side}x{side}")[0]
-        u8 = (np.clip(last, 0, 1) * 255 + 0.5).astype(np.uint8)
-        tiles.append(np.repeat(u8, 3, axis=2) if u8.shape[2] == 1 else u8)
+        tiles.append(rgb(runtime.load(pack).generate(seed=0, count=1, size=f"{side}x{side}")[0]))
     tiled = np.tile(tiles[-1], (2, 2, 1))
     tiles.append(np.asarray(Image.fromarray(tiled).resize((side, side), Image.Resampling.LANCZOS)))
     gap = np.full((side, 6, 3), 255, np.uint8)
-    row = np.concatenate([x for t in tiles for x in (t, gap)][:-1], axis=1)
-    Image.fromarray(row).save(path)
+    rows = [np.concatenate([x for t in tiles for x in (t, gap)][:-1], axis=1)]
+    if seeds > 1 and packs:
+        last = runtime.load(packs[-1])
+        variety = [rgb(last.generate(seed=k, count=1, size=f"{side}x{side}")[0]) for k in range(seeds)]
+        strip = np.concatenate([x for t in variety for x in (t, gap)][:-1], axis=1)
+        width = rows[0].shape[1]
+        strip = strip[:, :width] if strip.shape[1] >= width else \
+            np.concatenate([strip, np.full((side, width - strip.shape[1], 3), 255, np.uint8)], axis=1)
+        rows += [np.full((6, width, 3), 255, np.uint8), strip]
+    Image.fromarray(np.concatenate(rows, axis=0)).save(path)
 
 
 def score(pack: Path, photo: Path, seeds: list[int]) -> dict:
@@ -179,6 +195,8 @@ def main() -> None:
                     "(session 10 and before: 0 alone)")
     ap.add_argument("--tag", default="", help="name of a candidate: its pictures and JSON get it")
     ap.add_argument("--table", action="store_true", help="only print the table of an earlier run's --json")
+    ap.add_argument("--rows-only", action="store_true",
+                    help="only redraw the pictures of --photos from the photos and packs in --work")
     args = ap.parse_args()
     if args.json is None:
         args.json = RESULTS / (f"texture_{args.tag}.json" if args.tag else "texture.json")
@@ -202,6 +220,14 @@ def main() -> None:
 
     budgets = [float(b) for b in args.budgets.split(",")]
     seeds = [int(v) for v in args.eval_seeds.split(",")]
+    if args.rows_only:
+        if args.work is None:
+            raise SystemExit("--rows-only needs the --work of the runs")
+        for name in [p for p in args.photos.split(",") if p]:
+            packs = [args.work / "packs" / f"{name}_{b:g}min.onnx" for b in budgets]
+            texture_row(args.work / "photos" / name / f"{name}.png", [p for p in packs if p.is_file()],
+                        RESULTS / (f"texture_{args.tag}_{name}.png" if args.tag else f"texture_{name}.png"))
+        return
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-texture-"))
     photos = photo_files([p for p in args.photos.split(",") if p], args.grey, work / "photos")
     previous = json.loads(args.json.read_text()) if args.json.is_file() else {}
@@ -227,9 +253,9 @@ def main() -> None:
                 if not hasattr(cfg, key):
                     raise SystemExit(f"--train-option {key}: not a training option")
                 setattr(cfg, key, value)
-            t = time.perf_counter()
+            t, cpu0 = time.perf_counter(), cpu_seconds()
             result = train(cfg, resume=(run_dir / "checkpoints").is_dir(), progress=False)
-            trained = time.perf_counter() - t
+            trained, cpu = time.perf_counter() - t, cpu_share(cpu0, cpu_seconds())
             done = budget
             pack.parent.mkdir(parents=True, exist_ok=True)
             export_pack(run_dir, pack, checkpoint="last")
@@ -239,7 +265,7 @@ def main() -> None:
             entry["reference_pixel_std"] = scores["reference_pixel_std"]
             entry["eval_seeds"] = seeds
             entry["results"].append({"minutes": budget, "step": result.step, "train_seconds": round(trained, 1),
-                                     "load_avg_1min_after": load, **scores["pack"]})
+                                     "load_avg_1min_after": load, "cpu_share": cpu, **scores["pack"]})
             if (run_dir / "checkpoints" / "best.safetensors").is_file():  # `export --checkpoint best`
                 best_pack = work / "packs" / f"{name}_{budget:g}min_best.onnx"
                 export_pack(run_dir, best_pack, checkpoint="best")

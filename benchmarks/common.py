@@ -45,6 +45,36 @@ def machine() -> dict[str, Any]:
     return info
 
 
+#: /proc/stat's per-state CPU columns, in order
+_CPU_STATES = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+
+
+def cpu_seconds() -> dict[str, float]:
+    """The machine's CPU seconds since boot by state (all cores), from /proc/stat; empty where
+    there is none. ``steal`` is time the hypervisor gave this VM's virtual cores to someone else:
+    a wall-clock training budget then buys fewer steps, and no load average shows it."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+        tick = os.sysconf("SC_CLK_TCK")
+        return {name: value / tick for name, value in zip(_CPU_STATES, fields, strict=True)}
+    except (OSError, ValueError, IndexError):
+        return {}
+
+
+def cpu_share(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """Between two :func:`cpu_seconds` readings, the share of all cores' time that was ``busy``
+    (this VM's processes), ``steal`` (taken by the host) and ``idle``; empty without readings."""
+    if not before or not after:
+        return {}
+    delta = {k: after[k] - before[k] for k in _CPU_STATES}
+    total = sum(delta.values())
+    if total <= 0:
+        return {}
+    busy = total - delta["idle"] - delta["iowait"] - delta["steal"]
+    return {"busy": round(busy / total, 3), "steal": round(delta["steal"] / total, 3),
+            "idle": round((delta["idle"] + delta["iowait"]) / total, 3)}
+
+
 def time_call(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> list[float]:
     for _ in range(warmup):
         fn()

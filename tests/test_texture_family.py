@@ -292,3 +292,33 @@ def test_r1_contrast_reaches_the_discriminator_step(tiny_config, tmp_path) -> No
     off, again, low = d_after_one_step("off", 0.0), d_after_one_step("again", 0.0), d_after_one_step("low", 0.2)
     assert off and all(torch.equal(off[k], again[k]) for k in off)
     assert any(not torch.equal(off[k], low[k]) for k in off)
+
+
+def test_minibatch_std_lets_d_see_a_batch_that_lacks_variety() -> None:
+    """``d_mbstd``: D's last conv gets one channel, the spread of each group's features; a batch
+    of copies has none. Off by default, and then D's layers and keys are as before."""
+    from ganforge.core.modalities.texture.family import ADDED_LATER, DEFAULTS
+    from ganforge.core.modalities.texture.model import MinibatchStd
+
+    x = torch.randn(8, 5, 4, 4, generator=torch.Generator().manual_seed(0))
+    out = MinibatchStd(4)(x)
+    assert out.shape == (8, 6, 4, 4) and torch.equal(out[:, :5], x)
+    # groups are images b, b+2, b+4, b+6 (as ProGAN's reshape): check group 1 by hand
+    by_hand = x[[1, 3, 5, 7]].var(dim=0, unbiased=False).add(1e-8).sqrt().mean()
+    assert torch.allclose(out[3, 5], by_hand.expand(4, 4))
+    copies = MinibatchStd(4)(x[:1].repeat(8, 1, 1, 1))
+    assert copies[:, 5].max().item() < 1e-3 < out[:, 5].min().item()
+    assert MinibatchStd(4)(x[:6]).shape == (6, 6, 4, 4)  # 6 images: groups of 3
+
+    plain, with_std = _family().build_discriminator(), _family(d_mbstd=4).build_discriminator()
+    assert DEFAULTS["d_mbstd"] == 0 and ADDED_LATER["d_mbstd"] == 0
+    assert not any(isinstance(m, MinibatchStd) for m in plain.modules())
+    real = torch.rand(8, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    assert with_std(real).shape == plain(real).shape
+    assert [f.shape for f in with_std.features(real)] == [f.shape for f in plain.features(real)]
+    # a different batch around one image changes that image's logits only through the spread
+    others = torch.cat([real[:1], real[:1].repeat(7, 1, 1, 1)])
+    assert not torch.allclose(with_std(real)[0], with_std(others)[0])
+    assert torch.allclose(plain(real)[0], plain(others)[0])
+    with pytest.raises(ValueError, match="d_mbstd"):
+        _family(d_mbstd=-1)

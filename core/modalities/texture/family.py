@@ -79,6 +79,9 @@ DEFAULTS: dict[str, Any] = {
     #: 0.046) kept D at chance (loss_d = ln 4) for 30 minutes. Only lowers γ. Measured at 0.2 on
     #: retina and hubble: D stayed at chance on both (RESULTS.md, session 11), so it is off
     "r1_contrast": 0.0,
+    #: images per minibatch-std group in D (0: none): D sees how much the crops of a batch differ,
+    #: against a generator that draws one region of the photo for every global latent
+    "d_mbstd": 0,
 }
 
 
@@ -87,7 +90,7 @@ DEFAULTS: dict[str, Any] = {
 SIZE_LIMITS: dict[str, tuple[int, int]] = {
     "local_dim": (1, 1024), "global_dim": (1, 1024), "base": (1, 2048), "stages": (1, 6),
     "min_width": (1, 1024), "d_base": (1, 1024), "d_depth": (1, 8), "noise_dim": (0, 4),
-    "stats_scales": (1, 6), "stats_patch": (1, 9), "stats_reference": (0, 1024),
+    "stats_scales": (1, 6), "stats_patch": (1, 9), "stats_reference": (0, 1024), "d_mbstd": (0, 64),
 }
 
 
@@ -104,7 +107,7 @@ NUMBER_LIMITS: dict[str, tuple[float, float, bool]] = {
 #: what a run saved before each option existed meant by its absence (Family.added_later)
 ADDED_LATER: dict[str, Any] = {
     "noise_dim": 0, "stats_features": "random", "noise_init": 0.1, "noise_lr": 1.0, "stats_scales": 1,
-    "stats_pyramid": "gaussian", "stats_patch": 1, "stats_reference": 0,
+    "stats_pyramid": "gaussian", "stats_patch": 1, "stats_reference": 0, "d_mbstd": 0,
     "augment": None,  # None: the run's --augment (colour + cutout by default then)
 }
 
@@ -234,7 +237,8 @@ class TextureFamily(Family):
         return weight * sliced_wasserstein_loss(feats(fake.float()), feats(real.float()), seed=step)
 
     def build_discriminator(self) -> PatchDiscriminator:
-        return PatchDiscriminator(self.channels, self.options["d_base"], self.options["d_depth"])
+        o = self.options
+        return PatchDiscriminator(self.channels, o["d_base"], o["d_depth"], mbstd=o["d_mbstd"])
 
     def sample_inputs(self, batch: int, gen: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
         h = w = self.crop // self.stride

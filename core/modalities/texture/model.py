@@ -91,10 +91,33 @@ class TextureGenerator(nn.Module):
         return torch.tanh(self.to_rgb(x))
 
 
-class PatchDiscriminator(nn.Module):
-    """Strided convs to a map of logits (one per receptive-field patch)."""
+class MinibatchStd(nn.Module):
+    """Appends one channel: how much the images of each group of ``group`` differ (the std over
+    the group of every feature, averaged; ProGAN, Karras et al. 2018). A patch discriminator
+    otherwise judges each crop alone, so a generator that draws only one of the photo's regions
+    (all crema, never the cup) passes every single comparison; the real batch's variety across
+    crops is what this lets D see."""
 
-    def __init__(self, channels: int = 3, base: int = 32, depth: int = 4, max_width: int = 256) -> None:
+    def __init__(self, group: int) -> None:
+        super().__init__()
+        self.group = group
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        # the largest group size <= self.group that divides the batch (a batch of 1: no spread)
+        g = next(k for k in range(min(self.group, n), 0, -1) if n % k == 0)
+        y = x.float().reshape(g, n // g, c, h, w)
+        spread = (y.var(dim=0, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))  # (n // g,)
+        spread = spread.to(x.dtype).repeat(g)[:, None, None, None].expand(n, 1, h, w)
+        return torch.cat([x, spread], dim=1)
+
+
+class PatchDiscriminator(nn.Module):
+    """Strided convs to a map of logits (one per receptive-field patch); with ``mbstd`` > 0 a
+    :class:`MinibatchStd` channel before the last conv."""
+
+    def __init__(self, channels: int = 3, base: int = 32, depth: int = 4, max_width: int = 256,
+                 mbstd: int = 0) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         cin = channels
@@ -102,6 +125,9 @@ class PatchDiscriminator(nn.Module):
             cout = min(base * 2 ** i, max_width)
             layers += [nn.Conv2d(cin, cout, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
             cin = cout
+        if mbstd:  # (inserted only when on: state dicts of runs without it keep their keys)
+            layers.append(MinibatchStd(mbstd))
+            cin += 1
         layers.append(nn.Conv2d(cin, 1, 3, padding=1))
         self.net = nn.Sequential(*layers)
 
