@@ -25,8 +25,10 @@ Every model — ganforge's families (``--ganforge-family``: ``fastgan``, the def
   images' value; memorisation against the images that model trained on, beside what fresh real
   data (the test images) reads.
 - **the machine's load, measured**: per wave of side-by-side runs, ``os.getloadavg`` before,
-  during (every 5 s) and after, the whole machine's busy CPU seconds from ``/proc/stat``, and each
-  run's own CPU seconds against its wall seconds.
+  during (every 5 s) and after, the whole machine's busy CPU seconds from ``/proc/stat``, the
+  shares of CPU time busy, stolen by the host (a VM's cores lent elsewhere: fewer steps in the
+  same minutes, invisible in the load average) and idle, and each run's own CPU seconds against
+  its wall seconds.
 
 Usage::
 
