@@ -113,3 +113,25 @@ def test_texture_eval_stays_torch_free(pack: Path, photos: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", code, str(pack), str(photos)], capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_crops_per_texture_sets_how_many_global_latents_are_scored(pack: Path, photos: Path) -> None:
+    """16 crops per texture by default (a few textures); 1 draws every crop from its own texture."""
+    from ganforge.core import runtime
+
+    rt = runtime.load(pack)
+    reference = tm.load_reference(photos, rt.meta)
+    counts: list[int] = []
+    generate = rt.generate
+
+    def counting(seed: int, count: int, **options):
+        counts.append(count)
+        return generate(seed, count, **options)
+
+    rt.generate = counting  # type: ignore[method-assign]
+    few = tm.eval_samples(rt, reference, 32, seed=0)
+    many = tm.eval_samples(rt, reference, 32, seed=0, crops_per_texture=1)
+    assert counts == [2, 32] and few.shape == many.shape == (32, tm.CROP, tm.CROP, 3)
+    assert np.array_equal(many, tm.eval_samples(rt, reference, 32, seed=0, crops_per_texture=1))
+    with pytest.raises(ValueError, match="crops_per_texture"):
+        tm.eval_samples(rt, reference, 32, seed=0, crops_per_texture=0)

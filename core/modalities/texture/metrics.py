@@ -76,14 +76,20 @@ def load_reference(path: str | Path, meta: PackMeta) -> TexturePhotos:
     return TexturePhotos([_unit(a, channels) for a in photos.arrays], photos.files, channels)
 
 
-def eval_samples(runtime: Any, reference: TexturePhotos, count: int, seed: int, **options: Any) -> np.ndarray:
-    """``count`` random ``CROP``-px crops (N, CROP, CROP, C) of a few generated textures of side
-    ``MIN_SIDE`` or more (a multiple of the pack's stride); deterministic in ``seed``."""
+def eval_samples(runtime: Any, reference: TexturePhotos, count: int, seed: int,
+                 crops_per_texture: int = CROPS_PER_TEXTURE, **options: Any) -> np.ndarray:
+    """``count`` random ``CROP``-px crops (N, CROP, CROP, C) of generated textures of side
+    ``MIN_SIDE`` or more (a multiple of the pack's stride), ``crops_per_texture`` from each;
+    deterministic in ``seed``. Each texture has one global latent, so the default (16: 8 textures
+    for 128 crops) scores what a few textures hold; 1 scores the family (one crop per latent), as
+    independent as the reference's crops."""
     from . import codec
 
+    if crops_per_texture < 1:
+        raise ValueError(f"crops_per_texture must be at least 1 (got {crops_per_texture})")
     stride = codec.settings(runtime.meta)[0]
     side = -(-max(MIN_SIDE, CROP) // stride) * stride
-    textures = max(1, min(count, -(-count // CROPS_PER_TEXTURE)))
+    textures = max(1, min(count, -(-count // int(crops_per_texture))))
     images = runtime.generate(seed, textures, size=f"{side}x{side}", **options)
     images = images[..., :1] if reference.channels == 1 else images[..., :3]
     rng = np.random.Generator(np.random.PCG64([int(seed), 101]))
