@@ -126,11 +126,18 @@ def texture_row(photo: Path, packs: list[Path], path: Path, side: int = 256, see
     Image.fromarray(np.concatenate(rows, axis=0)).save(path)
 
 
+def picture_path(tag: str, name: str) -> Path:
+    """Where a photo's picture goes (a candidate's carry its tag)."""
+    return RESULTS / (f"texture_{tag}_{name}.png" if tag else f"texture_{name}.png")
+
+
 def score(pack: Path, photo: Path, seeds: list[int]) -> dict:
     """``ganforge eval``'s texture report at each evaluation seed (other generated and reference
     crops each time), averaged: one seed's 128 crops move a photo's SWD by up to ±0.05, as much as
     the gaps being judged (RESULTS.md, session 11). Per-seed values are kept beside the means."""
+    from ganforge.core import runtime
     from ganforge.core.commands.eval import evaluate_pack
+    from ganforge.core.modalities.texture import metrics as texture_metrics
 
     runs = [evaluate_pack(pack, photo, samples=128, seed=s) for s in seeds]
 
@@ -148,9 +155,13 @@ def score(pack: Path, photo: Path, seeds: list[int]) -> dict:
     # the same pack with every crop from its own texture (its own global latent): the family, as
     # independent a draw as the reference's crops; the gap to the score above is what one
     # texture's sameness costs (RESULTS.md, session 14)
-    family = [evaluate_pack(pack, photo, samples=128, seed=s, crops_per_texture=1) for s in seeds]
+    # (scored as the swd metric scores, without recomputing the baselines above)
+    rt = runtime.load(pack)
+    reference = texture_metrics.load_reference(photo, rt.meta)
+    family = [reference.score(texture_metrics.eval_samples(rt, reference, 128, s, crops_per_texture=1), s)
+              for s in seeds]
     pack_scores["family"] = {"swd": mean([r["swd"] for r in family]), "swd_seeds": [r["swd"] for r in family],
-                             **{m: mean([r["details"]["swd"][m] for r in family]) for m in family[0]["details"]["swd"]}}
+                             **{m: mean([r[m] for r in family]) for m in family[0] if m.startswith("swd_")}}
     return {"baselines": baselines, "pack": pack_scores,
             "reference_pixel_std": mean([r["reference_pixel_std"] for r in runs])}
 
@@ -238,7 +249,7 @@ def main() -> None:
         for name in [p for p in args.photos.split(",") if p]:
             packs = [args.work / "packs" / f"{name}_{b:g}min.onnx" for b in budgets]
             texture_row(args.work / "photos" / name / f"{name}.png", [p for p in packs if p.is_file()],
-                        RESULTS / (f"texture_{args.tag}_{name}.png" if args.tag else f"texture_{name}.png"))
+                        picture_path(args.tag, name))
         return
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-texture-"))
     photos = photo_files([p for p in args.photos.split(",") if p], args.grey, work / "photos")
@@ -291,7 +302,7 @@ def main() -> None:
                   f"flat {b['flat']['swd']:.3f}]  std {scores['pack']['pixel_std']:.3f}/{scores['reference_pixel_std']:.3f}",
                   flush=True)
         RESULTS.mkdir(exist_ok=True)
-        texture_row(photo, packs, RESULTS / (f"texture_{args.tag}_{name}.png" if args.tag else f"texture_{name}.png"))
+        texture_row(photo, packs, picture_path(args.tag, name))
         report["photos"][name] = entry
         args.json.write_text(json.dumps(report, indent=1) + "\n")  # after every photo: a crash keeps the rest
     print(markdown(report))
