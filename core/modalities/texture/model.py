@@ -119,6 +119,7 @@ class PatchDiscriminator(nn.Module):
     def __init__(self, channels: int = 3, base: int = 32, depth: int = 4, max_width: int = 256,
                  mbstd: int = 0) -> None:
         super().__init__()
+        self.depth = depth
         layers: list[nn.Module] = []
         cin = channels
         for i in range(depth):
@@ -137,7 +138,7 @@ class PatchDiscriminator(nn.Module):
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Each strided layer's activations (after the nonlinearity), for the statistics term."""
         out = []
-        for layer in self.net:
+        for layer in self.net[:2 * self.depth]:  # (conv, LeakyReLU) pairs; the head is not needed
             x = layer(x)
             if isinstance(layer, nn.LeakyReLU):
                 out.append(x)
