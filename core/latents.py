@@ -40,12 +40,13 @@ def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
 def mix_inputs(specs: Sequence[Any], a: dict[str, np.ndarray], b: dict[str, np.ndarray],
                t: float) -> dict[str, np.ndarray]:
     """One item's inputs at ``t`` between two single-item draws ``a`` and ``b`` (``specs``: the
-    pack's ``meta.inputs``): ``normal`` draws move along the great circle (:func:`slerp`);
+    pack's ``meta.inputs``): ``normal`` and ``field`` draws move along the great circle (:func:`slerp`);
     every other input keeps ``a``'s value. A uniform or Gumbel draw usually picks something
     discrete (a category, a token), so a linear mix would jump between choices mid-way rather
     than move smoothly; host-given inputs (a label, a condition) are the user's, not the seed's.
     """
-    return {spec.name: slerp(a[spec.name], b[spec.name], t) if spec.draw == "normal" else a[spec.name]
+    return {spec.name: slerp(a[spec.name], b[spec.name], t) if spec.draw in ("normal", "field")
+            else a[spec.name]
             for spec in specs}
 
 

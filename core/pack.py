@@ -12,6 +12,10 @@ generated with seed ``s`` is exactly what seed ``s + i`` gives alone. Per input,
 - ``uniform``  -> ``rng.random(shape, dtype=float32)``
 - ``gumbel``   -> ``-log(-log(u))`` with ``u = rng.random(shape, dtype=float32)`` clipped to
   ``[1e-6, 1 - 1e-6]``
+- ``field``    -> a smooth normal field over the last two axes (..., h, w): one
+  ``rng.standard_normal((..., gh, gw), dtype=float32)`` coarse grid, ``gh = max(1, round(h / cell))``
+  with ``cell = default``, blended periodically (``ganforge.core.fields.draw_field``); every entry
+  is N(0, 1) and the field wraps around, so a texture driven by it still tiles
 - ``scalar``   -> not drawn: the host passes a value (default ``default``), shape ``[batch]`` or ``[]``
 - ``condition`` -> not drawn: the host passes it (e.g. the previous bar); zeros when absent
 
@@ -32,7 +36,7 @@ from .errors import PackError
 SCHEMA_VERSION = "1"
 KNOWN_SCHEMAS = ("1",)
 PREFIX = "ganforge."
-DRAWS = ("normal", "uniform", "gumbel", "scalar", "condition")
+DRAWS = ("normal", "uniform", "gumbel", "field", "scalar", "condition")
 DTYPES = ("float32", "float16", "int64", "int32", "bool")
 
 
@@ -130,6 +134,10 @@ class PackMeta:
                 (isinstance(d, int) and 0 < d < 1 << 20) or (isinstance(d, str) and d) for d in spec.shape
             ):
                 raise PackError(f"{source}: input {spec.name!r} has an invalid shape {spec.shape!r}")
+            if spec.draw == "field" and not (isinstance(spec.default, int) and not isinstance(spec.default, bool)
+                                             and 0 < spec.default < 1 << 20 and len(spec.shape) >= 2):
+                raise PackError(f"{source}: field input {spec.name!r} needs a positive integer cell size as its "
+                                f"default and at least two axes (got default {spec.default!r}, shape {spec.shape!r})")
         for spec in self.outputs:
             r = spec.range
             if not (isinstance(r, list) and len(r) == 2 and all(_finite_number(v) for v in r) and r[0] < r[1]):

@@ -17,6 +17,7 @@ import numpy as np
 from . import tiling
 from .codec import Codec
 from .errors import GanforgeError, PackError
+from .fields import draw_field
 from .latents import mix_inputs, stack_items
 from .latents import slerp as slerp  # re-exported: the one slerp hosts and codecs use
 from .limits import (
@@ -165,10 +166,12 @@ class PackRuntime:
     @staticmethod
     def _draw(spec: Any, shape: tuple[int, ...], rng: np.random.Generator, scalars: dict[str, Any]) -> np.ndarray:
         dtype = np.dtype(spec.dtype)
-        if spec.draw in ("normal", "uniform", "gumbel") and dtype.kind != "f":
+        if spec.draw in ("normal", "uniform", "gumbel", "field") and dtype.kind != "f":
             raise PackError(f"input {spec.name!r}: draw {spec.draw!r} needs a float dtype, not {spec.dtype}")
         if spec.draw == "normal":
             return rng.standard_normal(shape, dtype=np.float32).astype(dtype, copy=False)
+        if spec.draw == "field":
+            return draw_field(rng, shape, int(spec.default)).astype(dtype, copy=False)
         if spec.draw == "uniform":
             return rng.random(shape, dtype=np.float32).astype(dtype, copy=False)
         if spec.draw == "gumbel":

@@ -85,6 +85,10 @@ DEFAULTS: dict[str, Any] = {
     #: hubble, worse on rocket (its rare lit tower drawn as often as the sky), retina and ihc;
     #: fewer 30-minute targets met, so off (RESULTS.md)
     "d_mbstd": 0,
+    #: latent cells per independent global latent (0: one global latent per texture). A field
+    #: (core/fields.py) lets one texture hold several of the photo's regions, with boundaries a
+    #: patch discriminator sees in its crops, instead of one region per texture
+    "global_cell": 0,
 }
 
 
@@ -94,6 +98,7 @@ SIZE_LIMITS: dict[str, tuple[int, int]] = {
     "local_dim": (1, 1024), "global_dim": (1, 1024), "base": (1, 2048), "stages": (1, 6),
     "min_width": (1, 1024), "d_base": (1, 1024), "d_depth": (1, 8), "noise_dim": (0, 4),
     "stats_scales": (1, 6), "stats_patch": (1, 9), "stats_reference": (0, 1024), "d_mbstd": (0, 64),
+    "global_cell": (0, 4096),
 }
 
 
@@ -111,7 +116,7 @@ NUMBER_LIMITS: dict[str, tuple[float, float, bool]] = {
 ADDED_LATER: dict[str, Any] = {
     "noise_dim": 0, "stats_features": "random", "noise_init": 0.1, "noise_lr": 1.0, "stats_scales": 1,
     "stats_pyramid": "gaussian", "stats_patch": 1, "stats_reference": 0, "d_mbstd": 0,
-    "augment": None,  # None: the run's --augment (colour + cutout by default then)
+    "global_cell": 0, "augment": None,  # None: the run's --augment (colour + cutout by default then)
 }
 
 
@@ -246,8 +251,25 @@ class TextureFamily(Family):
     def sample_inputs(self, batch: int, gen: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
         h = w = self.crop // self.stride
         z_local = torch.randn(batch, self.z_channels, h, w, generator=gen)
-        z_global = torch.randn(batch, self.options["global_dim"], generator=gen)
+        cell = int(self.options["global_cell"])
+        if cell:
+            z_global = self.field_window(batch, h, cell, gen)
+        else:
+            z_global = torch.randn(batch, self.options["global_dim"], generator=gen)
         return {"z_local": z_local.to(device), "z_global": z_global.to(device)}
+
+    def field_window(self, batch: int, n: int, cell: int, gen: torch.Generator) -> torch.Tensor:
+        """(batch, global_dim, n, n): each item an n×n window, at a random offset, of a field one
+        coarse vector per ``cell`` cells wide, large enough that the window never wraps (a real
+        crop has no wrap-around either)."""
+        from ...fields import blend_weights
+
+        coarse = n // cell + 2  # the window spans at most n / cell + 1 coarse intervals
+        grid = torch.randn(batch, self.options["global_dim"], coarse, coarse, generator=gen)
+        offsets = torch.rand(batch, 2, generator=gen, dtype=torch.float64) * (coarse * cell)
+        a = torch.stack([torch.from_numpy(blend_weights(n, coarse, coarse * cell, float(o))) for o in offsets[:, 0]])
+        b = torch.stack([torch.from_numpy(blend_weights(n, coarse, coarse * cell, float(o))) for o in offsets[:, 1]])
+        return torch.einsum("bij,bcjk,blk->bcil", a.float(), grid, b.float())
 
     # ---- export ---------------------------------------------------------------------------
     def export_module(self, G: nn.Module) -> nn.Module:
@@ -258,9 +280,28 @@ class TextureFamily(Family):
             InputSpec("z_local", ["batch", self.z_channels, "h", "w"], "float32", "normal",
                       "spatial noise, one cell per stride×stride output pixels (coarse latent, then "
                       "finer noise maps stored depth-to-space)"),
-            InputSpec("z_global", ["batch", self.options["global_dim"]], "float32", "normal",
-                      "global latent: which member of the texture family"),
+            self._global_spec(),
         ]
+
+    def _global_spec(self) -> InputSpec:
+        cell = int(self.options["global_cell"])
+        if cell:
+            return InputSpec("z_global", ["batch", self.options["global_dim"], "h", "w"], "float32", "field",
+                             f"global latent as a smooth field, one vector per {cell}×{cell} cells: which "
+                             "member of the texture family, changing slowly across the texture", cell)
+        return InputSpec("z_global", ["batch", self.options["global_dim"]], "float32", "normal",
+                         "global latent: which member of the texture family")
+
+    def _global_input(self, batch: int, h: int, w: int, gen: torch.Generator) -> torch.Tensor:
+        """A whole texture's ``z_global`` (the runtime's draw, from a torch generator)."""
+        cell = int(self.options["global_cell"])
+        if not cell:
+            return torch.randn(batch, self.options["global_dim"], generator=gen)
+        from ...fields import coarse_cells, periodic_field
+
+        grid = torch.randn(batch, self.options["global_dim"], coarse_cells(h, cell), coarse_cells(w, cell),
+                           generator=gen)
+        return torch.from_numpy(periodic_field(grid.numpy(), h, w))
 
     def pack_outputs(self) -> list[OutputSpec]:
         return [OutputSpec("image", "NCHW", [-1.0, 1.0], "tileable texture")]
@@ -293,7 +334,7 @@ class TextureFamily(Family):
         n, s = 9, self.stride
         while n <= max_cells:
             z = torch.randn(1, self.z_channels, n, n, generator=gen, requires_grad=True)
-            g = torch.randn(1, self.options["global_dim"], generator=gen)
+            g = self._global_input(1, n, n, gen)
             c = n // 2
             block = G(z, g)[:, :, c * s:(c + 1) * s, c * s:(c + 1) * s]
             (block * torch.rand(block.shape, generator=gen)).sum().backward()
@@ -307,8 +348,7 @@ class TextureFamily(Family):
     def example_inputs(self, batch: int, dims: dict[str, int], seed: int = 0) -> tuple[torch.Tensor, ...]:
         gen = torch.Generator().manual_seed(seed)
         h, w = dims.get("h", self.crop // self.stride), dims.get("w", self.crop // self.stride)
-        return (torch.randn(batch, self.z_channels, h, w, generator=gen),
-                torch.randn(batch, self.options["global_dim"], generator=gen))
+        return (torch.randn(batch, self.z_channels, h, w, generator=gen), self._global_input(batch, h, w, gen))
 
     def export_dims(self) -> dict[str, int]:
         return {"h": 4, "w": 4}
@@ -318,7 +358,8 @@ class TextureFamily(Family):
         return [{"h": 3, "w": 5}, {"h": 9, "w": 6}]
 
     def dynamic_axes(self) -> dict[str, dict[int, str]]:
-        return {"z_local": {0: "batch", 2: "h", 3: "w"}, "z_global": {0: "batch"},
+        field = {2: "h", 3: "w"} if self.options["global_cell"] else {}
+        return {"z_local": {0: "batch", 2: "h", 3: "w"}, "z_global": {0: "batch", **field},
                 "image": {0: "batch", 2: "H", 3: "W"}}
 
     def evaluate(self, G: nn.Module, real: torch.Tensor, seed: int) -> dict[str, float]:

@@ -12,6 +12,9 @@ into fine detail, which it does badly: the result is smooth Turing-pattern blobs
 a separate graph input: it is carried by extra ``z_local`` channels and moved to the finer grid by
 depth-to-space (a pure rearrangement of independent normals), so the pack's inputs, seeds and
 exact tiling stay as they are.
+
+``z_global`` may also be a smooth field (B, C_g, h, w) on the latent grid (``core/fields.py``):
+then the member changes slowly across the texture, and one texture holds several regions.
 """
 
 from __future__ import annotations
@@ -78,7 +81,9 @@ class TextureGenerator(nn.Module):
         return local_dim + sum(noise_dim * 4 ** (k + 1) for k in range(stages))
 
     def forward(self, z_local: torch.Tensor, z_global: torch.Tensor) -> torch.Tensor:
-        g = z_global[:, :, None, None].expand(-1, -1, z_local.shape[2], z_local.shape[3])
+        # (B, C_g): one vector for the whole texture; (B, C_g, h, w): a field (core/fields.py)
+        g = z_global if z_global.dim() == 4 else z_global[:, :, None, None].expand(
+            -1, -1, z_local.shape[2], z_local.shape[3])
         x = self.norm(F.leaky_relu(self.inp(torch.cat([z_local[:, :self.local_dim], g], dim=1)), 0.2))
         start = self.local_dim
         for k, block in enumerate(self.blocks):
