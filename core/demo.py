@@ -35,8 +35,9 @@ def demo_config(out: Path, steps: int | None = None, minutes: float | None = DEF
         sample_every=100, checkpoint_every=500, log_every=10,
         # A latent cell per 16 px, not the default 8: in two minutes the coarser generator lays
         # out the tissue's membranes (session 9's demo) where stride 8 is still a sand-like mottle;
-        # stride 8 wins from 8 minutes on (benchmarks/RESULTS.md, sessions 10-11)
-        model={"stages": 4},
+        # stride 8 wins from 8 minutes on (benchmarks/RESULTS.md, sessions 10-11). The global
+        # latent's field keeps the default's 32-px cells (2 cells of 16 px)
+        model={"stages": 4, "global_cell": 2},
     )
 
 

@@ -76,7 +76,9 @@ def test_item_i_of_a_batch_is_seed_plus_i(rt: runtime.PackRuntime) -> None:
     rng = np.random.Generator(np.random.PCG64(6))
     channels = alone["z_local"].shape[1]  # the coarse latent and the noise maps it carries
     np.testing.assert_array_equal(alone["z_local"][0], rng.standard_normal((channels, 3, 5), dtype=np.float32))
-    np.testing.assert_array_equal(alone["z_global"][0], rng.standard_normal((4,), dtype=np.float32))
+    # z_global: a smooth field, one coarse normal vector per 4 latent cells (3 x 5 -> 1 x 1)
+    coarse = rng.standard_normal((4, 1, 1), dtype=np.float32)
+    np.testing.assert_array_equal(alone["z_global"][0], np.broadcast_to(coarse, (4, 3, 5)))
     three = rt.generate(seed=5, count=3, size="20x12")
     np.testing.assert_allclose(three[1], rt.generate(seed=6, size="20x12")[0], atol=1e-6)
 

@@ -59,8 +59,8 @@ def test_training_draws_field_windows_and_the_pack_declares_a_field() -> None:
     spec = {s.name: s for s in fam.pack_inputs()}["z_global"]
     assert (spec.draw, spec.shape, spec.default) == ("field", ["batch", 4, "h", "w"], 4)
     assert fam.dynamic_axes()["z_global"] == {0: "batch", 2: "h", 3: "w"}
-    # without the option: one vector per texture, as before
-    old = {s.name: s for s in _family().pack_inputs()}["z_global"]
+    # global_cell=0 (and runs saved before the option): one vector per texture, as before
+    old = {s.name: s for s in _family(global_cell=0).pack_inputs()}["z_global"]
     assert (old.draw, old.shape) == ("normal", ["batch", 4])
 
 
@@ -119,3 +119,13 @@ def test_a_field_pack_runs_torch_free_the_same_whole_or_in_tiles_and_tiles_seaml
     img = whole[0]
     inner = np.abs(np.diff(img, axis=1)).mean(axis=(0, 2)).max()
     assert np.abs(img[:, 0] - img[:, -1]).mean() <= 1.05 * inner
+
+
+def test_a_run_saved_before_the_field_keeps_one_global_vector() -> None:
+    from ganforge.core.modalities.texture.family import DEFAULTS
+
+    assert _family().options["global_cell"] == 4  # new runs: a field, one vector per 32 px
+    saved = {k: v for k, v in DEFAULTS.items() if k != "global_cell"}  # every older option
+    old = TextureFamily(saved, {"channels": 3, "crop": 64})
+    assert old.options["global_cell"] == 0
+    assert old.sample_inputs(2, torch.Generator().manual_seed(0), torch.device("cpu"))["z_global"].shape == (2, 32)
