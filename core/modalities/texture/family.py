@@ -261,12 +261,13 @@ class TextureFamily(Family):
         return {"z_local": z_local.to(device), "z_global": z_global.to(device)}
 
     def field_window(self, batch: int, n: int, cell: int, gen: torch.Generator) -> torch.Tensor:
-        """(batch, global_dim, n, n): each item an n×n window, at a random offset, of a field one
-        coarse vector per ``cell`` cells wide, large enough that the window never wraps (a real
-        crop has no wrap-around either)."""
+        """(batch, global_dim, n, n): each item an n×n window, at a random offset, of a periodic
+        field one coarse vector per ``cell`` cells, with more vectors than a window touches: no
+        vector repeats inside a crop, which reads as a piece of an endless field (a real crop has
+        no wrap-around either)."""
         from ...fields import blend_weights
 
-        coarse = n // cell + 2  # the window spans at most n / cell + 1 coarse intervals
+        coarse = n // cell + 2  # a window touches at most n // cell + 2 coarse points
         grid = torch.randn(batch, self.options["global_dim"], coarse, coarse, generator=gen)
         offsets = torch.rand(batch, 2, generator=gen, dtype=torch.float64) * (coarse * cell)
         a = torch.stack([torch.from_numpy(blend_weights(n, coarse, coarse * cell, float(o))) for o in offsets[:, 0]])
