@@ -254,10 +254,7 @@ class TextureFamily(Family):
         h = w = self.crop // self.stride
         z_local = torch.randn(batch, self.z_channels, h, w, generator=gen)
         cell = int(self.options["global_cell"])
-        if cell:
-            z_global = self.field_window(batch, h, cell, gen)
-        else:
-            z_global = torch.randn(batch, self.options["global_dim"], generator=gen)
+        z_global = self.field_window(batch, h, cell, gen) if cell else self._global_input(batch, h, w, gen)
         return {"z_local": z_local.to(device), "z_global": z_global.to(device)}
 
     def field_window(self, batch: int, n: int, cell: int, gen: torch.Generator) -> torch.Tensor:
@@ -270,9 +267,9 @@ class TextureFamily(Family):
         coarse = n // cell + 2  # a window touches at most n // cell + 2 coarse points
         grid = torch.randn(batch, self.options["global_dim"], coarse, coarse, generator=gen)
         offsets = torch.rand(batch, 2, generator=gen, dtype=torch.float64) * (coarse * cell)
-        a = torch.stack([torch.from_numpy(blend_weights(n, coarse, coarse * cell, float(o))) for o in offsets[:, 0]])
-        b = torch.stack([torch.from_numpy(blend_weights(n, coarse, coarse * cell, float(o))) for o in offsets[:, 1]])
-        return torch.einsum("bij,bcjk,blk->bcil", a.float(), grid, b.float())
+        a, b = (torch.stack([torch.from_numpy(blend_weights(n, coarse, coarse * cell, float(o))) for o in axis]).float()
+                for axis in offsets.T)
+        return torch.einsum("bij,bcjk,blk->bcil", a, grid, b)
 
     # ---- export ---------------------------------------------------------------------------
     def export_module(self, G: nn.Module) -> nn.Module:
