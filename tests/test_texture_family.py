@@ -322,3 +322,50 @@ def test_minibatch_std_lets_d_see_a_batch_that_lacks_variety() -> None:
     assert torch.allclose(plain(real)[0], plain(others)[0])
     with pytest.raises(ValueError, match="d_mbstd"):
         _family(d_mbstd=-1)
+
+
+def test_multi_scale_discriminator_judges_the_pooled_crop_too() -> None:
+    """``d_scales``: one patch D per scale (the crop, then 2×-pooled copies); the logits are one
+    map per scale at the finest map's size, so each scale weighs the same in the loss. One scale
+    (the default) is the plain patch D with the keys runs saved before the option have."""
+    from ganforge.core.modalities.texture.family import ADDED_LATER, DEFAULTS
+    from ganforge.core.modalities.texture.model import MultiScaleDiscriminator, PatchDiscriminator
+
+    assert DEFAULTS["d_scales"] == 1 and ADDED_LATER["d_scales"] == 1
+    plain = _family().build_discriminator()
+    assert isinstance(plain, PatchDiscriminator)
+    torch.manual_seed(0)
+    two = _family(d_scales=2).build_discriminator()
+    assert isinstance(two, MultiScaleDiscriminator) and len(two.scales) == 2
+    gen = torch.Generator().manual_seed(2)
+    real = torch.rand(4, 3, 32, 32, generator=gen) * 2 - 1
+    logits = two(real)
+    assert logits.shape == (4, 2) + plain(real).shape[-2:]
+    plain.load_state_dict(two.scales[0].state_dict())
+    assert torch.allclose(logits[:, :1], plain(real))  # the finest scale is the plain D
+    # zero-mean detail inside every 2×2 block: the pooled copy, so the coarse D's logits, is the same
+    checker = torch.tensor([[1.0, -1.0], [-1.0, 1.0]]).repeat(16, 16) * 0.3
+    detailed = two(real + checker)
+    assert torch.allclose(detailed[:, 1], logits[:, 1], atol=1e-5)
+    assert not torch.allclose(detailed[:, 0], logits[:, 0], atol=1e-3)
+    # the statistics term gets every scale's layers
+    assert len(two.features(real)) == 2 * _family().options["d_depth"]
+    assert two.features(real)[_family().options["d_depth"]].shape[-1] == 32 // 4
+    with pytest.raises(ValueError, match=r"d_scales=3 pools the 32-px crop to 8 px.*d_depth=4"):
+        TextureFamily({**TINY_MODEL, "d_depth": 4, "d_scales": 3}, {"channels": 3, "crop": 32})
+    with pytest.raises(ValueError, match="d_scales must be a whole number from 1 to 4"):
+        _family(d_scales=0)
+
+
+def test_a_multi_scale_run_resumes_exactly(tiny_config, tmp_path) -> None:
+    from ganforge.core.training import checkpoint as ckpt
+    from ganforge.core.training.run import train
+
+    model = {**TINY_MODEL, "d_scales": 2}
+    train(tiny_config(out=str(tmp_path / "straight"), steps=6, model=model), progress=False)
+    train(tiny_config(out=str(tmp_path / "halves"), steps=3, model=model), progress=False)
+    train(tiny_config(out=str(tmp_path / "halves"), steps=6, model=model), resume=True, progress=False)
+    a, _ = ckpt.load(ckpt.list_checkpoints(tmp_path / "straight")[-1])
+    b, _ = ckpt.load(ckpt.list_checkpoints(tmp_path / "halves")[-1])
+    assert any(k.startswith("D.scales.1.") for k in a) and a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)

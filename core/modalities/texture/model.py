@@ -148,3 +148,33 @@ class PatchDiscriminator(nn.Module):
             if isinstance(layer, nn.LeakyReLU):
                 out.append(x)
         return out
+
+
+class MultiScaleDiscriminator(nn.Module):
+    """Patch discriminators on the crop and on 2×, 4×, ... average-pooled copies of it (pix2pixHD,
+    Wang et al. 2018). A single patch D sees ~78 px of a 128-px crop and judges each window alone,
+    so how the photo's regions are laid out at the crop's own scale is judged by nothing; the
+    pooled copies' discriminators see the whole crop at the cost of a quarter of D's work each.
+
+    The logits are one map per scale, each nearest-upsampled to the finest map's size and stacked
+    as channels, so every scale weighs the same in the loss's mean and R1's per-image mean."""
+
+    def __init__(self, scales: int, channels: int = 3, base: int = 32, depth: int = 4,
+                 mbstd: int = 0) -> None:
+        super().__init__()
+        self.scales = nn.ModuleList(PatchDiscriminator(channels, base, depth, mbstd=mbstd) for _ in range(scales))
+
+    def pooled(self, x: torch.Tensor) -> list[torch.Tensor]:
+        copies = [x]
+        for _ in range(len(self.scales) - 1):
+            copies.append(F.avg_pool2d(copies[-1], 2))
+        return copies
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        maps = [d(c) for d, c in zip(self.scales, self.pooled(x), strict=True)]
+        size = maps[0].shape[-2:]
+        return torch.cat([maps[0]] + [F.interpolate(m, size=size, mode="nearest") for m in maps[1:]], dim=1)
+
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Every scale's :meth:`PatchDiscriminator.features`, finest scale first."""
+        return [f for d, c in zip(self.scales, self.pooled(x), strict=True) for f in d.features(c)]
