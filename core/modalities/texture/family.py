@@ -94,7 +94,8 @@ DEFAULTS: dict[str, Any] = {
     #: discriminators, one per scale: the crop, then 2×, 4×, ... average-pooled copies of it (1:
     #: the single patch discriminator). A pooled copy's D sees the whole crop, so the layout of
     #: the photo's regions at the crop's scale (the coarsest level of the benchmark's SWD, where
-    #: every photo missed most in session 15) is judged by something
+    #: every photo missed most in session 15) is judged by something. At most: a small crop gets
+    #: only the scales it can be pooled to (each D needs 2^d_depth px)
     "d_scales": 1,
 }
 
@@ -175,11 +176,13 @@ class TextureFamily(Family):
         self.stride = 2 ** int(self.options["stages"])
         if self.crop % self.stride:
             raise ValueError(f"crop {self.crop} is not a multiple of the generator stride {self.stride}")
-        smallest = self.crop >> (int(self.options["d_scales"]) - 1)
-        if smallest < 2 ** int(self.options["d_depth"]):
-            raise ValueError(f"d_scales={self.options['d_scales']} pools the {self.crop}-px crop to {smallest} px, "
-                             f"smaller than a d_depth={self.options['d_depth']} discriminator takes "
-                             f"({2 ** int(self.options['d_depth'])} px): use fewer scales or a larger crop")
+        #: discriminator scales used: ``d_scales``, or fewer where pooling the crop further would
+        #: leave less than a d_depth-layer discriminator takes (a fact of the config, so a resumed
+        #: run builds the same D)
+        self.d_scales = 1
+        while (self.d_scales < int(self.options["d_scales"])
+               and self.crop >> self.d_scales >= 2 ** int(self.options["d_depth"])):
+            self.d_scales += 1
 
     def build_generator(self) -> TextureGenerator:
         o = self.options
@@ -258,8 +261,8 @@ class TextureFamily(Family):
 
     def build_discriminator(self) -> PatchDiscriminator | MultiScaleDiscriminator:
         o = self.options
-        if o["d_scales"] > 1:
-            return MultiScaleDiscriminator(o["d_scales"], self.channels, o["d_base"], o["d_depth"], mbstd=o["d_mbstd"])
+        if self.d_scales > 1:
+            return MultiScaleDiscriminator(self.d_scales, self.channels, o["d_base"], o["d_depth"], mbstd=o["d_mbstd"])
         # one scale: the plain module, so runs saved before the option keep their state-dict keys
         return PatchDiscriminator(self.channels, o["d_base"], o["d_depth"], mbstd=o["d_mbstd"])
 
