@@ -95,7 +95,9 @@ DEFAULTS: dict[str, Any] = {
     #: the single patch discriminator). A pooled copy's D sees the whole crop, so the layout of
     #: the photo's regions at the crop's scale (the coarsest level of the benchmark's SWD, where
     #: every photo missed most in session 15) is judged by something. At most: a small crop gets
-    #: only the scales it can be pooled to (each D needs 2^d_depth px)
+    #: only the scales it can be pooled to (each D needs 2^d_depth px). Measured at 3 on the six
+    #: benchmark photos (session 16): ~12% fewer steps a minute, no photo's coarsest level better
+    #: at 30 minutes, retina lost its 8-minute target; so 1 (RESULTS.md)
     "d_scales": 1,
 }
 
