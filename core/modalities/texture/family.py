@@ -96,8 +96,9 @@ DEFAULTS: dict[str, Any] = {
     #: the photo's regions at the crop's scale (the coarsest level of the benchmark's SWD, where
     #: every photo missed most in session 15) is judged by something. At most: a small crop gets
     #: only the scales it can be pooled to (each D needs 2^d_depth px). Measured at 3 on the six
-    #: benchmark photos (session 16): ~12% fewer steps a minute, no photo's coarsest level better
-    #: at 30 minutes, retina lost its 8-minute target; so 1 (RESULTS.md)
+    #: benchmark photos (session 16): ~12% fewer steps a minute, the coarsest level worse on four
+    #: of six at 30 minutes; targets met 4 + 4 of 6 at 8 + 30 minutes against 5 + 3: not more, so
+    #: 1 until a second training seed decides (RESULTS.md)
     "d_scales": 1,
 }
 
