@@ -135,3 +135,19 @@ def test_crops_per_texture_sets_how_many_global_latents_are_scored(pack: Path, p
     assert np.array_equal(many, tm.eval_samples(rt, reference, 32, seed=0, crops_per_texture=1))
     with pytest.raises(ValueError, match="crops_per_texture"):
         tm.eval_samples(rt, reference, 32, seed=0, crops_per_texture=0)
+
+
+def test_cli_crops_per_texture_scores_the_family_and_other_modalities_options_are_refused(
+        pack: Path, photos: Path) -> None:
+    few = json.loads(invoke("eval", pack, "--data", photos, "--samples", 16, "--json").stdout)
+    result = invoke("eval", pack, "--data", photos, "--samples", 16, "--crops-per-texture", 1, "--json")
+    assert result.exit_code == 0, result.output
+    family = json.loads(result.stdout)
+    # other generated crops (16 textures, not 1), the same reference crops and baselines
+    assert family["swd"] != few["swd"] and family["baselines"] == few["baselines"]
+    zero = invoke("eval", pack, "--data", photos, "--crops-per-texture", 0)  # click's usage error
+    assert zero.exit_code == 2 and "'--crops-per-texture': 0 is not in the range" in zero.stderr
+    # an option meant for another modality is an error, not silently ignored
+    one_error_line(invoke("eval", pack, "--data", photos, "--truncation", 0.5),
+                   "--truncation applies to image packs", "is a texture pack")
+    one_error_line(invoke("eval", pack, "--data", photos, "--temperature", 0.8), "--temperature applies to text")

@@ -20,6 +20,11 @@ import click
 from ..errors import GanforgeError
 from ..limits import DEVICES
 
+#: evaluation options that shape the samples of one modality only
+MODALITY_OPTIONS: dict[str, tuple[str, ...]] = {
+    "truncation": ("image",), "temperature": ("text",), "crops_per_texture": ("texture",),
+}
+
 
 def evaluate_pack(pack: str | Path, data: str | Path, samples: int | None = None, seed: int = 0,
                   training: str | Path | None = None, device: str = "auto",
@@ -36,6 +41,10 @@ def evaluate_pack(pack: str | Path, data: str | Path, samples: int | None = None
         raise GanforgeError(f"--samples {samples}: need at least 2")
     rt = runtime.load(pack, device=device, threads=threads)
     modality = rt.meta.modality
+    for name, value in options.items():  # an option for another modality is a mistake, not a no-op
+        if value is not None and name in MODALITY_OPTIONS and modality not in MODALITY_OPTIONS[name]:
+            raise GanforgeError(f"--{name.replace('_', '-')} applies to {' and '.join(MODALITY_OPTIONS[name])} packs; "
+                                f"{pack} is a {modality} pack")
     codec = rt.codec
     if samples is None:
         samples = int(codec.eval_sample_count)
@@ -96,6 +105,10 @@ def sweep_pack(pack: str | Path, data: str | Path, png: Path, samples: int = 100
               help="The data the model was trained on, for the memorisation check (default: --data).")
 @click.option("--truncation", type=float, default=None, metavar="PSI", help="Images: truncation ψ of the samples.")
 @click.option("--temperature", type=float, default=None, metavar="T", help="Text: sampling temperature of the samples.")
+@click.option("--crops-per-texture", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Textures: how many of the scored crops are cut from each generated texture (default "
+                   "16: a few textures, each with its own global latent; 1: every crop from its own "
+                   "texture, which scores the pack's family of textures rather than a few of them).")
 @click.option("--sweep", type=click.Path(path_type=Path), default=None, metavar="PNG",
               help="Text: also score a temperature sweep and plot BLEU-5 against Self-BLEU-5 (the "
                    "quality-diversity curve) to this PNG.")
@@ -106,7 +119,8 @@ def sweep_pack(pack: str | Path, data: str | Path, png: Path, samples: int = 100
 @click.option("--threads", type=click.IntRange(1, 256), default=None,
               help="CPU threads for onnxruntime, 1-256 (default: the CPUs available).")
 def eval_(pack: Path, data: Path, samples: int | None, seed: int, training: Path | None, truncation: float | None,
-          temperature: float | None, sweep: Path | None, as_json: bool, device: str, threads: int | None) -> None:
+          temperature: float | None, crops_per_texture: int | None, sweep: Path | None, as_json: bool, device: str,
+          threads: int | None) -> None:
     """Score the pack PACK against real data, offline (no weight downloads, no torch).
 
     Images: Fréchet distance and KID on the features of a fixed-seed random CNN (see
@@ -143,6 +157,8 @@ def eval_(pack: Path, data: Path, samples: int | None, seed: int, training: Path
     options = {} if truncation is None else {"truncation": truncation}
     if temperature is not None:
         options["temperature"] = temperature
+    if crops_per_texture is not None:
+        options["crops_per_texture"] = crops_per_texture
     result = evaluate_pack(pack, data, samples, seed, training, device, threads, **options)
     if sweep is not None:
         result["sweep"] = sweep_pack(pack, data, sweep, samples, seed, training, device)
