@@ -150,4 +150,4 @@ def test_cli_crops_per_texture_scores_the_family_and_other_modalities_options_ar
     # an option meant for another modality is an error, not silently ignored
     one_error_line(invoke("eval", pack, "--data", photos, "--truncation", 0.5),
                    "--truncation applies to image packs", "is a texture pack")
-    one_error_line(invoke("eval", pack, "--data", photos, "--temperature", 0.8), "--temperature applies to text")
+    one_error_line(invoke("eval", pack, "--data", photos, "--temperature", 0.8), "--temperature applies to music and text packs")

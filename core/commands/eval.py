@@ -20,10 +20,26 @@ import click
 from ..errors import GanforgeError
 from ..limits import DEVICES
 
-#: evaluation options that shape the samples of one modality only
-MODALITY_OPTIONS: dict[str, tuple[str, ...]] = {
-    "truncation": ("image",), "temperature": ("text",), "crops_per_texture": ("texture",),
-}
+#: options only ``eval`` has, and the modalities whose ``eval_samples`` take them; the sample
+#: options it shares with ``generate`` (--truncation, --temperature) belong to the codecs that
+#: declare them in their ``generate_options``
+EVAL_ONLY_OPTIONS: dict[str, tuple[str, ...]] = {"crops_per_texture": ("texture",)}
+
+
+def _refuse_foreign_options(options: dict[str, Any], modality: str, pack: str | Path) -> None:
+    """An option meant for another modality is a mistake, not a no-op: one line naming it."""
+    given = [name for name, value in options.items() if value is not None]
+    if not given:
+        return
+    from .generate import codec_options
+
+    owners = {name: set(modalities) for name, modalities in EVAL_ONLY_OPTIONS.items()}
+    for name, modalities in codec_options()[1].items():
+        owners.setdefault(name, set()).update(modalities)
+    for name in given:
+        if name in owners and modality not in owners[name]:
+            raise GanforgeError(f"--{name.replace('_', '-')} applies to {' and '.join(sorted(owners[name]))} "
+                                f"packs; {pack} is a {modality} pack")
 
 
 def evaluate_pack(pack: str | Path, data: str | Path, samples: int | None = None, seed: int = 0,
@@ -41,10 +57,7 @@ def evaluate_pack(pack: str | Path, data: str | Path, samples: int | None = None
         raise GanforgeError(f"--samples {samples}: need at least 2")
     rt = runtime.load(pack, device=device, threads=threads)
     modality = rt.meta.modality
-    for name, value in options.items():  # an option for another modality is a mistake, not a no-op
-        if value is not None and name in MODALITY_OPTIONS and modality not in MODALITY_OPTIONS[name]:
-            raise GanforgeError(f"--{name.replace('_', '-')} applies to {' and '.join(MODALITY_OPTIONS[name])} packs; "
-                                f"{pack} is a {modality} pack")
+    _refuse_foreign_options(options, modality, pack)
     codec = rt.codec
     if samples is None:
         samples = int(codec.eval_sample_count)
@@ -154,11 +167,8 @@ def eval_(pack: Path, data: Path, samples: int | None, seed: int, training: Path
       ganforge eval chorales.onnx --data builtin:bach --json
       ganforge eval names.onnx --data names.txt --sweep names_sweep.png
     """
-    options = {} if truncation is None else {"truncation": truncation}
-    if temperature is not None:
-        options["temperature"] = temperature
-    if crops_per_texture is not None:
-        options["crops_per_texture"] = crops_per_texture
+    given = {"truncation": truncation, "temperature": temperature, "crops_per_texture": crops_per_texture}
+    options = {name: value for name, value in given.items() if value is not None}
     result = evaluate_pack(pack, data, samples, seed, training, device, threads, **options)
     if sweep is not None:
         result["sweep"] = sweep_pack(pack, data, sweep, samples, seed, training, device)
