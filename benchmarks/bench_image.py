@@ -365,6 +365,13 @@ def run_specs(args: argparse.Namespace) -> list[dict[str, Any]]:
         specs.append({"name": model, "model": model, "lr": 2e-4, "lr_rule": "published"})
         specs.append({"name": f"{model}@{args.budget_lr:g}", "model": model, "lr": args.budget_lr,
                       "lr_rule": "for the budget"})
+    if args.runs:
+        # a subset by name (e.g. the two best models at the longest budget): the rules stay the same
+        wanted = [n for n in args.runs.split(",") if n]
+        unknown = sorted(set(wanted) - {s["name"] for s in specs})
+        if unknown:
+            sys.exit(f"--runs {','.join(unknown)}: choose from {', '.join(s['name'] for s in specs)}")
+        specs = [s for s in specs if s["name"] in wanted]
     return specs
 
 
@@ -390,6 +397,9 @@ def main() -> None:
                              "the modality's default family, fastgan)")
     parser.add_argument("--ganforge-batches", default="", metavar="B1,B2",
                         help="train ganforge at each of these batch sizes (default: the family's recipe)")
+    parser.add_argument("--runs", default="", metavar="NAMES",
+                        help="train and score only these runs (names as in the report, e.g. "
+                             "ganforge-fastgan,dcgan@0.001)")
     parser.add_argument("--reuse", default="", metavar="NAMES",
                         help="runs (e.g. ganforge) trained by an earlier invocation with the same settings and "
                              "work dir: kept and re-scored, not retrained (their facts.json says how they trained)")
