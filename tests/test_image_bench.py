@@ -25,6 +25,23 @@ def test_split_is_stratified_disjoint_and_seeded():
     assert set(small) <= set(parts["train"]) and np.bincount(labels[small], minlength=4).min() >= 2
 
 
+def test_runs_picks_a_subset_by_name_and_refuses_unknown_names():
+    import argparse
+
+    import bench_image
+
+    args = argparse.Namespace(models="ganforge,dcgan,fastgan", ganforge_option=[], ganforge_family="fastgan",
+                              ganforge_batches="", budget_lr=1e-3, runs="")
+    assert [s["name"] for s in bench_image.run_specs(args)] == [
+        "ganforge-fastgan", "dcgan", "dcgan@0.001", "fastgan", "fastgan@0.001"]
+    args.runs = "dcgan@0.001,ganforge-fastgan"
+    picked = bench_image.run_specs(args)
+    assert [(s["name"], s["lr"]) for s in picked] == [("ganforge-fastgan", 2e-4), ("dcgan@0.001", 1e-3)]
+    args.runs = "dcgan@0.01"
+    with pytest.raises(SystemExit, match="choose from"):
+        bench_image.run_specs(args)
+
+
 @pytest.mark.parametrize("kind", ["dcgan", "fastgan"])
 def test_a_baseline_saves_snapshots_that_sample_by_category(kind, tmp_path):
     import image_baselines
