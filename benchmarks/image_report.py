@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 
 def _f(v: Any, fmt: str = ".3f") -> str:
@@ -45,3 +48,29 @@ def report(results: dict[str, Any]) -> str:
                          f"({w['other_processes_cpu_s']} other processes')")
         lines.append("")
     return "\n".join(lines)
+
+
+def compare(grids: list[Path], out: Path, gap: int = 8) -> None:
+    """Grid PNGs (real images first, then each model's) side by side on white, one sheet: the
+    picture RESULTS.md shows per budget and setting."""
+    from PIL import Image
+
+    sheets = [np.asarray(Image.open(p).convert("RGB")) for p in grids]
+    height = max(s.shape[0] for s in sheets)
+    width = sum(s.shape[1] for s in sheets) + gap * (len(sheets) - 1)
+    canvas = np.full((height, width, 3), 255, np.uint8)
+    x = 0
+    for s in sheets:
+        canvas[:s.shape[0], x:x + s.shape[1]] = s
+        x += s.shape[1] + gap
+    Image.fromarray(canvas).save(out)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Put image-benchmark grids side by side.")
+    parser.add_argument("out", type=Path, help="the sheet to write (.png)")
+    parser.add_argument("grids", type=Path, nargs="+", help="grid PNGs, left to right")
+    args = parser.parse_args()
+    compare(args.grids, args.out)
