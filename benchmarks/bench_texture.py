@@ -46,7 +46,7 @@ from PIL import Image
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from common import cpu_seconds, cpu_share  # noqa: E402
+from common import cpu_seconds, cpu_share, side_by_side  # noqa: E402
 
 RESULTS = HERE / "results"
 SHARED = HERE.parent.parent / "shared" / "data" / "texture"
@@ -117,12 +117,11 @@ def texture_row(photo: Path, packs: list[Path], path: Path, side: int = 256, see
         tiles.append(rgb(runtime.load(pack).generate(seed=0, count=1, size=f"{side}x{side}")[0]))
     tiled = np.tile(tiles[-1], (2, 2, 1))
     tiles.append(np.asarray(Image.fromarray(tiled).resize((side, side), Image.Resampling.LANCZOS)))
-    gap = np.full((side, 6, 3), 255, np.uint8)
-    rows = [np.concatenate([x for t in tiles for x in (t, gap)][:-1], axis=1)]
+    rows = [side_by_side(tiles, 6)]
     if seeds > 1 and packs:
         last = runtime.load(packs[-1])
         variety = [rgb(last.generate(seed=k, count=1, size=f"{side}x{side}")[0]) for k in range(seeds)]
-        strip = np.concatenate([x for t in variety for x in (t, gap)][:-1], axis=1)
+        strip = side_by_side(variety, 6)
         width = rows[0].shape[1]
         strip = strip[:, :width] if strip.shape[1] >= width else \
             np.concatenate([strip, np.full((side, width - strip.shape[1], 3), 255, np.uint8)], axis=1)

@@ -112,3 +112,17 @@ def table(headers: list[str], rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def side_by_side(pictures: list[Any], gap: int) -> Any:
+    """(H, W, 3) uint8 pictures left to right on white, ``gap`` px apart, top-aligned (shorter
+    ones padded below): the benchmarks' picture rows and sheets."""
+    import numpy as np
+
+    height = max(p.shape[0] for p in pictures)
+    canvas = np.full((height, sum(p.shape[1] for p in pictures) + gap * (len(pictures) - 1), 3), 255, np.uint8)
+    x = 0
+    for p in pictures:
+        canvas[:p.shape[0], x:x + p.shape[1]] = p
+        x += p.shape[1] + gap
+    return canvas

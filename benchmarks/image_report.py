@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from common import side_by_side
 
 
 def _f(v: Any, fmt: str = ".3f") -> str:
@@ -56,14 +57,7 @@ def compare(grids: list[Path], out: Path, gap: int = 8) -> None:
     from PIL import Image
 
     sheets = [np.asarray(Image.open(p).convert("RGB")) for p in grids]
-    height = max(s.shape[0] for s in sheets)
-    width = sum(s.shape[1] for s in sheets) + gap * (len(sheets) - 1)
-    canvas = np.full((height, width, 3), 255, np.uint8)
-    x = 0
-    for s in sheets:
-        canvas[:s.shape[0], x:x + s.shape[1]] = s
-        x += s.shape[1] + gap
-    Image.fromarray(canvas).save(out)
+    Image.fromarray(side_by_side(sheets, gap)).save(out)
 
 
 if __name__ == "__main__":
