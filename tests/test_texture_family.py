@@ -243,6 +243,42 @@ def test_statistics_reference_tops_up_the_d_batch_from_the_data_stream(tiny_conf
         TextureFamily(saved, {"channels": 3, "crop": 64}).penalty_reference == 0
 
 
+def test_pixel_reference_widens_the_pixel_levels_only() -> None:
+    """``pixel_reference``: the pixel levels compare with every real crop given, the
+    discriminator's features with the D batch alone (what they saw before the option)."""
+    from ganforge.core.modalities.texture.family import ADDED_LATER
+    from ganforge.core.modalities.texture.statistics import pixel_levels
+
+    fam = _family(pixel_reference=12)
+    assert fam.penalty_reference == 12 and _family(pixel_reference=12, stats_weight=0.0).penalty_reference == 0
+    assert _family(pixel_reference=12, stats_reference=16).penalty_reference == 16
+    assert ADDED_LATER["pixel_reference"] == 0
+    with pytest.raises(ValueError, match="pixel_reference"):
+        _family(pixel_reference=-1)
+    torch.manual_seed(0)
+    G, D = fam.build_generator(), fam.build_discriminator()
+    D.requires_grad_(False)
+    gen = torch.Generator().manual_seed(2)
+    inputs = fam.sample_inputs(4, gen, torch.device("cpu"))
+    fake = G(**inputs)
+    batch = torch.rand(4, 3, 32, 32, generator=gen) * 2 - 1
+    bright = torch.ones(8, 3, 32, 32)  # the photo's rare region: in the reference, not in the batch
+    reference = torch.cat([batch, bright])
+    term = fam.generator_penalty(G, fake, inputs, real=reference, step=7, D=D)
+    fake_px, real_px = pixel_levels(fake, reference, 1)
+    expected = sliced_wasserstein_loss(fake_px + D.features(fake), real_px + D.features(batch), seed=7)
+    assert torch.allclose(term, expected)
+    # the extra crops move the pixel term: the fakes are asked for the bright region too
+    assert term.item() > fam.generator_penalty(G, fake, inputs, real=batch, step=7, D=D).item()
+    # with random features, too, only the pixels see the reference
+    rnd = _family(pixel_reference=12, stats_features="random", stats_redraw=False)
+    feats = RandomFeatures(3)
+    real_feats = feats(batch)
+    real_feats[0] = reference
+    assert torch.allclose(rnd.generator_penalty(G, fake, inputs, real=reference, step=7),
+                          sliced_wasserstein_loss(feats(fake), real_feats, seed=7))
+
+
 def test_r1_contrast_lowers_gamma_for_a_low_contrast_photo_only(tmp_path) -> None:
     """The photos' contrast is recorded as ``ganforge eval`` measures it, and ``r1_contrast``
     scales γ by (std / reference)², never above 1; off by default and for older runs."""

@@ -73,6 +73,13 @@ DEFAULTS: dict[str, Any] = {
     #: photo's. Tried at 64 with the discriminator's features: worse, D runs away from a steady
     #: target (RESULTS.md, session 10); meant for the random or pixel features
     "stats_reference": 0,
+    #: real crops the *pixel* levels of the statistics term compare the fakes with (0: as
+    #: ``stats_reference``); the discriminator's features still see the D batch. The average of
+    #: small batches' quantile functions is thinner in the tails than the photo's, so against
+    #: the D batch alone a photo's rare regions (hubble's few large galaxies, coffee's white cup)
+    #: are asked for less often than they occur; a reference of many crops asks for them in the
+    #: photo's proportion every step, without the steady target that D ran away from
+    "pixel_reference": 0,
     #: R1's γ relative to the photo's contrast: 0 (off) or a reference pixel std s; γ is scaled by
     #: min(1, (photo's std / s)²). R1 penalises D's input gradient, and telling apart textures
     #: whose pixels differ by little needs a steep D: at γ 1 a low-contrast photo (retina, std
@@ -108,7 +115,7 @@ DEFAULTS: dict[str, Any] = {
 SIZE_LIMITS: dict[str, tuple[int, int]] = {
     "local_dim": (1, 1024), "global_dim": (1, 1024), "base": (1, 2048), "stages": (1, 6),
     "min_width": (1, 1024), "d_base": (1, 1024), "d_depth": (1, 8), "noise_dim": (0, 4),
-    "stats_scales": (1, 6), "stats_patch": (1, 9), "stats_reference": (0, 1024), "d_mbstd": (0, 64),
+    "stats_scales": (1, 6), "stats_patch": (1, 9), "stats_reference": (0, 1024), "pixel_reference": (0, 1024), "d_mbstd": (0, 64),
     "global_cell": (0, 4096), "d_scales": (1, 4),
 }
 
@@ -126,7 +133,7 @@ NUMBER_LIMITS: dict[str, tuple[float, float, bool]] = {
 #: what a run saved before each option existed meant by its absence (Family.added_later)
 ADDED_LATER: dict[str, Any] = {
     "noise_dim": 0, "stats_features": "random", "noise_init": 0.1, "noise_lr": 1.0, "stats_scales": 1,
-    "stats_pyramid": "gaussian", "stats_patch": 1, "stats_reference": 0, "d_mbstd": 0,
+    "stats_pyramid": "gaussian", "stats_patch": 1, "stats_reference": 0, "pixel_reference": 0, "d_mbstd": 0,
     "global_cell": 0, "d_scales": 1, "augment": None,  # None: the run's --augment (colour + cutout by default then)
 }
 
@@ -203,8 +210,10 @@ class TextureFamily(Family):
 
     @property
     def penalty_reference(self) -> int:  # type: ignore[override]
-        """Real crops for the statistics term (``stats_reference``; none without the term)."""
-        return int(self.options["stats_reference"]) if float(self.options["stats_weight"]) else 0
+        """Real crops for the statistics term (the larger of ``stats_reference`` and
+        ``pixel_reference``; none without the term)."""
+        o = self.options
+        return max(int(o["stats_reference"]), int(o["pixel_reference"])) if float(o["stats_weight"]) else 0
 
     @property
     def augment_ops(self) -> list[str] | None:  # type: ignore[override]
@@ -243,15 +252,18 @@ class TextureFamily(Family):
             return None
         from .statistics import FEATURE_SEED, RandomFeatures, sliced_wasserstein_loss
 
-        features = self.options["stats_features"]
+        o = self.options
+        features = o["stats_features"]
+        # the pixel levels see every real crop given; learned or random features the first
+        # max(D batch, stats_reference) of them (all of them when pixel_reference is off)
+        feature_real = real[:max(fake.shape[0], int(o["stats_reference"]))]
         if features == "pixels" or (features == "discriminator" and D is not None):
-            o = self.options
             fake_px, real_px = pixel_levels(fake.float(), real.float(), int(o["stats_scales"]),
                                             o["stats_pyramid"], int(o["stats_patch"]))
             if features == "pixels":
                 return weight * sliced_wasserstein_loss(fake_px, real_px, seed=step)
             with torch.no_grad():
-                real_feats = real_px + D.features(real.float())
+                real_feats = real_px + D.features(feature_real.float())
             fake_feats = fake_px + D.features(fake.float())
             return weight * sliced_wasserstein_loss(fake_feats, real_feats, seed=step)
         if self.options["stats_redraw"]:
@@ -260,7 +272,9 @@ class TextureFamily(Family):
             if getattr(self, "_features", None) is None or self._features.w0.device != fake.device:
                 self._features = RandomFeatures(self.channels).to(fake.device)
             feats = self._features
-        return weight * sliced_wasserstein_loss(feats(fake.float()), feats(real.float()), seed=step)
+        real_feats = feats(feature_real.float())
+        real_feats[0] = real.float()  # the random CNN's first "layer" is the pixels themselves
+        return weight * sliced_wasserstein_loss(feats(fake.float()), real_feats, seed=step)
 
     def build_discriminator(self) -> PatchDiscriminator | MultiScaleDiscriminator:
         o = self.options
