@@ -78,7 +78,9 @@ DEFAULTS: dict[str, Any] = {
     #: small batches' quantile functions is thinner in the tails than the photo's, so against
     #: the D batch alone a photo's rare regions (hubble's few large galaxies, coffee's white cup)
     #: are asked for less often than they occur; a reference of many crops asks for them in the
-    #: photo's proportion every step, without the steady target that D ran away from
+    #: photo's proportion every step, without the steady target that D ran away from. Tried at
+    #: 64 on the patchwork tuning image (3,000 steps, session 18): no difference one evaluation
+    #: seed separates, ~2% slower; off until a long run shows it against the drift (RESULTS.md)
     "pixel_reference": 0,
     #: R1's γ relative to the photo's contrast: 0 (off) or a reference pixel std s; γ is scaled by
     #: min(1, (photo's std / s)²). R1 penalises D's input gradient, and telling apart textures
