@@ -22,6 +22,7 @@ photos never used here. Variants (model options / training options over the CLI 
     ref64, ref32   the statistics term compares the fakes with 64 / 32 real crops, not the D batch of 8
     pixel-ref64, pixel-ref256  only the term's pixel level against 64 / 256 real crops; D's features
                    against the D batch as before (``pixel_reference``)
+    lecam0.1, lecam0.3  the LeCam term in D's loss at weight 0.1 / 0.3 (``lecam``)
     color-cutout   colour and cutout DiffAugment on D's inputs (the default before session 9)
     random-stats   random-CNN statistics, redrawn each step (the previous default) + noise maps
     random-ref64   that, against 64 real crops instead of the D batch
@@ -74,6 +75,8 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "ref32": ({"stats_reference": 32}, {}),
     "pixel-ref64": ({"pixel_reference": 64}, {}),
     "pixel-ref256": ({"pixel_reference": 256}, {}),
+    "lecam0.1": ({"lecam": 0.1}, {}),
+    "lecam0.3": ({"lecam": 0.3}, {}),
     "color-cutout": ({"augment": ["color", "cutout"]}, {}),
     "random-stats": ({"stats_features": "random"}, {}),
     "random-ref64": ({"stats_features": "random", "stats_reference": 64}, {}),

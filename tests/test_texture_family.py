@@ -408,3 +408,46 @@ def test_a_multi_scale_run_resumes_exactly(tiny_config, tmp_path) -> None:
     b, _ = ckpt.load(ckpt.list_checkpoints(tmp_path / "halves")[-1])
     assert any(k.startswith("D.scales.1.") for k in a) and a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_lecam_holds_d_logits_within_each_others_moving_averages() -> None:
+    """``lecam``: D's loss gains the LeCam term (real logits above the fakes' moving average and
+    fake logits below the reals', squared), with anchors kept in D's buffers. Off by default,
+    and then D has no buffers and the family adds nothing to D's loss."""
+    from ganforge.core.modalities.texture.family import ADDED_LATER, DEFAULTS
+    from ganforge.core.training.losses import LeCamAnchors, lecam_penalty
+
+    anchors = LeCamAnchors(decay=0.5)
+    real, fake = torch.full((4, 1, 2, 2), 3.0), torch.full((4, 1, 2, 2), -1.0)
+    term = lecam_penalty(real, fake, anchors)
+    # anchors move halfway from 0 to the batch means first: real 1.5, fake -0.5
+    assert anchors.real.item() == 1.5 and anchors.fake.item() == -0.5
+    assert term.item() == pytest.approx((3.0 + 0.5) ** 2 + (1.5 + 1.0) ** 2)
+    # logits already inside the anchors cost nothing: real under the fakes' average and so on
+    assert lecam_penalty(torch.full((2, 1), -5.0), torch.full((2, 1), 5.0), LeCamAnchors()).item() == 0.0
+
+    plain, reg = _family().build_discriminator(), _family(lecam=0.1).build_discriminator()
+    assert DEFAULTS["lecam"] == 0.0 and ADDED_LATER["lecam"] == 0.0
+    assert set(reg.state_dict()) - set(plain.state_dict()) == {"lecam.real", "lecam.fake"}
+    assert _family().discriminator_penalty(plain, real, fake) is None
+    logits = torch.tensor([2.0, 2.0], requires_grad=True)
+    penalty = _family(lecam=0.1).discriminator_penalty(reg, logits, torch.tensor([-2.0, -2.0]))
+    penalty.backward()
+    assert penalty.item() > 0 and (logits.grad > 0).all()  # pushes the real logits down
+    with pytest.raises(ValueError, match="lecam"):
+        _family(lecam=-1)
+
+
+def test_a_lecam_run_resumes_exactly(tiny_config, tmp_path) -> None:
+    """The anchors are state: a run stopped and resumed ends with the same D, anchors included."""
+    from ganforge.core.training import checkpoint as ckpt
+    from ganforge.core.training.run import train
+
+    model = {**TINY_MODEL, "lecam": 0.5}
+    train(tiny_config(out=str(tmp_path / "straight"), steps=6, model=model), progress=False)
+    train(tiny_config(out=str(tmp_path / "halves"), steps=3, model=model), progress=False)
+    train(tiny_config(out=str(tmp_path / "halves"), steps=6, model=model), resume=True, progress=False)
+    a, _ = ckpt.load(ckpt.list_checkpoints(tmp_path / "straight")[-1])
+    b, _ = ckpt.load(ckpt.list_checkpoints(tmp_path / "halves")[-1])
+    assert a["D.lecam.real"].item() != 0.0 and a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -11,7 +11,8 @@ The training contract, all of it declared here with defaults (the engine probes 
 ``--augment``), :attr:`Family.use_ema` (True), :attr:`Family.takes_labels` (False),
 :attr:`Family.own_step` (False: the engine's D step then G step),
 :attr:`Family.penalty_reference` (0: the generator term sees the step's D batch) and
-:meth:`Family.discriminate_real` (plain logits: no extra D term). A family with its own step
+:meth:`Family.discriminate_real` (plain logits: no extra D term) and
+:meth:`Family.discriminator_penalty` (none). A family with its own step
 (text: maximum likelihood, then a Gumbel-softmax GAN) gets a :class:`StepContext` the engine
 builds each step — networks, optimisers, the named RNG streams, a real-batch function, the step
 and the total — and computes with it; the optimisers and RNGs stay the engine's (it creates,
@@ -186,6 +187,13 @@ class Family(ABC):
         the same forward pass (FastGAN's self-supervised reconstruction); None adds nothing. Random
         choices come from seeds derived from ``step`` only, so resume stays exact."""
         return self.discriminate(D, x, labels), None
+
+    def discriminator_penalty(self, D: nn.Module, real_logits: torch.Tensor,
+                              fake_logits: torch.Tensor) -> torch.Tensor | None:
+        """A term added to D's loss from this step's logits on the (augmented) real and fake
+        batches, e.g. :func:`~.losses.lecam_penalty` with anchors kept in ``D``'s buffers (so a
+        checkpoint holds them); None adds nothing. Called once per step, after both forwards."""
+        return None
 
     def augment_options(self) -> dict[str, Any]:
         """Keyword options for the engine's DiffAugment (e.g. ``alpha=True`` for RGBA data)."""

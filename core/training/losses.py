@@ -3,6 +3,8 @@
 - ``ns_r1``   non-saturating logistic loss + R1 penalty on reals (StyleGAN2)
 - ``hinge``   hinge loss (SAGAN/BigGAN); R1 is applied too when ``r1_gamma > 0``
 - ``wgan_gp`` Wasserstein loss + gradient penalty on interpolates + a small drift term (ProGAN)
+
+and :func:`lecam_penalty`, a regulariser a family may add to any of them.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from .config import LOSSES as LOSSES  # re-exported: the one list, torch-free for the CLI
 
@@ -56,3 +59,37 @@ def gradient_penalty(D: Callable[[torch.Tensor], torch.Tensor], real: torch.Tens
     (grad,) = torch.autograd.grad(D(x).float().sum(), x, create_graph=True)
     norm = grad.float().flatten(1).norm(dim=1)
     return (norm - 1.0).square().mean()
+
+
+class LeCamAnchors(nn.Module):
+    """Moving averages of D's mean logit on real and on fake samples, for :func:`lecam_penalty`.
+
+    Buffers, so they travel in D's state dict: a checkpoint saves them and a resumed run goes on
+    from the same anchors (exact resume). Under DDP each rank's batch means are averaged over the
+    ranks first, so the anchors stay identical everywhere."""
+
+    def __init__(self, decay: float = 0.99) -> None:
+        super().__init__()
+        self.decay = decay
+        self.register_buffer("real", torch.zeros(()))
+        self.register_buffer("fake", torch.zeros(()))
+
+    @torch.no_grad()
+    def update(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> None:
+        means = torch.stack([real_logits.float().mean(), fake_logits.float().mean()])
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.all_reduce(means)
+            means /= torch.distributed.get_world_size()
+        self.real.lerp_(means[0].to(self.real), 1 - self.decay)
+        self.fake.lerp_(means[1].to(self.fake), 1 - self.decay)
+
+
+def lecam_penalty(real_logits: torch.Tensor, fake_logits: torch.Tensor, anchors: LeCamAnchors) -> torch.Tensor:
+    """LeCam regularisation (Tseng et al., CVPR 2021): real logits held below the fakes' moving
+    average and fake logits above the reals', squared. It bounds how far D's verdicts on the two
+    sides can run apart, which is how a discriminator on little data (one photo's crops) overfits
+    and then drags the generator off what it had learned. Updates ``anchors`` with this batch
+    first (as the reference implementation does)."""
+    anchors.update(real_logits.detach(), fake_logits.detach())
+    return (F.relu(real_logits.float() - anchors.fake).square().mean()
+            + F.relu(anchors.real - fake_logits.float()).square().mean())

@@ -159,6 +159,10 @@ class Trainer:
         if d_term is not None:
             out["d_term"] = d_term.detach()
             loss_d = loss_d + d_term
+        d_reg = self.family.discriminator_penalty(D, real_logits, fake_logits)
+        if d_reg is not None:
+            out["d_reg"] = d_reg.detach()
+            loss_d = loss_d + d_reg
         if do_r1:
             # R1 shares the main pass's forward (one backward for both), computed on the plain
             # module on each rank; see distributed.py for why there is no DDP wrapper.

@@ -15,6 +15,7 @@ from torch import nn
 from ...pack import InputSpec, OutputSpec
 from ...training.augment import OPS
 from ...training.family import Family
+from ...training.losses import LeCamAnchors, lecam_penalty
 from .model import MultiScaleDiscriminator, PatchDiscriminator, TextureGenerator
 from .statistics import pixel_levels
 
@@ -109,6 +110,12 @@ DEFAULTS: dict[str, Any] = {
     #: of six at 30 minutes; targets met 4 + 4 of 6 at 8 + 30 minutes against 5 + 3: not more, so
     #: 1 until a second training seed decides (RESULTS.md)
     "d_scales": 1,
+    #: weight of the LeCam term in D's loss (0: off): D's real and fake logits held within each
+    #: other's moving averages (Tseng et al. 2021, limited-data GANs). Over a long run on a photo
+    #: whose crops differ (coffee) D pulls ahead — loss_d 1.36 at the start, 0.95 after 5,000
+    #: steps — and the texture drifts off what it had at 8 minutes; this bounds that run-away.
+    #: A photo where D sits at chance (hubble) is untouched: its logits never leave the anchors
+    "lecam": 0.0,
 }
 
 
@@ -129,14 +136,14 @@ CHOICES: dict[str, tuple[str, ...]] = {"stats_features": STATS_FEATURES, "stats_
 #: allowed range of each real-valued option: (low, high, whether low itself is refused)
 NUMBER_LIMITS: dict[str, tuple[float, float, bool]] = {
     "noise_init": (0, 10, False), "noise_lr": (0, 1000, True), "stats_weight": (0, float("inf"), False),
-    "r1_contrast": (0, 1, False),
+    "r1_contrast": (0, 1, False), "lecam": (0, 100, False),
 }
 
 #: what a run saved before each option existed meant by its absence (Family.added_later)
 ADDED_LATER: dict[str, Any] = {
     "noise_dim": 0, "stats_features": "random", "noise_init": 0.1, "noise_lr": 1.0, "stats_scales": 1,
     "stats_pyramid": "gaussian", "stats_patch": 1, "stats_reference": 0, "pixel_reference": 0, "d_mbstd": 0,
-    "global_cell": 0, "d_scales": 1, "augment": None,  # None: the run's --augment (colour + cutout by default then)
+    "global_cell": 0, "d_scales": 1, "lecam": 0.0, "augment": None,  # None: the run's --augment (colour + cutout by default then)
 }
 
 
@@ -281,9 +288,20 @@ class TextureFamily(Family):
     def build_discriminator(self) -> PatchDiscriminator | MultiScaleDiscriminator:
         o = self.options
         if self.d_scales > 1:
-            return MultiScaleDiscriminator(self.d_scales, self.channels, o["d_base"], o["d_depth"], mbstd=o["d_mbstd"])
-        # one scale: the plain module, so runs saved before the option keep their state-dict keys
-        return PatchDiscriminator(self.channels, o["d_base"], o["d_depth"], mbstd=o["d_mbstd"])
+            D = MultiScaleDiscriminator(self.d_scales, self.channels, o["d_base"], o["d_depth"], mbstd=o["d_mbstd"])
+        else:  # one scale: the plain module, so runs saved before the option keep their state-dict keys
+            D = PatchDiscriminator(self.channels, o["d_base"], o["d_depth"], mbstd=o["d_mbstd"])
+        if float(o["lecam"]):  # only when on: state dicts of runs without it keep their keys
+            D.lecam = LeCamAnchors()
+        return D
+
+    def discriminator_penalty(self, D: nn.Module, real_logits: torch.Tensor,
+                              fake_logits: torch.Tensor) -> torch.Tensor | None:
+        """``lecam`` × the LeCam term, against the anchors ``D`` carries (none when off)."""
+        weight = float(self.options["lecam"])
+        if not weight:
+            return None
+        return weight * lecam_penalty(real_logits, fake_logits, D.lecam)
 
     def sample_inputs(self, batch: int, gen: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
         h = w = self.crop // self.stride
