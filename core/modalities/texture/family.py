@@ -81,7 +81,8 @@ DEFAULTS: dict[str, Any] = {
     #: are asked for less often than they occur; a reference of many crops asks for them in the
     #: photo's proportion every step, without the steady target that D ran away from. Tried at
     #: 64 on the patchwork tuning image (3,000 steps, session 18): no difference one evaluation
-    #: seed separates, ~2% slower; off until a long run shows it against the drift (RESULTS.md)
+    #: seed separates, ~2% slower; at 30 minutes (session 19) no help against coffee's drift
+    #: (0.158 against 0.151), hubble 0.075 against 0.087 at one seed: off (RESULTS.md)
     "pixel_reference": 0,
     #: R1's γ relative to the photo's contrast: 0 (off) or a reference pixel std s; γ is scaled by
     #: min(1, (photo's std / s)²). R1 penalises D's input gradient, and telling apart textures
@@ -114,7 +115,10 @@ DEFAULTS: dict[str, Any] = {
     #: other's moving averages (Tseng et al. 2021, limited-data GANs). Over a long run on a photo
     #: whose crops differ (coffee) D pulls ahead — loss_d 1.36 at the start, 0.95 after 5,000
     #: steps — and the texture drifts off what it had at 8 minutes; this bounds that run-away.
-    #: A photo where D sits at chance (hubble) is untouched: its logits never leave the anchors
+    #: Where D sits at chance (hubble) the term is near zero: real and fake logits barely part.
+    #: Measured at 0.1 (session 19, 30 minutes, one seed): coffee's drift gone (0.151 -> 0.106,
+    #: under its target for the first time), astronaut worse (0.088 -> 0.123, finer levels):
+    #: a trade, so off until more photos and seeds decide (RESULTS.md)
     "lecam": 0.0,
 }
 
