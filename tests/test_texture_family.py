@@ -396,16 +396,21 @@ def test_multi_scale_discriminator_judges_the_pooled_crop_too() -> None:
         _family(d_scales=0)
 
 
-def test_a_multi_scale_run_resumes_exactly(tiny_config, tmp_path) -> None:
+def _straight_and_resumed(tiny_config, tmp_path, model: dict) -> tuple[dict, dict]:
+    """The last checkpoints of a 6-step run and of one stopped at 3 and resumed to 6."""
     from ganforge.core.training import checkpoint as ckpt
     from ganforge.core.training.run import train
 
-    model = {**TINY_MODEL, "d_scales": 2}
     train(tiny_config(out=str(tmp_path / "straight"), steps=6, model=model), progress=False)
     train(tiny_config(out=str(tmp_path / "halves"), steps=3, model=model), progress=False)
     train(tiny_config(out=str(tmp_path / "halves"), steps=6, model=model), resume=True, progress=False)
     a, _ = ckpt.load(ckpt.list_checkpoints(tmp_path / "straight")[-1])
     b, _ = ckpt.load(ckpt.list_checkpoints(tmp_path / "halves")[-1])
+    return a, b
+
+
+def test_a_multi_scale_run_resumes_exactly(tiny_config, tmp_path) -> None:
+    a, b = _straight_and_resumed(tiny_config, tmp_path, {**TINY_MODEL, "d_scales": 2})
     assert any(k.startswith("D.scales.1.") for k in a) and a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
 
@@ -440,14 +445,6 @@ def test_lecam_holds_d_logits_within_each_others_moving_averages() -> None:
 
 def test_a_lecam_run_resumes_exactly(tiny_config, tmp_path) -> None:
     """The anchors are state: a run stopped and resumed ends with the same D, anchors included."""
-    from ganforge.core.training import checkpoint as ckpt
-    from ganforge.core.training.run import train
-
-    model = {**TINY_MODEL, "lecam": 0.5}
-    train(tiny_config(out=str(tmp_path / "straight"), steps=6, model=model), progress=False)
-    train(tiny_config(out=str(tmp_path / "halves"), steps=3, model=model), progress=False)
-    train(tiny_config(out=str(tmp_path / "halves"), steps=6, model=model), resume=True, progress=False)
-    a, _ = ckpt.load(ckpt.list_checkpoints(tmp_path / "straight")[-1])
-    b, _ = ckpt.load(ckpt.list_checkpoints(tmp_path / "halves")[-1])
+    a, b = _straight_and_resumed(tiny_config, tmp_path, {**TINY_MODEL, "lecam": 0.5})
     assert a["D.lecam.real"].item() != 0.0 and a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
